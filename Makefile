@@ -1,0 +1,35 @@
+# Two commands for a newcomer: `make run` and `make test`. Each sets up what is missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+
+.PHONY: run test setup setup-test lint bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+setup: $(STAMP)
+	@scripts/system-deps.sh run
+
+setup-test: $(STAMP)
+	@scripts/system-deps.sh test
+
+run: setup
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py sagaboard bootstrap
+	$(BIN)/python -m uvicorn sagaboard.asgi:application --host 127.0.0.1 --port 8000
+
+test: setup-test
+	scripts/test.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy engine
+
+clean:
+	rm -rf $(VENV) var/staticfiles

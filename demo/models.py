@@ -1,0 +1,36 @@
+"""The demo participants' own state: a ledger of effects by idempotency key."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class LedgerEntry(models.Model):
+    """One participant operation under one idempotency key.
+
+    ``calls`` counts requests, ``applied`` counts effects: a participant that
+    honours idempotency keys never applies one twice.
+    """
+
+    activity = models.CharField(max_length=100)
+    idempotency_key = models.CharField(max_length=300)
+    run_id = models.CharField(max_length=64, db_index=True)
+    step_id = models.CharField(max_length=100)
+    calls = models.PositiveIntegerField(default=0)
+    applied = models.PositiveIntegerField(default=0)
+    result = models.JSONField(null=True, blank=True)
+    args = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["activity", "idempotency_key"], name="ledger_key_unique"
+            )
+        ]
+        verbose_name_plural = "ledger entries"
+
+    def __str__(self) -> str:
+        return f"{self.activity} {self.idempotency_key}"

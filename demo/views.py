@@ -1,0 +1,61 @@
+"""The demo participants over HTTP, under /demo/api/, and their ledger."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from demo.models import LedgerEntry
+from demo.participants import OPERATIONS, ParticipantError, perform
+
+
+@csrf_exempt
+def participant(request: HttpRequest, service: str, operation: str) -> JsonResponse:
+    """POST (or PUT, PATCH, DELETE) /demo/api/<service>/<operation>/ with an Idempotency-Key."""
+    name = f"demo.{service}.{operation}" if service != "noop" else "demo.noop"
+    if name not in OPERATIONS:
+        return JsonResponse({"detail": f"No operation {service}/{operation}."}, status=404)
+    if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
+        return JsonResponse({"detail": "Use POST."}, status=405)
+    key = request.headers.get("Idempotency-Key", "")
+    if not key:
+        return JsonResponse({"detail": "The Idempotency-Key header is required."}, status=400)
+    try:
+        body: Any = json.loads(request.body or b"{}")
+    except ValueError:
+        return JsonResponse({"detail": "The body is not JSON."}, status=400)
+    args = dict(request.GET.items())
+    if isinstance(body, dict):
+        args.update(body)
+    run_id = request.headers.get("X-Correlation-ID", "")
+    parts = key.split(":")
+    step_id = parts[1] if len(parts) > 1 else ""
+    try:
+        result = perform(name, idempotency_key=key, run_id=run_id, step_id=step_id, args=args)
+    except ParticipantError as exc:
+        return JsonResponse({"detail": str(exc)}, status=503 if exc.retryable else 422)
+    return JsonResponse(result, status=200)
+
+
+class LedgerEntrySerializer(serializers.ModelSerializer):
+    step = serializers.CharField(source="step_id")
+
+    class Meta:
+        model = LedgerEntry
+        fields = ["activity", "step", "idempotency_key", "applied", "calls", "result"]
+
+
+class LedgerApi(APIView):
+    """GET /api/demo/ledger/?run=<id>: what the demo participants did for a run."""
+
+    def get(self, request: Request) -> Response:
+        run = request.query_params.get("run", "")
+        entries = LedgerEntry.objects.filter(run_id=run).order_by("id")
+        return Response(LedgerEntrySerializer(entries, many=True).data)

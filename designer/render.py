@@ -1,0 +1,112 @@
+"""Versions drawn by graphviz: one version, or the diff of two with the changes coloured."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import graphviz
+
+from designer.diff import spec_diff
+
+TYPE_ICON = {
+    "http": "HTTP",
+    "task": "task",
+    "approval": "approval",
+    "delay": "delay",
+    "callback": "callback",
+}
+PLAIN = {"fillcolor": "#ffffff", "color": "#64748b", "fontcolor": "#0f172a"}
+ADDED = {"fillcolor": "#dcfce7", "color": "#16a34a", "fontcolor": "#14532d"}
+REMOVED = {
+    "fillcolor": "#fee2e2",
+    "color": "#dc2626",
+    "fontcolor": "#7f1d1d",
+    "style": "rounded,filled,dashed",
+}
+CHANGED = {"fillcolor": "#fef3c7", "color": "#d97706", "fontcolor": "#78350f"}
+PIVOT_EXTRA = {"peripheries": "2", "penwidth": "1.6"}
+
+
+def _graph() -> graphviz.Digraph:
+    graph = graphviz.Digraph(format="svg")
+    graph.attr(rankdir="LR", bgcolor="transparent", nodesep="0.35", ranksep="0.5", pad="0.2")
+    graph.attr(
+        "node",
+        shape="box",
+        style="rounded,filled",
+        fontname="Helvetica",
+        fontsize="11",
+        margin="0.15,0.08",
+    )
+    graph.attr("edge", color="#94a3b8", arrowsize="0.7")
+    return graph
+
+
+def _label(step: dict[str, Any]) -> str:
+    name = str(step.get("name") or step.get("id"))
+    kind = TYPE_ICON.get(str(step.get("type")), str(step.get("type")))
+    marks = []
+    if step.get("pivot"):
+        marks.append("pivot")
+    if step.get("compensation"):
+        marks.append("↩ compensates")
+    lines = [graphviz.escape(name), graphviz.escape(f"{step.get('id')} · {kind}")]
+    if marks:
+        lines.append(graphviz.escape(" · ".join(marks)))
+    return "\n".join(lines)
+
+
+def _node_id(step_id: str) -> str:
+    # Node names are quoted by the graphviz package; prefix them so an id never
+    # collides with a graphviz keyword such as "node" or "edge".
+    return f"s_{step_id}"
+
+
+def _steps(spec: Any) -> list[dict[str, Any]]:
+    steps = spec.get("steps", []) if isinstance(spec, dict) else []
+    return [s for s in steps if isinstance(s, dict) and isinstance(s.get("id"), str)]
+
+
+def _add_step(graph: graphviz.Digraph, step: dict[str, Any], colours: dict[str, str]) -> None:
+    attrs = dict(colours)
+    if step.get("pivot"):
+        attrs.update(PIVOT_EXTRA)
+    graph.node(_node_id(step["id"]), _label(step), tooltip=graphviz.escape(step["id"]), **attrs)
+
+
+def render_version_svg(spec: Any) -> bytes:
+    """The version's steps and their `after` edges as SVG."""
+    graph = _graph()
+    steps = _steps(spec)
+    for step in steps:
+        _add_step(graph, step, PLAIN)
+    for step in steps:
+        for before in step.get("after") or []:
+            graph.edge(_node_id(before), _node_id(step["id"]))
+    return graph.pipe(format="svg")
+
+
+def render_diff_svg(old: Any, new: Any) -> bytes:
+    """Both versions in one picture: added steps green, removed red, changed amber."""
+    diff = spec_diff(old, new)
+    added, removed = set(diff["added"]), set(diff["removed"])
+    changed = {c["step"] for c in diff["changed"]}
+    graph = _graph()
+    old_steps, new_steps = _steps(old), _steps(new)
+    for step in new_steps:
+        sid = step["id"]
+        colours = ADDED if sid in added else CHANGED if sid in changed else PLAIN
+        _add_step(graph, step, colours)
+    for step in old_steps:
+        if step["id"] in removed:
+            _add_step(graph, step, REMOVED)
+    old_edges = {(b, s["id"]) for s in old_steps for b in s.get("after") or []}
+    new_edges = {(b, s["id"]) for s in new_steps for b in s.get("after") or []}
+    for before, after in sorted(new_edges | old_edges):
+        if (before, after) in new_edges and (before, after) in old_edges:
+            graph.edge(_node_id(before), _node_id(after))
+        elif (before, after) in new_edges:
+            graph.edge(_node_id(before), _node_id(after), color="#16a34a", penwidth="1.5")
+        else:
+            graph.edge(_node_id(before), _node_id(after), color="#dc2626", style="dashed")
+    return graph.pipe(format="svg")

@@ -1,0 +1,70 @@
+"""Reads for pages and API: what a user sees of definitions and what they may do now."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+
+from designer.models import ReviewDecision, Version, VersionStatus, Workflow
+from designer.services import version_contributors
+from sagaboard.access import can_manage_permissions, user_can
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def workflow_versions(workflow: Workflow) -> QuerySet[Version]:
+    return workflow.versions.select_related("author").order_by("-number")
+
+
+def version_get(workflow: Workflow, number: int) -> Version:
+    from django.http import Http404
+
+    try:
+        return workflow.versions.select_related("author", "workflow").get(number=number)
+    except Version.DoesNotExist:
+        raise Http404(f"Workflow {workflow.slug} has no version {number}.") from None
+
+
+def workflow_acts(user: User, workflow: Workflow) -> list[str]:
+    """The acts on the workflow itself that ``user`` may do now."""
+    acts = []
+    if user_can(user, workflow, "change_workflow"):
+        acts.append("create_version")
+    if user_can(user, workflow, "run_workflow") and workflow.published_version is not None:
+        acts.append("start_run")
+    if can_manage_permissions(user, workflow):
+        acts.append("manage_permissions")
+    return acts
+
+
+def version_acts(user: User, version: Version) -> list[str]:
+    """The acts on ``version`` that ``user`` may do now, so the rules live only on the server."""
+    workflow = version.workflow
+    acts: list[str] = []
+    status = version.status
+    if status == VersionStatus.DRAFT and user_can(user, workflow, "change_workflow"):
+        acts += ["edit", "submit"]
+    if (
+        status == VersionStatus.IN_REVIEW
+        and user_can(user, workflow, "review_workflow")
+        and user.pk not in version_contributors(version)
+    ):
+        acts.append("request_changes")
+        if not version.reviews.filter(
+            round=version.review_round, reviewer_id=user.pk, decision=ReviewDecision.APPROVE
+        ).exists():
+            acts.append("approve")
+    if status == VersionStatus.APPROVED and user_can(user, workflow, "publish_workflow"):
+        acts.append("publish")
+    return acts
+
+
+def review_blocker(user: User, version: Version) -> str | None:
+    """Why ``user`` may not review ``version`` now, in words for the review page."""
+    if version.status != VersionStatus.IN_REVIEW:
+        return f"This version is {version.get_status_display().lower()}, not in review."
+    if not user_can(user, version.workflow, "review_workflow"):
+        return "You do not hold the reviewer role on this workflow."
+    if user.pk in version_contributors(version):
+        return "You wrote this version; someone else must review it."
+    return None

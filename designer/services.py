@@ -1,0 +1,423 @@
+"""Everything that writes definitions: workflows, versions, reviews, permissions.
+
+Each service locks what it changes, checks, changes, writes the audit entry,
+all in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from guardian.shortcuts import assign_perm, get_groups_with_perms, get_users_with_perms, remove_perm
+
+from designer.models import (
+    VERSION_MOVES,
+    WORKFLOW_PERMS,
+    AuditEntry,
+    Review,
+    ReviewDecision,
+    Version,
+    VersionStatus,
+    Workflow,
+    content_hash,
+)
+from designer.validation import ValidationResult, validate_spec
+from sagaboard.errors import Conflict, InvalidInput, NotAllowed
+
+MAX_COMMENT = 10_000
+MAX_NOTE = 5_000
+
+
+def audit(
+    *,
+    actor: AbstractBaseUser | None,
+    action: str,
+    workflow: Workflow | None = None,
+    version: Version | None = None,
+    changes: Mapping[str, Any] | None = None,
+    comment: str = "",
+) -> AuditEntry:
+    return AuditEntry.objects.create(
+        actor=actor,
+        action=action,
+        workflow=workflow,
+        version=version,
+        changes=dict(changes or {}),
+        comment=comment,
+    )
+
+
+def spec_validate(spec: object) -> ValidationResult:
+    """Validate ``spec`` within the limits set in settings."""
+    return validate_spec(
+        spec, max_steps=settings.SAGABOARD_MAX_STEPS, max_bytes=settings.SAGABOARD_MAX_SPEC_BYTES
+    )
+
+
+def spec_check(spec: object) -> ValidationResult:
+    """Validate ``spec``; raise InvalidInput with every error when it is refused."""
+    result = spec_validate(spec)
+    if not result.valid:
+        count = len(result.errors)
+        raise InvalidInput(
+            f"The spec is invalid: {count} error{'s' if count != 1 else ''}.",
+            [issue.as_dict() for issue in result.errors],
+        )
+    return result
+
+
+def _check_move(version: Version, target: str) -> None:
+    if target not in VERSION_MOVES[version.status]:
+        raise Conflict(f"Version {version.number} is {version.status}; it cannot become {target}.")
+
+
+def _check_text(value: str, *, field: str, limit: int) -> str:
+    if len(value) > limit:
+        raise InvalidInput(
+            f"{field} is too long.",
+            [{"step": None, "field": field, "message": f"at most {limit} characters"}],
+        )
+    return value
+
+
+# Workflows
+
+
+@transaction.atomic
+def workflow_create(
+    *,
+    by: AbstractBaseUser,
+    slug: str,
+    name: str,
+    description: str = "",
+    required_approvals: int = 1,
+) -> Workflow:
+    """Create a workflow; its creator holds every role on it."""
+    if Workflow.objects.filter(slug=slug).exists():
+        raise Conflict(f"A workflow with slug {slug!r} exists already.")
+    workflow = Workflow.objects.create(
+        slug=slug,
+        name=name,
+        description=description,
+        required_approvals=required_approvals,
+        created_by=by,
+    )
+    for perm in WORKFLOW_PERMS:
+        assign_perm(f"designer.{perm}", by, workflow)
+    audit(
+        actor=by,
+        action="workflow.create",
+        workflow=workflow,
+        changes={
+            "slug": [None, slug],
+            "name": [None, name],
+            "required_approvals": [None, required_approvals],
+        },
+    )
+    return workflow
+
+
+def workflow_permissions(workflow: Workflow) -> dict[str, dict[str, list[str]]]:
+    """Who holds which role on ``workflow``, directly (not through staff or groups)."""
+    users = get_users_with_perms(
+        workflow, attach_perms=True, with_superusers=False, with_group_users=False
+    )
+    groups = get_groups_with_perms(workflow, attach_perms=True)
+    return {
+        "users": {
+            user.get_username(): sorted(p for p in perms if p in WORKFLOW_PERMS)
+            for user, perms in sorted(users.items(), key=lambda kv: kv[0].get_username())
+        },
+        "groups": {
+            group.name: sorted(p for p in perms if p in WORKFLOW_PERMS)
+            for group, perms in sorted(groups.items(), key=lambda kv: kv[0].name)
+        },
+    }
+
+
+@transaction.atomic
+def workflow_permissions_set(
+    *,
+    workflow: Workflow,
+    by: AbstractBaseUser,
+    users: Mapping[str, Sequence[str]],
+    groups: Mapping[str, Sequence[str]],
+) -> dict[str, dict[str, list[str]]]:
+    """Replace who holds which role on ``workflow`` with ``users`` and ``groups``."""
+    if not (by.is_staff or workflow.created_by_id == by.pk):
+        raise NotAllowed("Only staff and the workflow's creator may change its permissions.")
+    errors: list[dict[str, Any]] = []
+    user_model = get_user_model()
+    found_users = {
+        u.get_username(): u
+        for u in user_model.objects.filter(**{f"{user_model.USERNAME_FIELD}__in": list(users)})
+    }
+    found_groups = {g.name: g for g in Group.objects.filter(name__in=list(groups))}
+    for kind, wanted, found in (("users", users, found_users), ("groups", groups, found_groups)):
+        for name, perms in wanted.items():
+            if name not in found:
+                errors.append({"step": None, "field": f"{kind}.{name}", "message": "not found"})
+            for perm in perms:
+                if perm not in WORKFLOW_PERMS:
+                    errors.append(
+                        {
+                            "step": None,
+                            "field": f"{kind}.{name}",
+                            "message": f"unknown permission {perm!r}; "
+                            f"one of {', '.join(WORKFLOW_PERMS)}",
+                        }
+                    )
+    if errors:
+        raise InvalidInput("The permissions are invalid.", errors)
+
+    workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
+    before = workflow_permissions(workflow)
+    for user, perms in get_users_with_perms(
+        workflow, attach_perms=True, with_superusers=False, with_group_users=False
+    ).items():
+        for perm in perms:
+            if perm in WORKFLOW_PERMS:
+                remove_perm(f"designer.{perm}", user, workflow)
+    for group, perms in get_groups_with_perms(workflow, attach_perms=True).items():
+        for perm in perms:
+            if perm in WORKFLOW_PERMS:
+                remove_perm(f"designer.{perm}", group, workflow)
+    for name, perms in users.items():
+        for perm in set(perms):
+            assign_perm(f"designer.{perm}", found_users[name], workflow)
+    for name, perms in groups.items():
+        for perm in set(perms):
+            assign_perm(f"designer.{perm}", found_groups[name], workflow)
+    after = workflow_permissions(workflow)
+    if after != before:
+        audit(
+            actor=by,
+            action="workflow.permissions",
+            workflow=workflow,
+            changes={"permissions": [before, after]},
+        )
+    return after
+
+
+# Versions
+
+
+@transaction.atomic
+def version_create(
+    *,
+    workflow: Workflow,
+    by: AbstractBaseUser,
+    spec: object,
+    layout: Mapping[str, Any] | None = None,
+    note: str = "",
+) -> tuple[Version, ValidationResult]:
+    """Store a new draft with the next number. A spec with errors is refused."""
+    result = spec_check(spec)
+    _check_text(note, field="note", limit=MAX_NOTE)
+    # Lock the workflow so two concurrent drafts get distinct numbers.
+    workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
+    last = workflow.versions.order_by("-number").values_list("number", flat=True).first()
+    version = Version.objects.create(
+        workflow=workflow,
+        number=(last or 0) + 1,
+        spec=spec,
+        layout=dict(layout or {}),
+        content_hash=content_hash(spec),
+        note=note,
+        author=by,
+    )
+    audit(
+        actor=by,
+        action="version.create",
+        workflow=workflow,
+        version=version,
+        changes={"number": [None, version.number], "content_hash": [None, version.content_hash]},
+    )
+    return version, result
+
+
+def _locked(version: Version) -> Version:
+    return Version.objects.select_for_update().select_related("workflow").get(pk=version.pk)
+
+
+@transaction.atomic
+def version_update(
+    *,
+    version: Version,
+    by: AbstractBaseUser,
+    spec: object | None = None,
+    layout: Mapping[str, Any] | None = None,
+    note: str | None = None,
+) -> tuple[Version, ValidationResult | None]:
+    """Change a draft's spec, layout or note. Only a draft can change."""
+    version = _locked(version)
+    if version.status != VersionStatus.DRAFT:
+        raise Conflict(
+            f"Version {version.number} is {version.status}; only a draft can change. "
+            "Start a new draft instead."
+        )
+    changes: dict[str, list[Any]] = {}
+    result = None
+    if spec is not None:
+        result = spec_check(spec)
+        new_hash = content_hash(spec)
+        if new_hash != version.content_hash:
+            changes["content_hash"] = [version.content_hash, new_hash]
+            version.spec = spec
+            version.content_hash = new_hash
+    if layout is not None and dict(layout) != version.layout:
+        changes["layout"] = ["…", "…"]
+        version.layout = dict(layout)
+    if note is not None and note != version.note:
+        _check_text(note, field="note", limit=MAX_NOTE)
+        changes["note"] = [version.note, note]
+        version.note = note
+    if changes:
+        version.save()
+        audit(
+            actor=by,
+            action="version.update",
+            workflow=version.workflow,
+            version=version,
+            changes=changes,
+        )
+    return version, result
+
+
+def version_contributors(version: Version) -> set[int]:
+    """Ids of the users who wrote the version: its author and everyone who changed it."""
+    ids = set(
+        AuditEntry.objects.filter(
+            version=version, action__in=("version.create", "version.update")
+        ).values_list("actor_id", flat=True)
+    )
+    if version.author_id:
+        ids.add(version.author_id)
+    ids.discard(None)
+    return ids
+
+
+def _move(version: Version, target: str, *, by: AbstractBaseUser, comment: str = "") -> None:
+    old = version.status
+    _check_move(version, target)
+    version.status = target
+    now = timezone.now()
+    stamp = {
+        VersionStatus.IN_REVIEW: "submitted_at",
+        VersionStatus.APPROVED: "approved_at",
+        VersionStatus.PUBLISHED: "published_at",
+        VersionStatus.RETIRED: "retired_at",
+    }.get(target)
+    if stamp:
+        setattr(version, stamp, now)
+    if target == VersionStatus.IN_REVIEW:
+        version.review_round += 1
+    version.save()
+    audit(
+        actor=by,
+        action=f"version.{target}",
+        workflow=version.workflow,
+        version=version,
+        changes={"status": [old, target]},
+        comment=comment,
+    )
+
+
+@transaction.atomic
+def version_submit(*, version: Version, by: AbstractBaseUser) -> Version:
+    """Send a draft for review. Its spec is checked again first."""
+    version = _locked(version)
+    _check_move(version, VersionStatus.IN_REVIEW)
+    spec_check(version.spec)
+    _move(version, VersionStatus.IN_REVIEW, by=by)
+    return version
+
+
+def approvals_count(version: Version) -> int:
+    return (
+        version.reviews.filter(round=version.review_round, decision=ReviewDecision.APPROVE)
+        .values("reviewer")
+        .distinct()
+        .count()
+    )
+
+
+@transaction.atomic
+def version_review(
+    *, version: Version, by: AbstractBaseUser, decision: str, comment: str = ""
+) -> Review:
+    """Approve a version in review or request changes to it.
+
+    Four-eyes: whoever wrote the version never reviews it, whatever permissions
+    they hold. Enough approvals in the current round approve it; a request for
+    changes sends it back to draft.
+    """
+    version = _locked(version)
+    _check_text(comment, field="comment", limit=MAX_COMMENT)
+    if decision not in ReviewDecision.values:
+        raise InvalidInput(
+            "Unknown decision.",
+            [{"step": None, "field": "decision", "message": "approve or request_changes"}],
+        )
+    if version.status != VersionStatus.IN_REVIEW:
+        raise Conflict(
+            f"Version {version.number} is {version.status}; only one in review can be reviewed."
+        )
+    if by.pk in version_contributors(version):
+        raise NotAllowed("You wrote this version; someone else must review it.")
+    if decision == ReviewDecision.REQUEST_CHANGES and not comment.strip():
+        raise InvalidInput(
+            "Say what should change.",
+            [{"step": None, "field": "comment", "message": "required when requesting changes"}],
+        )
+    already = version.reviews.filter(
+        round=version.review_round, reviewer=by, decision=ReviewDecision.APPROVE
+    ).exists()
+    if already and decision == ReviewDecision.APPROVE:
+        raise Conflict("You have approved this version already.")
+    review = Review.objects.create(
+        version=version,
+        round=version.review_round,
+        reviewer=by,
+        decision=decision,
+        comment=comment,
+    )
+    audit(
+        actor=by,
+        action=f"review.{decision}",
+        workflow=version.workflow,
+        version=version,
+        comment=comment,
+    )
+    if decision == ReviewDecision.REQUEST_CHANGES:
+        _move(version, VersionStatus.DRAFT, by=by, comment=comment)
+    elif approvals_count(version) >= version.workflow.required_approvals:
+        _move(version, VersionStatus.APPROVED, by=by)
+    return review
+
+
+@transaction.atomic
+def version_publish(*, version: Version, by: AbstractBaseUser) -> Version:
+    """Publish an approved version; the version it replaces retires in the same transaction."""
+    # Lock the workflow first: concurrent publishes of its versions queue here,
+    # so exactly one version ends up published.
+    Workflow.objects.select_for_update().get(pk=version.workflow_id)
+    version = _locked(version)
+    _check_move(version, VersionStatus.PUBLISHED)
+    spec_check(version.spec)
+    for current in Version.objects.select_for_update().filter(
+        workflow_id=version.workflow_id, status=VersionStatus.PUBLISHED
+    ):
+        _move(current, VersionStatus.RETIRED, by=by)
+    try:
+        with transaction.atomic():
+            _move(version, VersionStatus.PUBLISHED, by=by)
+    except IntegrityError:  # pragma: no cover - the lock above makes this unreachable
+        raise Conflict("Another version was published at the same time; try again.") from None
+    return version

@@ -1,0 +1,27 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+
+from demo.views import LedgerApi
+from designer.api_urls import urlpatterns as designer_api
+
+api_patterns = [
+    path("auth/token/", obtain_auth_token, name="token"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("demo/ledger/", LedgerApi.as_view(), name="demo-ledger"),
+    *designer_api,
+]
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="designer:workflow-list"), name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("workflows/", include(("designer.urls", "designer"), namespace="designer")),
+    path("api/", include((api_patterns, "api"), namespace="api")),
+    path("demo/api/", include(("demo.urls", "demo"), namespace="demo")),
+]
