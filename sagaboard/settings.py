@@ -190,6 +190,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "reconcile": {"task": "engine.tasks.reconcile", "schedule": 2.0},
+}
 if CELERY_BROKER_URL.startswith("memory://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.02}
 
@@ -213,6 +216,9 @@ else:
 
 # Hosts that http steps may call: exact names, or "*.example.com" for subdomains.
 SAGABOARD_HTTP_ALLOWED_HOSTS = env_list("SAGABOARD_HTTP_ALLOWED_HOSTS", "127.0.0.1,localhost")
+
+# Where participants reach Sagaboard (callback URLs handed to them).
+SAGABOARD_BASE_URL = os.environ.get("SAGABOARD_BASE_URL", "http://127.0.0.1:8000")
 
 # Limits on definitions.
 SAGABOARD_MAX_STEPS = 500

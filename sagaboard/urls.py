@@ -7,6 +7,7 @@ from rest_framework.authtoken.views import obtain_auth_token
 
 from demo.views import LedgerApi
 from designer.api_urls import urlpatterns as designer_api
+from engine.api_urls import urlpatterns as engine_api
 
 api_patterns = [
     path("auth/token/", obtain_auth_token, name="token"),
@@ -14,6 +15,7 @@ api_patterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("demo/ledger/", LedgerApi.as_view(), name="demo-ledger"),
     *designer_api,
+    *engine_api,
 ]
 
 urlpatterns = [

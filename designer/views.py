@@ -1,0 +1,590 @@
+"""The designer pages, server-rendered.
+
+Each view checks access through ``sagaboard.access``, reads through the
+selectors or calls one service, and renders. What a user may do is decided by
+the services and ``version_acts``/``workflow_acts``; the pages only show it.
+A refusal for lack of a permission is a 403 page; one for the state of a
+version (Conflict) or for bad input (InvalidInput) is a message on the page.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from designer import services
+from designer.diff import spec_diff
+from designer.forms import (
+    ROLES,
+    CompareForm,
+    PermissionsForm,
+    ReviewForm,
+    SpecForm,
+    WorkflowCreateForm,
+)
+from designer.models import ROLE_PERMS, AuditEntry, Version, VersionStatus, Workflow
+from designer.selectors import (
+    review_blocker,
+    version_acts,
+    version_get,
+    workflow_acts,
+    workflow_versions,
+)
+from sagaboard.access import (
+    can_manage_permissions,
+    user_perms,
+    visible_workflows,
+    workflow_access,
+)
+from sagaboard.errors import Conflict, InvalidInput, NotAllowed
+
+View = Callable[..., HttpResponse]
+
+PERM_ROLES = {perm: role for role, perm in ROLE_PERMS.items()}
+WORKFLOW_ACT_LABELS = {
+    "create_version": "Start a new draft",
+    "start_run": "Start runs",
+    "manage_permissions": "Manage permissions",
+}
+AUDIT_LIMIT = 50
+# A spec to start from when a workflow has no version yet.
+STARTER_SPEC = {
+    "format": "sagaboard/v1",
+    "steps": [{"id": "wait", "name": "Wait", "type": "delay", "action": {"seconds": 1}}],
+}
+
+
+def page(view: View) -> View:
+    """Login required; a NotAllowed from access checks or services becomes the 403 page."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except NotAllowed as exc:
+            raise PermissionDenied(str(exc)) from exc
+
+    return login_required(wrapped)
+
+
+# Presentation helpers: shape model data for the templates.
+
+
+# The order people read a spec in; the database keeps JSON keys in its own order.
+KEY_ORDER = {
+    key: rank
+    for rank, key in enumerate(
+        [
+            "format", "description", "id", "name", "type", "after", "pivot",
+            "method", "url", "group", "instructions", "seconds", "args", "headers", "body",
+            "action", "compensation", "timeout_s", "on_timeout", "retry",
+            "input_schema", "defaults", "steps",
+        ]
+    )
+}  # fmt: skip
+
+
+def reading_order(value: Any) -> Any:
+    if isinstance(value, dict):
+        ordered = sorted(value, key=lambda key: KEY_ORDER.get(key, len(KEY_ORDER)))
+        return {key: reading_order(value[key]) for key in ordered}
+    if isinstance(value, list):
+        return [reading_order(item) for item in value]
+    return value
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(reading_order(value), indent=2, ensure_ascii=False)
+
+
+def compact_json(value: Any, limit: int | None = None) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
+def issue_text(issue: Mapping[str, Any]) -> str:
+    where = [f"{key} {issue[key]}" for key in ("step", "field") if issue.get(key)]
+    return f"{', '.join(where)}: {issue['message']}" if where else str(issue["message"])
+
+
+def report_refusal(request: HttpRequest, exc: Conflict | InvalidInput) -> None:
+    if isinstance(exc, InvalidInput):
+        messages.error(request, exc.detail)
+        for issue in exc.errors:
+            messages.error(request, issue_text(issue))
+    else:
+        messages.error(request, str(exc))
+
+
+def report_warnings(request: HttpRequest, result: Any) -> None:
+    for issue in getattr(result, "warnings", None) or []:
+        messages.warning(request, "Warning: " + issue_text(issue.as_dict()))
+
+
+def step_rows(spec: Any) -> list[dict[str, Any]]:
+    steps = spec.get("steps") if isinstance(spec, dict) else None
+    rows = []
+    for step in steps if isinstance(steps, list) else []:
+        if isinstance(step, dict):
+            after = step.get("after") or []
+            rows.append(
+                {
+                    "id": step.get("id", ""),
+                    "name": step.get("name", ""),
+                    "type": step.get("type", ""),
+                    "after": after if isinstance(after, list) else [after],
+                    "pivot": bool(step.get("pivot")),
+                    "compensation": bool(step.get("compensation")),
+                }
+            )
+    return rows
+
+
+def step_names(*specs: Any) -> dict[str, str]:
+    return {row["id"]: row["name"] for spec in specs for row in step_rows(spec)}
+
+
+def diff_value(value: Any) -> str:
+    # The diff marks a field that is absent on one side as None.
+    return "—" if value is None else compact_json(value)
+
+
+def diff_view(old_spec: Any, new_spec: Any) -> dict[str, Any]:
+    """The structural diff, with step names and values as compact JSON."""
+    diff = spec_diff(old_spec, new_spec)
+    names = step_names(old_spec, new_spec)
+
+    def fields(changes: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str, str]]:
+        return [
+            (field, diff_value(values.get("old")), diff_value(values.get("new")))
+            for field, values in changes.items()
+        ]
+
+    changed = [
+        {
+            "step": item["step"],
+            "name": names.get(item["step"], ""),
+            "fields": fields(item["fields"]),
+        }
+        for item in diff["changed"]
+    ]
+    outside = fields(diff.get("workflow") or {})
+    return {
+        "added": [(step, names.get(step, "")) for step in diff["added"]],
+        "removed": [(step, names.get(step, "")) for step in diff["removed"]],
+        "changed": changed,
+        "workflow": outside,
+        "empty": not (diff["added"] or diff["removed"] or changed or outside),
+    }
+
+
+def roles_text(perms: Any) -> str:
+    roles = [PERM_ROLES.get(p, p) for p in perms or []]
+    return ", ".join(roles) or "—"
+
+
+def permission_lines(before: Any, after: Any) -> Iterator[tuple[str, str, str]]:
+    for key, kind in (("users", "user"), ("groups", "group")):
+        old = (before or {}).get(key) or {}
+        new = (after or {}).get(key) or {}
+        for name in sorted(set(old) | set(new)):
+            if sorted(old.get(name, [])) != sorted(new.get(name, [])):
+                yield f"{kind} {name}", roles_text(old.get(name)), roles_text(new.get(name))
+
+
+def change_lines(changes: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """An audit entry's ``{field: [old, new]}`` as readable (field, old, new) lines."""
+
+    def show(field: str, value: Any) -> str:
+        if value is None:
+            return "—"
+        if field == "content_hash" and isinstance(value, str):
+            return value[:12]
+        return value if isinstance(value, str) else compact_json(value, limit=160)
+
+    for field, value in changes.items():
+        if field == "permissions" and isinstance(value, list) and len(value) == 2:
+            yield from permission_lines(*value)
+        elif isinstance(value, list) and len(value) == 2:
+            # A field set for the first time shows only its new value.
+            old = "" if value[0] is None else show(field, value[0])
+            yield field, old, show(field, value[1])
+        else:
+            yield field, "", show(field, value)
+
+
+def audit_rows(workflow: Workflow) -> list[dict[str, Any]]:
+    entries = (
+        AuditEntry.objects.filter(workflow=workflow)
+        .select_related("actor", "version")
+        .order_by("-created_at", "-id")[:AUDIT_LIMIT]
+    )
+    return [
+        {"entry": entry, "changes": list(change_lines(entry.changes or {}))} for entry in entries
+    ]
+
+
+def workflow_rows(user: Any) -> QuerySet[Workflow]:
+    latest = Version.objects.filter(workflow=OuterRef("pk")).order_by("-number")
+    published = Version.objects.filter(workflow=OuterRef("pk"), status=VersionStatus.PUBLISHED)
+    return (
+        visible_workflows(user)
+        .annotate(
+            latest_number=Subquery(latest.values("number")[:1]),
+            latest_status=Subquery(latest.values("status")[:1]),
+            published_number=Subquery(published.values("number")[:1]),
+        )
+        .order_by("slug")
+    )
+
+
+def may_create_workflows(user: Any) -> bool:
+    # The same rule as the API's workflow creation.
+    return bool(user.is_staff or user.has_perm("designer.add_workflow"))
+
+
+def version_url(version: Version) -> str:
+    return reverse("designer:version-detail", args=[version.workflow.slug, version.number])
+
+
+def base_version(version: Version) -> Version | None:
+    """What a review compares with: the published version, else the one before."""
+    published = version.workflow.published_version
+    if published is not None and published.pk != version.pk:
+        return published
+    return version.workflow.versions.filter(number__lt=version.number).order_by("-number").first()
+
+
+# Workflows
+
+
+def render_list(request: HttpRequest, form: WorkflowCreateForm, status: int = 200) -> HttpResponse:
+    context = {
+        "workflows": workflow_rows(request.user),
+        "form": form,
+        "may_create": may_create_workflows(request.user),
+    }
+    return render(request, "designer/workflow_list.html", context, status=status)
+
+
+@page
+@require_GET
+def workflow_list(request: HttpRequest) -> HttpResponse:
+    return render_list(request, WorkflowCreateForm())
+
+
+@page
+@require_POST
+def workflow_create(request: HttpRequest) -> HttpResponse:
+    if not may_create_workflows(request.user):
+        raise PermissionDenied("You may not create workflows.")
+    form = WorkflowCreateForm(request.POST)
+    if form.is_valid():
+        try:
+            workflow = services.workflow_create(by=request.user, **form.cleaned_data)
+        except Conflict as exc:
+            form.add_error("slug", str(exc))
+        except InvalidInput as exc:
+            form.add_error(None, [exc.detail, *map(issue_text, exc.errors)])
+        else:
+            messages.success(request, f"Workflow {workflow.name} created.")
+            return redirect("designer:workflow-detail", slug=workflow.slug)
+    messages.error(request, "The workflow was not created; see the form below.")
+    return render_list(request, form, status=400)
+
+
+def render_workflow(
+    request: HttpRequest,
+    workflow: Workflow,
+    form: SpecForm | None = None,
+    issues: list[dict[str, Any]] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    versions = list(workflow_versions(workflow))
+    acts = workflow_acts(request.user, workflow)
+    if form is None and "create_version" in acts:
+        start = next((v for v in versions if v.status == VersionStatus.PUBLISHED), None)
+        start = start or (versions[0] if versions else None)
+        form = SpecForm(initial={"spec": pretty_json(start.spec if start else STARTER_SPEC)})
+    context = {
+        "workflow": workflow,
+        "versions": versions,
+        "published": next((v for v in versions if v.status == VersionStatus.PUBLISHED), None),
+        "acts": acts,
+        "act_labels": [WORKFLOW_ACT_LABELS.get(act, act) for act in acts],
+        "roles": [PERM_ROLES[p] for p in user_perms(request.user, workflow)],
+        "form": form,
+        "issues": issues or [],
+        "audit": audit_rows(workflow),
+    }
+    return render(request, "designer/workflow_detail.html", context, status=status)
+
+
+@page
+@require_GET
+def workflow_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    return render_workflow(request, workflow_access(request.user, slug))
+
+
+@page
+@require_POST
+def version_create(request: HttpRequest, slug: str) -> HttpResponse:
+    workflow = workflow_access(request.user, slug, "change_workflow")
+    form = SpecForm(request.POST)
+    issues: list[dict[str, Any]] = []
+    if form.is_valid():
+        try:
+            version, result = services.version_create(
+                workflow=workflow,
+                by=request.user,
+                spec=form.cleaned_data["spec"],
+                note=form.cleaned_data["note"],
+            )
+        except InvalidInput as exc:
+            messages.error(request, exc.detail)
+            issues = exc.errors
+        else:
+            messages.success(request, f"Draft v{version.number} created.")
+            report_warnings(request, result)
+            return redirect(version_url(version))
+    else:
+        messages.error(request, "The draft was not created; see the form below.")
+    return render_workflow(request, workflow, form=form, issues=issues, status=400)
+
+
+# Versions
+
+
+@page
+@require_GET
+def version_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    workflow = workflow_access(request.user, slug)
+    version = version_get(workflow, number)
+    others = [v.number for v in workflow_versions(workflow) if v.number != version.number]
+    base = base_version(version)
+    context = {
+        "workflow": workflow,
+        "version": version,
+        "acts": version_acts(request.user, version),
+        "approvals": services.approvals_count(version),
+        "steps": step_rows(version.spec),
+        "spec_json": pretty_json(version.spec),
+        "reviews": version.reviews.select_related("reviewer"),
+        "others": others,
+        "default_against": base.number if base else None,
+    }
+    return render(request, "designer/version_detail.html", context)
+
+
+@page
+@require_http_methods(["GET", "POST"])
+def version_edit(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    workflow = workflow_access(request.user, slug, "change_workflow")
+    version = version_get(workflow, number)
+    issues: list[dict[str, Any]] = []
+    if request.method == "POST":
+        form = SpecForm(request.POST)
+        if form.is_valid():
+            try:
+                version, result = services.version_update(
+                    version=version,
+                    by=request.user,
+                    spec=form.cleaned_data["spec"],
+                    note=form.cleaned_data["note"],
+                )
+            except Conflict as exc:
+                report_refusal(request, exc)
+                return redirect(version_url(version))
+            except InvalidInput as exc:
+                messages.error(request, exc.detail)
+                issues = exc.errors
+            else:
+                messages.success(request, f"Draft v{version.number} saved.")
+                report_warnings(request, result)
+                return redirect(version_url(version))
+        else:
+            messages.error(request, "The draft was not saved; see the form below.")
+    elif version.status != VersionStatus.DRAFT:
+        messages.error(
+            request, f"Version {version.number} is {version.status}; only a draft can change."
+        )
+        return redirect(version_url(version))
+    else:
+        form = SpecForm(initial={"spec": pretty_json(version.spec), "note": version.note})
+    context = {"workflow": workflow, "version": version, "form": form, "issues": issues}
+    return render(
+        request, "designer/version_edit.html", context, status=400 if issues or form.errors else 200
+    )
+
+
+def version_act(
+    request: HttpRequest, slug: str, number: int, perm: str, act: Callable[..., Version], done: str
+) -> HttpResponse:
+    workflow = workflow_access(request.user, slug, perm)
+    version = version_get(workflow, number)
+    try:
+        version = act(version=version, by=request.user)
+    except (Conflict, InvalidInput) as exc:
+        report_refusal(request, exc)
+    else:
+        messages.success(request, f"Version {version.number} {done}.")
+    return redirect(version_url(version))
+
+
+@page
+@require_POST
+def version_submit(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    return version_act(
+        request, slug, number, "change_workflow", services.version_submit, "sent for review"
+    )
+
+
+@page
+@require_POST
+def version_publish(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    return version_act(
+        request, slug, number, "publish_workflow", services.version_publish, "published"
+    )
+
+
+@page
+@require_http_methods(["GET", "POST"])
+def version_review(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    workflow = workflow_access(request.user, slug)
+    version = version_get(workflow, number)
+    form = ReviewForm()
+    if request.method == "POST":
+        workflow_access(request.user, slug, "review_workflow")
+        form = ReviewForm(request.POST)
+        if form.is_valid():
+            try:
+                review = services.version_review(
+                    version=version, by=request.user, **form.cleaned_data
+                )
+            except Conflict as exc:
+                report_refusal(request, exc)
+                return redirect(version_url(version))
+            except InvalidInput as exc:
+                report_refusal(request, exc)
+            else:
+                version.refresh_from_db()
+                decision = "approved" if review.decision == "approve" else "sent back for changes"
+                messages.success(
+                    request, f"You {decision} v{version.number}; it is now {version.status}."
+                )
+                return redirect(version_url(version))
+        else:
+            messages.error(request, "The review was not recorded; see the form below.")
+    base = base_version(version)
+    context = {
+        "workflow": workflow,
+        "version": version,
+        "base": base,
+        "diff": diff_view(base.spec, version.spec) if base else None,
+        "spec_json": pretty_json(version.spec),
+        "reviews": version.reviews.select_related("reviewer"),
+        "approvals": services.approvals_count(version),
+        "blocker": review_blocker(request.user, version),
+        "acts": version_acts(request.user, version),
+        "form": form,
+    }
+    status = 400 if request.method == "POST" else 200
+    return render(request, "designer/version_review.html", context, status=status)
+
+
+@page
+@require_GET
+def version_diff(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    workflow = workflow_access(request.user, slug)
+    version = version_get(workflow, number)
+    numbers = [v.number for v in workflow_versions(workflow)]
+    chosen = CompareForm(request.GET or None, numbers=numbers)
+    against_number: int | None = None
+    if chosen.is_bound and not chosen.is_valid():
+        messages.error(request, "Choose two versions of this workflow to compare.")
+    elif chosen.is_bound:
+        against_number = chosen.cleaned_data["against"]
+        other = chosen.cleaned_data["version"]
+        if other is not None and other != version.number:
+            url = reverse("designer:version-diff", args=[slug, other])
+            return redirect(f"{url}?against={against_number}" if against_number else url)
+    against = version_get(workflow, against_number) if against_number else base_version(version)
+    form = CompareForm(
+        initial={"version": version.number, "against": against.number if against else None},
+        numbers=numbers,
+    )
+    context = {
+        "workflow": workflow,
+        "version": version,
+        "against": against,
+        "diff": diff_view(against.spec, version.spec) if against else None,
+        "form": form,
+    }
+    return render(request, "designer/version_diff.html", context)
+
+
+# Permissions
+
+
+def permission_matrix(grants: Mapping[str, Mapping[str, list[str]]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": kind,
+            "name": name,
+            "field": f"{kind}:{name}",
+            "cells": [(role, perm, perm in perms) for role, perm in ROLES],
+        }
+        for key, kind in (("users", "user"), ("groups", "group"))
+        for name, perms in grants.get(key, {}).items()
+    ]
+
+
+@page
+@require_http_methods(["GET", "POST"])
+def workflow_permissions(request: HttpRequest, slug: str) -> HttpResponse:
+    workflow = workflow_access(request.user, slug)
+    grants: Mapping[str, Mapping[str, list[str]]] = services.workflow_permissions(workflow)
+    invalid = False
+    if request.method == "POST":
+        form = PermissionsForm(request.POST)
+        if not can_manage_permissions(request.user, workflow):
+            raise PermissionDenied("Only staff and the workflow's creator may change permissions.")
+        if form.is_valid():
+            try:
+                services.workflow_permissions_set(
+                    workflow=workflow, by=request.user, users=form.users, groups=form.groups
+                )
+            except InvalidInput as exc:
+                report_refusal(request, exc)
+                invalid = True
+            else:
+                messages.success(request, "Permissions saved.")
+                return redirect("designer:workflow-permissions", slug=slug)
+        else:
+            for error in form.errors:
+                messages.error(request, error)
+            invalid = True
+        # Show what was posted, so a typo in one name does not lose the other changes.
+        grants = {"users": form.users, "groups": form.groups}
+    context = {
+        "workflow": workflow,
+        "roles": ROLES,
+        "rows": permission_matrix(grants),
+        "can_manage": can_manage_permissions(request.user, workflow),
+    }
+    return render(
+        request, "designer/workflow_permissions.html", context, status=400 if invalid else 200
+    )

@@ -1,0 +1,137 @@
+"""Runs, the state of their steps, and the append-only event log of each run.
+
+The database is the source of truth: the broker only carries nudges, and a
+lost message or a dead worker delays a run but never loses it.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from designer.models import Version, Workflow
+from engine.core import RunStatus as CoreRunStatus
+from engine.core import StepStatus as CoreStepStatus
+
+RunStatus = models.TextChoices("RunStatus", [(s.name, s.value) for s in CoreRunStatus])
+StepStatus = models.TextChoices("StepStatus", [(s.name, s.value) for s in CoreStepStatus])
+TERMINAL_RUN_STATUSES = ("completed", "compensated", "cancelled")
+
+
+class Run(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="runs")
+    # The exact version the run executes; published versions never change.
+    version = models.ForeignKey(Version, on_delete=models.PROTECT, related_name="runs")
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default="pending")
+    input = models.JSONField(default=dict, blank=True)
+    # NULL, not "", for "no key": the unique constraint below skips NULLs.
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    correlation_id = models.CharField(max_length=64)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Last progress: the reconciler marks a run stuck when this is older than its deadline.
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # With a deadline_s in the spec: when the run counts as stuck if nothing happens before.
+    progress_deadline_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    stuck_since = models.DateTimeField(null=True, blank=True)
+    # The number of the last event in the run's log.
+    last_seq = models.PositiveIntegerField(default=0)
+    # Run-level facts of the pure core that no step row holds (e.g. the pivot passed).
+    core = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workflow", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="run_idempotency_key_unique",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["workflow", "-created_at"], name="run_workflow_recent"),
+            models.Index(fields=["status", "-updated_at"], name="run_status_updated"),
+            models.Index(fields=["-created_at", "id"], name="run_recent"),
+            models.Index(fields=["-updated_at"], name="run_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.id}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_RUN_STATUSES
+
+
+class StepRun(models.Model):
+    """One step of one run: its status, attempts, timings and outcome."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    step_id = models.CharField(max_length=64)
+    position = models.PositiveIntegerField(default=0)
+    type = models.CharField(max_length=16)
+    status = models.CharField(max_length=24, choices=StepStatus.choices, default="pending")
+    attempt = models.PositiveIntegerField(default=0)
+    compensation_attempt = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    # When a retry or a timer is due.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # When the current attempt, approval or callback times out.
+    deadline_at = models.DateTimeField(null=True, blank=True)
+    # Set when a worker claims the current attempt; who holds it.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=200, blank=True)
+    # Callback steps: the one-time token the participant posts its result with.
+    callback_token = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # The core's per-step facts that have no column of their own.
+    core = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "step_id"], name="steprun_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="steprun_due"),
+            models.Index(fields=["status", "deadline_at"], name="steprun_deadline"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}:{self.step_id}"
+
+
+class Event(models.Model):
+    """One change of a run, numbered per run (``seq``). Append-only."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    type = models.CharField(max_length=40)
+    step_id = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=24, blank=True)
+    attempt = models.PositiveIntegerField(null=True, blank=True)
+    at = models.DateTimeField()
+    latency_ms = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    actor = models.CharField(max_length=150, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "seq"], name="event_seq_unique"),
+        ]
+        indexes = [models.Index(fields=["type", "at"], name="event_type_at")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}#{self.seq} {self.type}"

@@ -1,0 +1,184 @@
+"""Calling participants: http steps over httpx, task steps through registered activities.
+
+Runs outside any transaction and any lock (the middle of the three phases of
+an attempt). Returns an Outcome; never raises for a participant's failure.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+from django.conf import settings
+
+from engine.activities import ActivityError, ActivityInput, get_activity
+
+log = logging.getLogger("sagaboard.engine")
+
+MAX_RESPONSE_BYTES = 1024 * 1024
+MAX_REDIRECTS = 5
+RETRYABLE_STATUS = {408, 409, 429}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    output: Any = None
+    error: str = ""
+    retryable: bool = True
+
+
+def host_allowed(url: str) -> bool:
+    """Whether ``url`` names a host that SAGABOARD_HTTP_ALLOWED_HOSTS allows (no SSRF)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    host = parts.hostname.lower().rstrip(".")
+    for pattern in settings.SAGABOARD_HTTP_ALLOWED_HOSTS:
+        pattern = pattern.lower()
+        if pattern == host or (pattern.startswith("*.") and fnmatch.fnmatch(host, pattern)):
+            return True
+    return False
+
+
+def _client() -> httpx.Client:
+    global _shared_client
+    if _shared_client is None:
+        # One pooled client per process; redirects are followed by hand, so
+        # each hop is checked against the allowed hosts.
+        _shared_client = httpx.Client(follow_redirects=False, trust_env=False)
+    return _shared_client
+
+
+_shared_client: httpx.Client | None = None
+
+
+def call_http(
+    action: dict[str, Any],
+    *,
+    idempotency_key: str,
+    correlation_id: str,
+    timeout_s: float | None,
+    extra_headers: dict[str, str] | None = None,
+) -> Outcome:
+    method = str(action.get("method", "POST")).upper()
+    url = str(action.get("url", ""))
+    headers = {str(k): str(v) for k, v in (action.get("headers") or {}).items()}
+    headers.update(
+        {
+            "Idempotency-Key": idempotency_key,
+            "X-Correlation-ID": correlation_id,
+            **(extra_headers or {}),
+        }
+    )
+    body = action.get("body")
+    content = None if body is None or method in ("GET", "HEAD") else json.dumps(body).encode()
+    if content is not None:
+        headers.setdefault("Content-Type", "application/json")
+    timeout = httpx.Timeout(timeout_s or 30.0)
+    for _hop in range(MAX_REDIRECTS + 1):
+        if not host_allowed(url):
+            return Outcome(
+                False, error=f"host of {url} is not allowed for http steps", retryable=False
+            )
+        try:
+            with _client().stream(
+                method, url, headers=headers, content=content, timeout=timeout
+            ) as response:
+                if response.is_redirect:
+                    location = response.headers.get("Location")
+                    if not location:
+                        return Outcome(
+                            False, error=f"{response.status_code} without Location", retryable=False
+                        )
+                    url = urljoin(url, location)
+                    if response.status_code == 303:
+                        method, content = "GET", None
+                    continue
+                raw = b""
+                for chunk in response.iter_bytes():
+                    raw += chunk
+                    if len(raw) > MAX_RESPONSE_BYTES:
+                        return Outcome(
+                            False,
+                            error=f"response from {url} is over "
+                            f"{MAX_RESPONSE_BYTES // 1024} KB; cut off",
+                            retryable=False,
+                        )
+                status = response.status_code
+        except httpx.TimeoutException:
+            return Outcome(False, error=f"{method} {url} timed out", retryable=True)
+        except httpx.HTTPError as exc:
+            return Outcome(
+                False,
+                error=f"{method} {url} failed: {exc.__class__.__name__}: {exc}",
+                retryable=True,
+            )
+        output = _decode(raw)
+        if 200 <= status < 300:
+            return Outcome(True, output=output)
+        detail = _detail(output, raw)
+        retryable = status >= 500 or status in RETRYABLE_STATUS
+        return Outcome(
+            False, error=f"{method} {url} answered {status}{detail}", retryable=retryable
+        )
+    return Outcome(False, error=f"more than {MAX_REDIRECTS} redirects from {url}", retryable=False)
+
+
+def _decode(raw: bytes) -> Any:
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return {"text": raw[:2000].decode("utf-8", "replace")}
+
+
+def _detail(output: Any, raw: bytes) -> str:
+    if isinstance(output, dict) and output.get("detail"):
+        return f": {str(output['detail'])[:500]}"
+    return f": {raw[:200].decode('utf-8', 'replace')}" if raw else ""
+
+
+def call_task(
+    action: dict[str, Any],
+    *,
+    run_id: str,
+    step_id: str,
+    attempt: int,
+    idempotency_key: str,
+    compensation: bool,
+) -> Outcome:
+    name = str(action.get("name"))
+    found = get_activity(name)
+    if found is None:
+        return Outcome(
+            False, error=f"no activity {name} is registered on this worker", retryable=True
+        )
+    inp = ActivityInput(
+        run_id=run_id,
+        step_id=step_id,
+        attempt=attempt,
+        idempotency_key=idempotency_key,
+        args=dict(action.get("args") or {}),
+        compensation=compensation,
+    )
+    try:
+        result = found.func(inp)
+    except ActivityError as exc:
+        return Outcome(False, error=f"{name}: {exc}", retryable=exc.retryable)
+    except Exception as exc:  # an activity's bug is retried like any other failure
+        log.exception("activity %s raised", name)
+        return Outcome(
+            False, error=f"{name} raised {exc.__class__.__name__}: {exc}", retryable=True
+        )
+    try:
+        json.dumps(result)
+    except (TypeError, ValueError):
+        return Outcome(False, error=f"{name} returned a value that is not JSON", retryable=False)
+    return Outcome(True, output=result if result is not None else {})

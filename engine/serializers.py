@@ -1,0 +1,119 @@
+"""Runs, steps and events as JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from engine.models import Event, Run, StepRun
+
+
+class RunStartSerializer(serializers.Serializer):
+    input = serializers.JSONField(required=False, default=dict)
+    idempotency_key = serializers.CharField(
+        max_length=200, required=False, allow_null=True, allow_blank=True
+    )
+
+
+class StepRunSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="step_id")
+    attempts = serializers.IntegerField(source="attempt")
+    compensation_attempts = serializers.IntegerField(source="compensation_attempt")
+
+    class Meta:
+        model = StepRun
+        fields = [
+            "id",
+            "type",
+            "status",
+            "attempts",
+            "compensation_attempts",
+            "started_at",
+            "finished_at",
+            "latency_ms",
+            "output",
+            "error",
+            "next_attempt_at",
+            "deadline_at",
+        ]
+
+
+class RunSummarySerializer(serializers.ModelSerializer):
+    workflow = serializers.CharField(source="workflow.slug")
+    version = serializers.IntegerField(source="version.number")
+    started_by = serializers.CharField(source="started_by.get_username", default=None)
+
+    class Meta:
+        model = Run
+        fields = [
+            "id",
+            "workflow",
+            "version",
+            "status",
+            "idempotency_key",
+            "correlation_id",
+            "started_by",
+            "created_at",
+            "updated_at",
+            "finished_at",
+            "stuck_since",
+            "last_seq",
+        ]
+
+
+class RunSerializer(RunSummarySerializer):
+    steps = serializers.SerializerMethodField()
+    acts = serializers.SerializerMethodField()
+
+    class Meta(RunSummarySerializer.Meta):
+        fields = [*RunSummarySerializer.Meta.fields, "input", "steps", "acts"]
+
+    def get_steps(self, run: Run) -> list[dict[str, Any]]:
+        steps = self.context["steps"]
+        names = {s["id"]: s.get("name", "") for s in run.version.spec.get("steps", [])}
+        data = StepRunSerializer(steps, many=True).data
+        for item in data:
+            item["name"] = names.get(item["id"], "")
+        return list(data)
+
+    def get_acts(self, run: Run) -> dict[str, Any]:
+        from engine.selectors import run_acts
+
+        return run_acts(self.context["request"].user, run, self.context["steps"])
+
+
+class EventSerializer(serializers.ModelSerializer):
+    run = serializers.CharField(source="run_id")
+    event = serializers.CharField(source="type")
+    step = serializers.CharField(source="step_id")
+
+    class Meta:
+        model = Event
+        fields = [
+            "run",
+            "seq",
+            "event",
+            "step",
+            "status",
+            "attempt",
+            "at",
+            "latency_ms",
+            "error",
+            "actor",
+            "data",
+        ]
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, allow_blank=True, required=False, default="")
+
+
+class CommentSerializer(serializers.Serializer):
+    comment = serializers.CharField(max_length=2000, allow_blank=True, required=False, default="")
+
+
+class CallbackSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["succeeded", "failed"])
+    output = serializers.JSONField(required=False, allow_null=True, default=None)
+    error = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")

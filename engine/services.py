@@ -1,0 +1,262 @@
+"""Everything that changes a run. Each change goes through the pure core's ``decide``.
+
+A change locks the run row, loads its steps, asks the core what follows,
+writes the new state and the events in the same transaction, and sends the
+commands to the broker once that transaction has committed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from datetime import timedelta
+from typing import Any
+
+import jsonschema
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from designer.models import Workflow
+from engine import core
+from engine.core import ActNotAllowed, Decision, Happening
+from engine.models import TERMINAL_RUN_STATUSES, Run, StepRun
+from engine.store import append_events, definition_for, new_rows, run_state, save_steps
+from sagaboard.errors import Conflict, InvalidInput, NotAllowed
+
+log = logging.getLogger("sagaboard.engine")
+
+MAX_INPUT_BYTES = 256 * 1024
+MAX_REASON = 2000
+
+
+def _actor(user: AbstractBaseUser | None) -> str:
+    return user.get_username() if user is not None else ""
+
+
+def _locked_run(run_id: Any) -> tuple[Run, dict[str, StepRun]]:
+    run = Run.objects.select_for_update().select_related("version", "workflow").get(pk=run_id)
+    rows = {row.step_id: row for row in StepRun.objects.filter(run=run)}
+    return run, rows
+
+
+def _commit(run: Run, rows: dict[str, StepRun], state: core.RunState, decision: Decision) -> None:
+    """Persist a decision taken on the locked ``run`` and dispatch its commands on commit."""
+    now = timezone.now()
+    save_steps(rows, state, decision.state)
+    new = decision.state
+    append_events(run, decision.events, now=now)
+    run.status = str(new.status)
+    run.core = {"compensating": new.compensating, "stalled": new.stalled}
+    if new.status in TERMINAL_RUN_STATUSES and run.finished_at is None:
+        run.finished_at = now
+    deadline = new.definition.deadline_s
+    active = new.status in ("running", "waiting", "compensating")
+    run.progress_deadline_at = now + timedelta(seconds=deadline) if deadline and active else None
+    if new.status == "stuck":
+        run.stuck_since = run.stuck_since or now
+    else:
+        run.stuck_since = None
+    run.save(
+        update_fields=[
+            "status",
+            "core",
+            "finished_at",
+            "stuck_since",
+            "last_seq",
+            "updated_at",
+            "progress_deadline_at",
+        ]
+    )
+    commands = [c for c in decision.commands if not isinstance(c, core.Emit)]
+    if commands:
+        from engine.dispatch import dispatch
+
+        run_id = str(run.pk)
+        transaction.on_commit(lambda: dispatch(run_id, commands))
+
+
+def run_apply(run_id: Any, happening: Happening) -> Decision:
+    """Apply one happening to a run, in its own transaction.
+
+    A happening the core fences off (duplicate, late) changes nothing. Raises
+    ActNotAllowed for an act the run's state does not allow.
+    """
+    with transaction.atomic():
+        run, rows = _locked_run(run_id)
+        state = run_state(run, rows)
+        decision = core.decide(state, happening, now=time.time(), jitter=random.random())
+        if not decision.ignored:
+            _commit(run, rows, state, decision)
+    return decision
+
+
+# Starting runs
+
+
+def _check_input(version_spec: dict[str, Any], data: Any) -> None:
+    size = len(json.dumps(data))
+    if size > MAX_INPUT_BYTES:
+        raise InvalidInput(
+            f"The input is {size} bytes; the limit is {MAX_INPUT_BYTES // 1024} KB.",
+            [{"step": None, "field": "input", "message": "too large"}],
+        )
+    schema = version_spec.get("input_schema")
+    if not schema:
+        return
+    errors = sorted(
+        jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path)
+    )
+    if errors:
+        raise InvalidInput(
+            "The input does not match the workflow's input schema.",
+            [
+                {
+                    "step": None,
+                    "field": ".".join(str(p) for p in ("input", *e.path)),
+                    "message": e.message,
+                }
+                for e in errors
+            ],
+        )
+
+
+def run_start(
+    *,
+    workflow: Workflow,
+    by: AbstractBaseUser | None,
+    input: Any,
+    idempotency_key: str | None = None,
+) -> tuple[Run, bool]:
+    """Start a run of the workflow's published version; ``(run, created)``.
+
+    A key already used for this workflow returns the run it started.
+    """
+    if idempotency_key:
+        existing = Run.objects.filter(workflow=workflow, idempotency_key=idempotency_key).first()
+        if existing:
+            return existing, False
+    version = workflow.published_version
+    if version is None:
+        raise Conflict(f"Workflow {workflow.slug} has no published version to run.")
+    _check_input(version.spec, input)
+    try:
+        with transaction.atomic():
+            run = Run.objects.create(
+                workflow=workflow,
+                version=version,
+                input=input,
+                idempotency_key=idempotency_key or None,
+                started_by=by,
+            )
+            Run.objects.filter(pk=run.pk).update(correlation_id=str(run.pk))
+            run.correlation_id = str(run.pk)
+            definition = definition_for(run)
+            StepRun.objects.bulk_create(new_rows(run, definition, version.spec["steps"]))
+            run, rows = _locked_run(run.pk)
+            state = run_state(run, rows)
+            decision = core.decide(state, core.RunStarted(), now=time.time())
+            _commit(run, rows, state, decision)
+    except IntegrityError:
+        # The same key, used at the same moment by another request.
+        existing = Run.objects.filter(workflow=workflow, idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        return existing, False
+    log.info("run started", extra={"run_id": str(run.pk), "workflow": workflow.slug})
+    return run, True
+
+
+# Operator acts
+
+
+def _reason(reason: str, *, required: bool = True) -> str:
+    reason = (reason or "").strip()
+    if required and not reason:
+        raise InvalidInput(
+            "Say why.", [{"step": None, "field": "reason", "message": "a reason is required"}]
+        )
+    if len(reason) > MAX_REASON:
+        raise InvalidInput(
+            "The reason is too long.",
+            [{"step": None, "field": "reason", "message": f"at most {MAX_REASON} characters"}],
+        )
+    return reason
+
+
+def _act(run: Run, happening: Happening) -> Run:
+    try:
+        run_apply(run.pk, happening)
+    except ActNotAllowed as exc:
+        raise Conflict(str(exc)[:1].upper() + str(exc)[1:] + ".") from None
+    except core.UnknownStep as exc:
+        from django.http import Http404
+
+        raise Http404(str(exc)) from None
+    run.refresh_from_db()
+    return run
+
+
+def run_step_retry(*, run: Run, step: str, by: AbstractBaseUser, reason: str) -> Run:
+    """Give a failed step (or a failed compensation) a fresh round of its retry policy."""
+    return _act(run, core.RetryStep(step, _actor(by), _reason(reason)))
+
+
+def run_step_skip(*, run: Run, step: str, by: AbstractBaseUser, reason: str) -> Run:
+    """Record a step as skipped, so the steps after it can run."""
+    return _act(run, core.SkipStep(step, _actor(by), _reason(reason)))
+
+
+def run_compensate(*, run: Run, by: AbstractBaseUser, reason: str) -> Run:
+    """Turn the run around: compensate every succeeded step, in reverse graph order."""
+    return _act(run, core.CompensateRun(_actor(by), _reason(reason)))
+
+
+def run_cancel(*, run: Run, by: AbstractBaseUser, reason: str) -> Run:
+    """Stop the run where it stands, without compensating."""
+    return _act(run, core.CancelRun(_actor(by), _reason(reason)))
+
+
+def approval_group(run: Run, step: str) -> str | None:
+    definition = definition_for(run)
+    if step not in definition:
+        return None
+    sdef = definition.step(step)
+    return str(sdef.action.get("group")) if sdef.type == "approval" else None
+
+
+def run_step_decide(
+    *, run: Run, step: str, by: AbstractBaseUser, approved: bool, comment: str = ""
+) -> Run:
+    """Decide an approval gate: only members of its group (and staff) may."""
+    group = approval_group(run, step)
+    if group is None:
+        raise Conflict(f"Step {step} is not an approval.")
+    if not (by.is_staff or by.groups.filter(name=group).exists()):
+        raise NotAllowed(f"Only members of the group {group} decide this approval.")
+    return _act(
+        run, core.ApprovalDecided(step, approved, _actor(by), _reason(comment, required=False))
+    )
+
+
+def callback_complete(
+    *, token: str, succeeded: bool, output: Any = None, error: str | None = None
+) -> Run:
+    """A participant completes a callback step with its one-time token."""
+    from django.http import Http404
+
+    row = StepRun.objects.filter(callback_token=token).select_related("run").first()
+    if row is None:
+        raise Http404("No callback is waiting for this token.")
+    decision = run_apply(
+        row.run_id,
+        core.CallbackCompleted(row.step_id, row.attempt, succeeded, output, error),
+    )
+    if decision.ignored:
+        raise Conflict("This callback is no longer expected: the step has moved on.")
+    # One-time: the token is spent.
+    StepRun.objects.filter(pk=row.pk, callback_token=token).update(callback_token=None)
+    row.run.refresh_from_db()
+    return row.run

@@ -1,0 +1,122 @@
+"""A real Celery worker process (with beat, so the reconciler runs) on Redis and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _test_database_url() -> str:
+    db = settings.DATABASES["default"]
+    return (
+        f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST']}:{db['PORT'] or 5432}"
+        f"/{db['NAME']}"
+    )
+
+
+class Worker:
+    """``celery -A sagaboard worker -B`` in its own process group, so a kill takes all of it."""
+
+    def __init__(self, log_path: Path, live_url: str) -> None:
+        self.log_path = log_path
+        self.live_url = live_url
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "DATABASE_URL": _test_database_url(),
+            "SAGABOARD_BASE_URL": self.live_url,
+            "PYTHONUNBUFFERED": "1",
+        }
+        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "sagaboard",
+                "worker",
+                "-B",
+                "-P",
+                "prefork",
+                "-c",
+                "2",
+                "--loglevel=INFO",
+                "-n",
+                f"test-{time.time_ns()}@%h",
+                "-s",
+                str(self.log_path.with_suffix(".beat")),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    "the Celery worker exited:\n" + self.log_path.read_text()[-3000:]
+                )
+            if b"ready." in self.log_path.read_bytes():
+                return
+            time.sleep(0.2)
+        raise RuntimeError("the Celery worker did not start:\n" + self.log_path.read_text()[-3000:])
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its children, as a crash would."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def broker() -> str:
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith("redis://"):
+        pytest.fail(
+            "The engine tests need Redis: set CELERY_BROKER_URL=redis://... (make test does)"
+        )
+    client = redis.Redis.from_url(url)
+    client.ping()  # fails, not skips, when Redis is not there
+    return url
+
+
+@pytest.fixture(scope="session")
+def shared_worker(django_db_setup, broker, live_server, tmp_path_factory) -> Iterator[Worker]:
+    redis.Redis.from_url(broker).flushdb()
+    w = Worker(tmp_path_factory.mktemp("worker") / "worker.log", live_server.url)
+    w.start()
+    yield w
+    w.stop()
+
+
+@pytest.fixture
+def worker(shared_worker: Worker) -> Worker:
+    """The session's worker; restarted if a test killed it."""
+    if shared_worker.proc is None or shared_worker.proc.poll() is not None:
+        shared_worker.start()
+    return shared_worker
