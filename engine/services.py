@@ -11,6 +11,7 @@ import json
 import logging
 import random
 import time
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -23,7 +24,15 @@ from designer.models import Workflow
 from engine import core
 from engine.core import ActNotAllowed, Decision, Happening
 from engine.models import TERMINAL_RUN_STATUSES, Run, StepRun
-from engine.store import append_events, definition_for, new_rows, run_state, save_steps
+from engine.store import (
+    append_events,
+    definition_for,
+    new_rows,
+    run_state,
+    save_steps,
+    workflow_slug,
+)
+from engine.streams import event_message, publish
 from sagaboard.errors import Conflict, InvalidInput, NotAllowed
 
 log = logging.getLogger("sagaboard.engine")
@@ -37,17 +46,49 @@ def _actor(user: AbstractBaseUser | None) -> str:
 
 
 def _locked_run(run_id: Any) -> tuple[Run, dict[str, StepRun]]:
-    run = Run.objects.select_for_update().select_related("version", "workflow").get(pk=run_id)
-    rows = {row.step_id: row for row in StepRun.objects.filter(run=run)}
+    run = Run.objects.select_for_update().get(pk=run_id)
+    rows = {row.step_id: row for row in StepRun.objects.filter(run_id=run.pk)}
     return run, rows
 
 
-def _commit(run: Run, rows: dict[str, StepRun], state: core.RunState, decision: Decision) -> None:
-    """Persist a decision taken on the locked ``run`` and dispatch its commands on commit."""
+# Commands a worker may carry out itself, at once, instead of sending them through the broker.
+Continuation = core.StartStep | core.StartCompensation
+
+
+def _commit(
+    run: Run,
+    rows: dict[str, StepRun],
+    state: core.RunState,
+    decision: Decision,
+    *,
+    claim_next: str = "",
+) -> Continuation | None:
+    """Persist a decision taken on the locked ``run`` and dispatch its commands on commit.
+
+    With ``claim_next`` (the caller's worker name), the first step the decision
+    starts is claimed for the caller in this transaction and returned instead
+    of being sent: a sequence of steps then runs without a broker hop between
+    them. If the caller dies, the claim's deadline hands the step back.
+    """
     now = timezone.now()
-    save_steps(rows, state, decision.state)
+    commands = [c for c in decision.commands if not isinstance(c, core.Emit)]
+    continuation: Continuation | None = None
+    if claim_next:
+        for command in commands:
+            if isinstance(command, Continuation):
+                continuation = command
+                commands.remove(command)
+                break
+    save_steps(
+        rows,
+        state,
+        decision.state,
+        now=now,
+        claimed=continuation.step if continuation else None,
+        claimed_by=claim_next,
+    )
     new = decision.state
-    append_events(run, decision.events, now=now)
+    events = append_events(run, decision.events, now=now)
     run.status = str(new.status)
     run.core = {"compensating": new.compensating, "stalled": new.stalled}
     if new.status in TERMINAL_RUN_STATUSES and run.finished_at is None:
@@ -59,23 +100,34 @@ def _commit(run: Run, rows: dict[str, StepRun], state: core.RunState, decision: 
         run.stuck_since = run.stuck_since or now
     else:
         run.stuck_since = None
-    run.save(
-        update_fields=[
-            "status",
-            "core",
-            "finished_at",
-            "stuck_since",
-            "last_seq",
-            "updated_at",
-            "progress_deadline_at",
-        ]
+    Run.objects.filter(pk=run.pk).update(
+        status=run.status,
+        core=run.core,
+        finished_at=run.finished_at,
+        stuck_since=run.stuck_since,
+        last_seq=run.last_seq,
+        updated_at=now,
+        progress_deadline_at=run.progress_deadline_at,
     )
-    commands = [c for c in decision.commands if not isinstance(c, core.Emit)]
-    if commands:
-        from engine.dispatch import dispatch
+    slug = workflow_slug(run.workflow_id)
+    messages = [event_message(e, slug) for e in events]
+    run_id = str(run.pk)
+    transaction.on_commit(lambda: after_commit(run_id, commands, messages))
+    return continuation
 
-        run_id = str(run.pk)
-        transaction.on_commit(lambda: dispatch(run_id, commands))
+
+def after_commit(run_id: str, commands: list[core.Command], messages: list[dict[str, Any]]) -> None:
+    """Send the decision's commands to the broker and its events to the live streams."""
+    from engine.dispatch import dispatch
+
+    if commands:
+        dispatch(run_id, commands)
+    if messages:
+        try:
+            publish(messages)
+        except Exception:
+            # A client that missed an event replays it from the log when it resumes.
+            log.exception("could not publish the events of run %s", run_id)
 
 
 def run_apply(run_id: Any, happening: Happening) -> Decision:
@@ -84,13 +136,21 @@ def run_apply(run_id: Any, happening: Happening) -> Decision:
     A happening the core fences off (duplicate, late) changes nothing. Raises
     ActNotAllowed for an act the run's state does not allow.
     """
+    return run_apply_and_continue(run_id, happening)[0]
+
+
+def run_apply_and_continue(
+    run_id: Any, happening: Happening, *, claim_next: str = ""
+) -> tuple[Decision, Continuation | None, Run | None]:
+    """``run_apply``, and with ``claim_next`` the step the caller should run next (claimed)."""
     with transaction.atomic():
         run, rows = _locked_run(run_id)
         state = run_state(run, rows)
         decision = core.decide(state, happening, now=time.time(), jitter=random.random())
-        if not decision.ignored:
-            _commit(run, rows, state, decision)
-    return decision
+        if decision.ignored:
+            return decision, None, run
+        continuation = _commit(run, rows, state, decision, claim_next=claim_next)
+    return decision, continuation, run
 
 
 # Starting runs
@@ -144,15 +204,16 @@ def run_start(
     _check_input(version.spec, input)
     try:
         with transaction.atomic():
+            run_id = uuid.uuid4()
             run = Run.objects.create(
+                id=run_id,
+                correlation_id=str(run_id),
                 workflow=workflow,
                 version=version,
                 input=input,
                 idempotency_key=idempotency_key or None,
                 started_by=by,
             )
-            Run.objects.filter(pk=run.pk).update(correlation_id=str(run.pk))
-            run.correlation_id = str(run.pk)
             definition = definition_for(run)
             StepRun.objects.bulk_create(new_rows(run, definition, version.spec["steps"]))
             run, rows = _locked_run(run.pk)

@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from celery import shared_task
@@ -22,9 +23,9 @@ from django.utils import timezone
 from engine import core
 from engine.models import TERMINAL_RUN_STATUSES, Run, StepRun
 from engine.participants import Outcome, call_http, call_task
-from engine.services import run_apply
-from engine.store import definition_for
-from engine.templating import TemplateError, render
+from engine.services import run_apply, run_apply_and_continue
+from engine.store import definition_for_version
+from engine.templating import TemplateError, find_references, render
 
 log = logging.getLogger("sagaboard.engine")
 
@@ -34,34 +35,53 @@ LOST_AFTER = timedelta(seconds=15)
 RECONCILE_BATCH = 500
 
 
-def _claim(run_id: str, step_id: str, attempt: int, compensation: bool) -> StepRun | None:
+# How many steps one worker runs back to back before handing on through the broker,
+# so one long saga cannot keep a worker from everything else.
+MAX_CONTINUATIONS = 50
+
+
+def _claim(run_id: str, step_id: str, attempt: int, compensation: bool) -> bool:
     if compensation:
         where = Q(status="compensating", compensation_attempt=attempt, next_attempt_at__isnull=True)
     else:
         where = Q(status="running", attempt=attempt)
-    updates: dict[str, Any] = {"claimed_at": timezone.now(), "claimed_by": WORKER}
     claimed = StepRun.objects.filter(
         where, run_id=run_id, step_id=step_id, claimed_at__isnull=True
-    ).update(**updates)
-    if not claimed:
-        return None
-    return StepRun.objects.select_related("run__version").get(run_id=run_id, step_id=step_id)
+    ).update(claimed_at=timezone.now(), claimed_by=WORKER)
+    return bool(claimed)
 
 
-def _context(run: Run) -> dict[str, Any]:
-    outputs = StepRun.objects.filter(run=run).values_list("step_id", "output")
-    return {
-        "input": run.input,
-        "steps": {sid: {"output": out} for sid, out in outputs if out is not None},
-        "run": {"id": str(run.pk)},
-    }
+@lru_cache(maxsize=4096)
+def _template_roots(version_id: int, step_id: str, compensation: bool) -> frozenset[str]:
+    """Which of input, steps and run the step's action (or compensation) refers to."""
+    sdef = definition_for_version(version_id).step(step_id)
+    template = sdef.compensation if compensation else sdef.action
+    return frozenset(ref.root for ref in find_references(dict(template or {})))
+
+
+def _action(
+    run_id: str, run_input: Any, version_id: int, sdef: core.StepDef, compensation: bool
+) -> dict[str, Any]:
+    """The step's action (or compensation) with its templates filled in."""
+    template = dict((sdef.compensation if compensation else sdef.action) or {})
+    roots = _template_roots(version_id, sdef.id, compensation)
+    if not roots:
+        return template
+    steps: dict[str, Any] = {}
+    if "steps" in roots:
+        outputs = StepRun.objects.filter(run_id=run_id, output__isnull=False)
+        steps = {sid: {"output": out} for sid, out in outputs.values_list("step_id", "output")}
+    return render(template, {"input": run_input, "steps": steps, "run": {"id": str(run_id)}})
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def execute_step(run_id: str, step_id: str, attempt: int, compensation: bool = False) -> None:
-    """Run one attempt of a step (or of its compensation) and record what came of it."""
-    row = _claim(run_id, step_id, attempt, compensation)
-    if row is None:
+    """Run one attempt of a step (or of its compensation) and record what came of it.
+
+    When recording the outcome starts a next step, this worker claims it in the
+    same transaction and runs it at once, up to MAX_CONTINUATIONS in a row.
+    """
+    if not _claim(run_id, step_id, attempt, compensation):
         log.info(
             "attempt %s of %s in run %s is not ours to run (duplicate or moved on)",
             attempt,
@@ -69,66 +89,88 @@ def execute_step(run_id: str, step_id: str, attempt: int, compensation: bool = F
             run_id,
         )
         return
-    run = row.run
-    sdef = definition_for(run).step(step_id)
-    key = f"{run.pk}:{step_id}" + (":compensate" if compensation else "")
-    template = sdef.compensation if compensation else sdef.action
+    version_id, run_input = Run.objects.values_list("version_id", "input").get(pk=run_id)
+    for _ in range(MAX_CONTINUATIONS):
+        happening = _attempt(run_id, run_input, version_id, step_id, attempt, compensation)
+        if happening is None:
+            return
+        decision, following, _ = run_apply_and_continue(run_id, happening, claim_next=WORKER)
+        if decision.ignored:
+            log.info(
+                "outcome of attempt %s of %s in run %s came too late", attempt, step_id, run_id
+            )
+        if following is None:
+            return
+        step_id, attempt = following.step, following.attempt
+        compensation = isinstance(following, core.StartCompensation)
+    # Enough in a row: the next one goes through the broker like any other.
+    StepRun.objects.filter(run_id=run_id, step_id=step_id, claimed_by=WORKER).update(
+        claimed_at=None, claimed_by=""
+    )
+    execute_step.delay(run_id, step_id, attempt, compensation)
+
+
+def _attempt(
+    run_id: str, run_input: Any, version_id: int, step_id: str, attempt: int, compensation: bool
+) -> core.Happening | None:
+    """Carry out one claimed attempt; what happened, or None when the step now waits."""
+    sdef = definition_for_version(version_id).step(step_id)
+    key = f"{run_id}:{step_id}" + (":compensate" if compensation else "")
     try:
-        action = render(dict(template or {}), _context(run))
+        action = _action(run_id, run_input, version_id, sdef, compensation)
     except TemplateError as exc:
-        outcome = Outcome(False, error=str(exc), retryable=False)
+        outcome: Outcome | None = Outcome(False, error=str(exc), retryable=False)
     else:
-        outcome = _perform(row, sdef, action, key, attempt, compensation)
+        outcome = _perform(run_id, sdef, action, key, attempt, compensation)
     if outcome is None:
-        return
-    happening: core.Happening
+        return None
     if compensation:
-        happening = (
-            core.CompensationSucceeded(step_id, attempt)
-            if outcome.ok
-            else core.CompensationFailed(step_id, attempt, outcome.error, outcome.retryable)
-        )
-    elif outcome.ok:
-        happening = core.StepSucceeded(step_id, attempt, outcome.output)
-    else:
-        happening = core.StepFailed(step_id, attempt, outcome.error, outcome.retryable)
-    decision = run_apply(run_id, happening)
-    if decision.ignored:
-        log.info("outcome of attempt %s of %s in run %s came too late", attempt, step_id, run_id)
+        if outcome.ok:
+            return core.CompensationSucceeded(step_id, attempt)
+        return core.CompensationFailed(step_id, attempt, outcome.error, outcome.retryable)
+    if outcome.ok:
+        return core.StepSucceeded(step_id, attempt, outcome.output)
+    return core.StepFailed(step_id, attempt, outcome.error, outcome.retryable)
 
 
 def _perform(
-    row: StepRun,
+    run_id: str,
     sdef: core.StepDef,
     action: dict[str, Any],
     key: str,
     attempt: int,
     compensation: bool,
 ) -> Outcome | None:
-    run = row.run
     timeout = sdef.timeout_s
     if sdef.type == "task":
         return call_task(
             action,
-            run_id=str(run.pk),
-            step_id=row.step_id,
+            run_id=str(run_id),
+            step_id=sdef.id,
             attempt=attempt,
             idempotency_key=key,
             compensation=compensation,
         )
     if sdef.type == "callback" and not compensation:
-        return _start_callback(row, action, key, attempt, timeout)
-    return call_http(action, idempotency_key=key, correlation_id=str(run.pk), timeout_s=timeout)
+        return _start_callback(run_id, sdef.id, action, key, attempt, timeout)
+    return call_http(action, idempotency_key=key, correlation_id=str(run_id), timeout_s=timeout)
 
 
 def _start_callback(
-    row: StepRun, action: dict[str, Any], key: str, attempt: int, timeout: float | None
+    run_id: str,
+    step_id: str,
+    action: dict[str, Any],
+    key: str,
+    attempt: int,
+    timeout: float | None,
 ) -> Outcome | None:
     """Hand out a one-time token, make the optional call, then wait for the participant."""
     import secrets
 
     token = secrets.token_urlsafe(24)
-    StepRun.objects.filter(pk=row.pk, attempt=attempt).update(callback_token=token)
+    StepRun.objects.filter(run_id=run_id, step_id=step_id, attempt=attempt).update(
+        callback_token=token
+    )
     callback_url = f"{settings.SAGABOARD_BASE_URL.rstrip('/')}/api/callbacks/{token}/"
     if action.get("url"):
         body = action.get("body")
@@ -139,13 +181,13 @@ def _start_callback(
         outcome = call_http(
             {**action, "body": body, "method": action.get("method", "POST")},
             idempotency_key=key,
-            correlation_id=str(row.run_id),
+            correlation_id=str(run_id),
             timeout_s=min(timeout or 30.0, 30.0),
             extra_headers={"X-Callback-Token": token},
         )
         if not outcome.ok:
             return outcome
-    run_apply(row.run_id, core.StepWaiting(row.step_id, attempt))
+    run_apply(run_id, core.StepWaiting(step_id, attempt))
     return None
 
 
