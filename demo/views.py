@@ -7,6 +7,8 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -55,6 +57,10 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
 class LedgerApi(APIView):
     """GET /api/demo/ledger/?run=<id>: what the demo participants did for a run."""
 
+    @extend_schema(
+        parameters=[OpenApiParameter("run", OpenApiTypes.STR)],
+        responses=LedgerEntrySerializer(many=True),
+    )
     def get(self, request: Request) -> Response:
         run = request.query_params.get("run", "")
         entries = LedgerEntry.objects.filter(run_id=run).order_by("id")

@@ -180,6 +180,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "VersionStatusEnum": "designer.models.VersionStatus",
+        "RunStatusEnum": "engine.models.RunStatus",
+        "StepStatusEnum": "engine.models.StepStatus",
+        "CallbackStatusEnum": ["succeeded", "failed"],
+    },
 }
 
 # Celery: the broker only carries nudges; the database is the source of truth.
