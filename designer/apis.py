@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from designer import services
 from designer.diff import spec_diff
 from designer.render import render_diff_svg, render_version_svg
-from designer.selectors import version_get, workflow_versions
+from designer.selectors import may_create_workflows, version_get, workflow_versions
 from designer.serializers import (
     ActivitySerializer,
     DiffSerializer,
@@ -54,7 +54,7 @@ class WorkflowListApi(APIView):
 
     @extend_schema(request=WorkflowCreateSerializer, responses={201: WorkflowSerializer})
     def post(self, request: Request) -> Response:
-        if not (request.user.is_staff or request.user.has_perm("designer.add_workflow")):
+        if not may_create_workflows(request.user):
             raise NotAllowed("You may not create workflows.")
         serializer = WorkflowCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from typing import Any
 
-from designer.models import ReviewDecision, Version, VersionStatus, Workflow
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from designer.models import AuditEntry, ReviewDecision, Version, VersionStatus, Workflow
 from designer.services import version_contributors
-from sagaboard.access import can_manage_permissions, user_can
+from sagaboard.access import can_manage_permissions, user_can, visible_workflows
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -68,3 +70,38 @@ def review_blocker(user: User, version: Version) -> str | None:
     if user.pk in version_contributors(version):
         return "You wrote this version; someone else must review it."
     return None
+
+
+AUDIT_LIMIT = 50
+
+
+def audit_rows(workflow: Workflow) -> list[dict[str, Any]]:
+    entries = (
+        AuditEntry.objects.filter(workflow=workflow)
+        .select_related("actor", "version")
+        .order_by("-created_at", "-id")[:AUDIT_LIMIT]
+    )
+    from designer.presenters import change_lines
+
+    return [
+        {"entry": entry, "changes": list(change_lines(entry.changes or {}))} for entry in entries
+    ]
+
+
+def workflow_rows(user: Any) -> QuerySet[Workflow]:
+    latest = Version.objects.filter(workflow=OuterRef("pk")).order_by("-number")
+    published = Version.objects.filter(workflow=OuterRef("pk"), status=VersionStatus.PUBLISHED)
+    return (
+        visible_workflows(user)
+        .annotate(
+            latest_number=Subquery(latest.values("number")[:1]),
+            latest_status=Subquery(latest.values("status")[:1]),
+            published_number=Subquery(published.values("number")[:1]),
+        )
+        .order_by("slug")
+    )
+
+
+def may_create_workflows(user: Any) -> bool:
+    """Staff, and users holding the global designer.add_workflow permission."""
+    return bool(user.is_authenticated and (user.is_staff or user.has_perm("designer.add_workflow")))

@@ -9,22 +9,19 @@ version (Conflict) or for bad input (InvalidInput) is a message on the page.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from designer import services
-from designer.diff import spec_diff
 from designer.forms import (
     ROLES,
     CompareForm,
@@ -33,31 +30,41 @@ from designer.forms import (
     SpecForm,
     WorkflowCreateForm,
 )
-from designer.models import ROLE_PERMS, AuditEntry, Version, VersionStatus, Workflow
+from designer.models import Version, VersionStatus, Workflow
+from designer.presenters import (
+    PERM_ROLES,
+    diff_view,
+    issue_text,
+    pretty_json,
+    reading_order,  # noqa: F401 - the canvas pages import it from here
+    report_refusal,
+    report_warnings,
+    step_rows,
+)
 from designer.selectors import (
+    audit_rows,
+    may_create_workflows,
     review_blocker,
     version_acts,
     version_get,
     workflow_acts,
+    workflow_rows,
     workflow_versions,
 )
 from sagaboard.access import (
     can_manage_permissions,
     user_perms,
-    visible_workflows,
     workflow_access,
 )
 from sagaboard.errors import Conflict, InvalidInput, NotAllowed
 
 View = Callable[..., HttpResponse]
 
-PERM_ROLES = {perm: role for role, perm in ROLE_PERMS.items()}
 WORKFLOW_ACT_LABELS = {
     "create_version": "Start a new draft",
     "start_run": "Start runs",
     "manage_permissions": "Manage permissions",
 }
-AUDIT_LIMIT = 50
 # A spec to start from when a workflow has no version yet.
 STARTER_SPEC = {
     "format": "sagaboard/v1",
@@ -76,184 +83,6 @@ def page(view: View) -> View:
             raise PermissionDenied(str(exc)) from exc
 
     return login_required(wrapped)
-
-
-# Presentation helpers: shape model data for the templates.
-
-
-# The order people read a spec in; the database keeps JSON keys in its own order.
-KEY_ORDER = {
-    key: rank
-    for rank, key in enumerate(
-        [
-            "format", "description", "id", "name", "type", "after", "pivot",
-            "method", "url", "group", "instructions", "seconds", "args", "headers", "body",
-            "action", "compensation", "timeout_s", "on_timeout", "retry",
-            "input_schema", "defaults", "steps",
-        ]
-    )
-}  # fmt: skip
-
-
-def reading_order(value: Any) -> Any:
-    if isinstance(value, dict):
-        ordered = sorted(value, key=lambda key: KEY_ORDER.get(key, len(KEY_ORDER)))
-        return {key: reading_order(value[key]) for key in ordered}
-    if isinstance(value, list):
-        return [reading_order(item) for item in value]
-    return value
-
-
-def pretty_json(value: Any) -> str:
-    return json.dumps(reading_order(value), indent=2, ensure_ascii=False)
-
-
-def compact_json(value: Any, limit: int | None = None) -> str:
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
-    if limit is not None and len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text
-
-
-def issue_text(issue: Mapping[str, Any]) -> str:
-    where = [f"{key} {issue[key]}" for key in ("step", "field") if issue.get(key)]
-    return f"{', '.join(where)}: {issue['message']}" if where else str(issue["message"])
-
-
-def report_refusal(request: HttpRequest, exc: Conflict | InvalidInput) -> None:
-    if isinstance(exc, InvalidInput):
-        messages.error(request, exc.detail)
-        for issue in exc.errors:
-            messages.error(request, issue_text(issue))
-    else:
-        messages.error(request, str(exc))
-
-
-def report_warnings(request: HttpRequest, result: Any) -> None:
-    for issue in getattr(result, "warnings", None) or []:
-        messages.warning(request, "Warning: " + issue_text(issue.as_dict()))
-
-
-def step_rows(spec: Any) -> list[dict[str, Any]]:
-    steps = spec.get("steps") if isinstance(spec, dict) else None
-    rows = []
-    for step in steps if isinstance(steps, list) else []:
-        if isinstance(step, dict):
-            after = step.get("after") or []
-            rows.append(
-                {
-                    "id": step.get("id", ""),
-                    "name": step.get("name", ""),
-                    "type": step.get("type", ""),
-                    "after": after if isinstance(after, list) else [after],
-                    "pivot": bool(step.get("pivot")),
-                    "compensation": bool(step.get("compensation")),
-                }
-            )
-    return rows
-
-
-def step_names(*specs: Any) -> dict[str, str]:
-    return {row["id"]: row["name"] for spec in specs for row in step_rows(spec)}
-
-
-def diff_value(value: Any) -> str:
-    # The diff marks a field that is absent on one side as None.
-    return "—" if value is None else compact_json(value)
-
-
-def diff_view(old_spec: Any, new_spec: Any) -> dict[str, Any]:
-    """The structural diff, with step names and values as compact JSON."""
-    diff = spec_diff(old_spec, new_spec)
-    names = step_names(old_spec, new_spec)
-
-    def fields(changes: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str, str]]:
-        return [
-            (field, diff_value(values.get("old")), diff_value(values.get("new")))
-            for field, values in changes.items()
-        ]
-
-    changed = [
-        {
-            "step": item["step"],
-            "name": names.get(item["step"], ""),
-            "fields": fields(item["fields"]),
-        }
-        for item in diff["changed"]
-    ]
-    outside = fields(diff.get("workflow") or {})
-    return {
-        "added": [(step, names.get(step, "")) for step in diff["added"]],
-        "removed": [(step, names.get(step, "")) for step in diff["removed"]],
-        "changed": changed,
-        "workflow": outside,
-        "empty": not (diff["added"] or diff["removed"] or changed or outside),
-    }
-
-
-def roles_text(perms: Any) -> str:
-    roles = [PERM_ROLES.get(p, p) for p in perms or []]
-    return ", ".join(roles) or "—"
-
-
-def permission_lines(before: Any, after: Any) -> Iterator[tuple[str, str, str]]:
-    for key, kind in (("users", "user"), ("groups", "group")):
-        old = (before or {}).get(key) or {}
-        new = (after or {}).get(key) or {}
-        for name in sorted(set(old) | set(new)):
-            if sorted(old.get(name, [])) != sorted(new.get(name, [])):
-                yield f"{kind} {name}", roles_text(old.get(name)), roles_text(new.get(name))
-
-
-def change_lines(changes: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
-    """An audit entry's ``{field: [old, new]}`` as readable (field, old, new) lines."""
-
-    def show(field: str, value: Any) -> str:
-        if value is None:
-            return "—"
-        if field == "content_hash" and isinstance(value, str):
-            return value[:12]
-        return value if isinstance(value, str) else compact_json(value, limit=160)
-
-    for field, value in changes.items():
-        if field == "permissions" and isinstance(value, list) and len(value) == 2:
-            yield from permission_lines(*value)
-        elif isinstance(value, list) and len(value) == 2:
-            # A field set for the first time shows only its new value.
-            old = "" if value[0] is None else show(field, value[0])
-            yield field, old, show(field, value[1])
-        else:
-            yield field, "", show(field, value)
-
-
-def audit_rows(workflow: Workflow) -> list[dict[str, Any]]:
-    entries = (
-        AuditEntry.objects.filter(workflow=workflow)
-        .select_related("actor", "version")
-        .order_by("-created_at", "-id")[:AUDIT_LIMIT]
-    )
-    return [
-        {"entry": entry, "changes": list(change_lines(entry.changes or {}))} for entry in entries
-    ]
-
-
-def workflow_rows(user: Any) -> QuerySet[Workflow]:
-    latest = Version.objects.filter(workflow=OuterRef("pk")).order_by("-number")
-    published = Version.objects.filter(workflow=OuterRef("pk"), status=VersionStatus.PUBLISHED)
-    return (
-        visible_workflows(user)
-        .annotate(
-            latest_number=Subquery(latest.values("number")[:1]),
-            latest_status=Subquery(latest.values("status")[:1]),
-            published_number=Subquery(published.values("number")[:1]),
-        )
-        .order_by("slug")
-    )
-
-
-def may_create_workflows(user: Any) -> bool:
-    # The same rule as the API's workflow creation.
-    return bool(user.is_staff or user.has_perm("designer.add_workflow"))
 
 
 def version_url(version: Version) -> str:
