@@ -21,7 +21,7 @@ setup-test: $(STAMP)
 
 run: setup
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py sagaboard bootstrap
+	$(BIN)/python manage.py sagaboard demo
 	$(BIN)/python -m uvicorn sagaboard.asgi:application --host 127.0.0.1 --port 8000
 
 test: setup-test

@@ -80,6 +80,9 @@ class Command(BaseCommand):
         validate.add_argument("file")
 
         sub.add_parser("bootstrap", help="create the first admin user, printing its password")
+        sub.add_parser(
+            "demo", help="create the demo users (passwords printed once) and demo workflows"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -197,3 +200,18 @@ class Command(BaseCommand):
                 "(shown once; change it in the admin)."
             )
         )
+
+    # demo
+
+    def do_demo(self, **_: Any) -> None:
+        from demo.loader import DEMO_WORKFLOWS, load_demo
+
+        passwords = load_demo()
+        if passwords:
+            self.stdout.write(self.style.SUCCESS("Demo users (passwords shown once):"))
+            for name, password in passwords.items():
+                self.stdout.write(f"    {name:<10} {password}")
+        else:
+            self.stdout.write("The demo users exist already.")
+        slugs = ", ".join(slug for slug, _, _ in DEMO_WORKFLOWS)
+        self.stdout.write(f"Demo workflows: {slugs}")

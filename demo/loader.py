@@ -1,0 +1,186 @@
+"""Demo users and workflows, so a fresh install has something to look at.
+
+Everything is created through the same services users go through: each demo
+workflow is drafted by the author, approved by the reviewer and published.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.contrib.auth.models import Group, User
+from django.db import transaction
+from guardian.shortcuts import assign_perm
+
+from designer import services
+from designer.models import WORKFLOW_PERMS, Workflow
+
+DEMO_USERS: dict[str, dict[str, Any]] = {
+    "admin": {"is_staff": True, "is_superuser": True, "roles": []},
+    "author": {"roles": ["view_workflow", "change_workflow"]},
+    "reviewer": {"roles": ["view_workflow", "review_workflow", "publish_workflow"]},
+    "operator": {"roles": ["view_workflow", "run_workflow", "operate_workflow"]},
+    "approver": {"roles": ["view_workflow"], "groups": ["managers"]},
+}
+
+RETRY = {"max_attempts": 3, "initial_delay_s": 0.5, "backoff": 2.0, "max_delay_s": 10}
+
+
+def _task(
+    sid: str,
+    name: str,
+    activity: str,
+    *,
+    after: list[str] | None = None,
+    undo: str | None = None,
+    **args: Any,
+) -> dict[str, Any]:
+    step: dict[str, Any] = {
+        "id": sid,
+        "name": name,
+        "type": "task",
+        "after": after or [],
+        "action": {"name": activity, "args": {"order": "{{ input.order_id }}", **args}},
+    }
+    if undo:
+        step["compensation"] = {
+            "name": undo,
+            "args": {"id": f"{{{{ steps.{sid}.output.id }}}}", "order": "{{ input.order_id }}"},
+        }
+    return step
+
+
+ORDER_SAGA: dict[str, Any] = {
+    "format": "sagaboard/v1",
+    "description": "Take an order from stock to shipping, with a manager's approval for big ones",
+    "input_schema": {
+        "type": "object",
+        "required": ["order_id"],
+        "properties": {"order_id": {"type": "string"}, "amount": {"type": "number"}},
+    },
+    "defaults": {"timeout_s": 30, "retry": RETRY},
+    "steps": [
+        _task(
+            "reserve_stock",
+            "Reserve stock",
+            "demo.inventory.reserve",
+            undo="demo.inventory.release",
+            latency_ms=40,
+        ),
+        {
+            "id": "manager_ok",
+            "name": "Manager approval",
+            "type": "approval",
+            "after": ["reserve_stock"],
+            "action": {
+                "group": "managers",
+                "instructions": "Approve orders over 10k",
+                "timeout_s": 86400,
+                "on_timeout": "reject",
+            },
+        },
+        {
+            **_task(
+                "charge", "Charge card", "demo.payments.charge", after=["manager_ok"], latency_ms=80
+            ),
+            "pivot": True,
+        },
+        _task("ship", "Ship", "demo.shipping.ship", after=["charge"], latency_ms=60),
+    ],
+}
+
+TRIP_SAGA: dict[str, Any] = {
+    "format": "sagaboard/v1",
+    "description": "Book a trip: flight, hotel and car in parallel, then pay",
+    "input_schema": {
+        "type": "object",
+        "required": ["order_id"],
+        "properties": {"order_id": {"type": "string"}},
+    },
+    "defaults": {"timeout_s": 30, "retry": RETRY},
+    "steps": [
+        _task(
+            "flight",
+            "Book flight",
+            "demo.inventory.reserve",
+            undo="demo.inventory.release",
+            sku="flight",
+            latency_ms=120,
+        ),
+        _task(
+            "hotel",
+            "Book hotel",
+            "demo.inventory.reserve",
+            undo="demo.inventory.release",
+            sku="hotel",
+            latency_ms=90,
+        ),
+        _task(
+            "car",
+            "Rent a car",
+            "demo.inventory.reserve",
+            undo="demo.inventory.release",
+            sku="car",
+            latency_ms=70,
+            fail_rate=0.1,
+        ),
+        _task(
+            "pay",
+            "Take payment",
+            "demo.payments.charge",
+            after=["flight", "hotel", "car"],
+            undo="demo.payments.refund",
+            latency_ms=60,
+        ),
+        {**_task("confirm", "Send confirmation", "demo.noop", after=["pay"]), "pivot": True},
+    ],
+}
+
+DEMO_WORKFLOWS = [
+    ("order-fulfilment", "Order fulfilment", ORDER_SAGA),
+    ("trip-booking", "Trip booking", TRIP_SAGA),
+]
+
+
+@transaction.atomic
+def load_demo() -> dict[str, str]:
+    """Create what is missing; return the passwords of users created now (name -> password)."""
+    passwords: dict[str, str] = {}
+    users: dict[str, User] = {}
+    for name, spec in DEMO_USERS.items():
+        user = User.objects.filter(username=name).first()
+        if user is None:
+            password = secrets.token_urlsafe(9)
+            user = User.objects.create_user(
+                name,
+                f"{name}@example.com",
+                password,
+                is_staff=spec.get("is_staff", False),
+                is_superuser=spec.get("is_superuser", False),
+            )
+            passwords[name] = password
+        for group in spec.get("groups", []):
+            user.groups.add(Group.objects.get_or_create(name=group)[0])
+        users[name] = user
+
+    for slug, title, spec in DEMO_WORKFLOWS:
+        workflow = Workflow.objects.filter(slug=slug).first()
+        if workflow is None:
+            workflow = services.workflow_create(
+                by=users["author"], slug=slug, name=title, description=spec["description"]
+            )
+        for name, user_spec in DEMO_USERS.items():
+            for perm in user_spec["roles"]:
+                assert perm in WORKFLOW_PERMS
+                assign_perm(f"designer.{perm}", users[name], workflow)
+        if workflow.published_version is None:
+            version, _ = services.version_create(
+                workflow=workflow, by=users["author"], spec=spec, note="Demo workflow"
+            )
+            services.version_submit(version=version, by=users["author"])
+            services.version_review(
+                version=version, by=users["reviewer"], decision="approve", comment="Looks right."
+            )
+            services.version_publish(version=version, by=users["reviewer"])
+    return passwords
