@@ -62,6 +62,9 @@ class LedgerApi(APIView):
         responses=LedgerEntrySerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        run = request.query_params.get("run", "")
-        entries = LedgerEntry.objects.filter(run_id=run).order_by("id")
+        from engine.selectors import run_access
+
+        # What a participant did for a run is as private as the run itself.
+        run = run_access(request.user, request.query_params.get("run", ""))
+        entries = LedgerEntry.objects.filter(run_id=str(run.pk)).order_by("id")
         return Response(LedgerEntrySerializer(entries, many=True).data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import connection, transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -30,7 +31,15 @@ from sagaboard.errors import InvalidInput
 
 
 def run_body(request: Request, run: Run) -> dict[str, Any]:
-    return dict(RunSerializer(run, context={"request": request, "steps": run_steps(run)}).data)
+    """The run with its steps, read from one snapshot so the two always agree."""
+    outer = connection.in_atomic_block
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and not outer:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        run.refresh_from_db()
+        steps = run_steps(run)
+        return dict(RunSerializer(run, context={"request": request, "steps": steps}).data)
 
 
 class RunStartApi(APIView):

@@ -6,9 +6,12 @@ an attempt). Returns an Outcome; never raises for a participant's failure.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import logging
+import re
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -23,6 +26,12 @@ log = logging.getLogger("sagaboard.engine")
 MAX_RESPONSE_BYTES = 1024 * 1024
 MAX_REDIRECTS = 5
 RETRYABLE_STATUS = {408, 409, 429}
+# Credentials for one participant are not handed to another on a redirect (as httpx does).
+CREDENTIAL_HEADERS = ("Authorization", "Proxy-Authorization", "Cookie")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e]*")
+# \u0000 in JSON text, not preceded by an escaped backslash.
+_ESCAPED_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 @dataclass(frozen=True)
@@ -66,29 +75,63 @@ def call_http(
     timeout_s: float | None,
     extra_headers: dict[str, str] | None = None,
 ) -> Outcome:
+    outcome = _call_http(
+        action,
+        idempotency_key=idempotency_key,
+        correlation_id=correlation_id,
+        timeout_s=timeout_s,
+        extra_headers=extra_headers,
+    )
+    # The error goes into text columns, where PostgreSQL stores no NUL character.
+    return dataclasses.replace(outcome, error=_text(outcome.error))
+
+
+def _call_http(
+    action: dict[str, Any],
+    *,
+    idempotency_key: str,
+    correlation_id: str,
+    timeout_s: float | None,
+    extra_headers: dict[str, str] | None,
+) -> Outcome:
     method = str(action.get("method", "POST")).upper()
     url = str(action.get("url", ""))
-    headers = {str(k): str(v) for k, v in (action.get("headers") or {}).items()}
-    headers.update(
-        {
-            "Idempotency-Key": idempotency_key,
-            "X-Correlation-ID": correlation_id,
-            **(extra_headers or {}),
-        }
-    )
+    spec_headers = {str(k): str(v) for k, v in (action.get("headers") or {}).items()}
+    for name, value in spec_headers.items():
+        # Templates put run input into headers: refuse what would corrupt the request.
+        if not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(value):
+            return Outcome(
+                False,
+                error=f"header {name!r} is not a valid HTTP header (printable ASCII only)",
+                retryable=False,
+            )
+    headers = httpx.Headers(spec_headers)
+    for name, value in (
+        ("Idempotency-Key", idempotency_key),
+        ("X-Correlation-ID", correlation_id),
+        *(extra_headers or {}).items(),
+    ):
+        headers[name] = value  # replaces a spec header of the same name in any case
     body = action.get("body")
     content = None if body is None or method in ("GET", "HEAD") else json.dumps(body).encode()
-    if content is not None:
-        headers.setdefault("Content-Type", "application/json")
-    timeout = httpx.Timeout(timeout_s or 30.0)
+    if content is not None and "Content-Type" not in headers:
+        headers["Content-Type"] = "application/json"
+    # timeout_s bounds the whole call, redirects and a slowly trickling answer included,
+    # not only each read.
+    limit = timeout_s or 30.0
+    deadline = time.monotonic() + limit
+    timed_out = f"timed out after {limit:g} s"
     for _hop in range(MAX_REDIRECTS + 1):
         if not host_allowed(url):
             return Outcome(
                 False, error=f"host of {url} is not allowed for http steps", retryable=False
             )
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return Outcome(False, error=f"{method} {url} {timed_out}", retryable=True)
         try:
             with _client().stream(
-                method, url, headers=headers, content=content, timeout=timeout
+                method, url, headers=headers, content=content, timeout=httpx.Timeout(remaining)
             ) as response:
                 if response.is_redirect:
                     location = response.headers.get("Location")
@@ -96,9 +139,14 @@ def call_http(
                         return Outcome(
                             False, error=f"{response.status_code} without Location", retryable=False
                         )
-                    url = urljoin(url, location)
+                    target = urljoin(url, location)
+                    if _origin(target) != _origin(url):
+                        for name in CREDENTIAL_HEADERS:
+                            headers.pop(name, None)
+                    url = target
                     if response.status_code == 303:
                         method, content = "GET", None
+                        headers.pop("Content-Type", None)
                     continue
                 raw = b""
                 for chunk in response.iter_bytes():
@@ -110,14 +158,21 @@ def call_http(
                             f"{MAX_RESPONSE_BYTES // 1024} KB; cut off",
                             retryable=False,
                         )
+                    if time.monotonic() > deadline:
+                        return Outcome(False, error=f"{method} {url} {timed_out}", retryable=True)
                 status = response.status_code
         except httpx.TimeoutException:
-            return Outcome(False, error=f"{method} {url} timed out", retryable=True)
+            return Outcome(False, error=f"{method} {url} {timed_out}", retryable=True)
         except httpx.HTTPError as exc:
             return Outcome(
                 False,
                 error=f"{method} {url} failed: {exc.__class__.__name__}: {exc}",
                 retryable=True,
+            )
+        except (httpx.InvalidURL, ValueError) as exc:
+            # A URL that templates filled with bad input: trying again changes nothing.
+            return Outcome(
+                False, error=f"{method} {url!r} is not a valid request: {exc}", retryable=False
             )
         output = _decode(raw)
         if 200 <= status < 300:
@@ -130,19 +185,47 @@ def call_http(
     return Outcome(False, error=f"more than {MAX_REDIRECTS} redirects from {url}", retryable=False)
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return parts.scheme.lower(), (parts.hostname or "").rstrip("."), port
+
+
 def _decode(raw: bytes) -> Any:
     if not raw:
         return {}
     try:
-        return json.loads(raw)
-    except ValueError:
-        return {"text": raw[:2000].decode("utf-8", "replace")}
+        return _storable(json.loads(raw, parse_constant=_not_json))
+    except (ValueError, RecursionError):
+        return {"text": _text(raw[:2000].decode("utf-8", "replace"))}
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _text(text: str) -> str:
+    return text.replace("\x00", "\ufffd")
+
+
+def _storable(value: Any) -> Any:
+    """``value`` as PostgreSQL's jsonb holds it: NUL characters replaced.
+
+    Raises TypeError or ValueError for what is not JSON (NaN and Infinity included).
+    """
+    text = json.dumps(value, allow_nan=False)
+    if "\\u0000" not in text:
+        return value
+    return json.loads(_ESCAPED_NUL.sub(r"\1\\ufffd", text))
 
 
 def _detail(output: Any, raw: bytes) -> str:
     if isinstance(output, dict) and output.get("detail"):
-        return f": {str(output['detail'])[:500]}"
-    return f": {raw[:200].decode('utf-8', 'replace')}" if raw else ""
+        return f": {_text(str(output['detail']))[:500]}"
+    return f": {_text(raw[:200].decode('utf-8', 'replace'))}" if raw else ""
 
 
 def call_task(
@@ -171,14 +254,14 @@ def call_task(
     try:
         result = found.func(inp)
     except ActivityError as exc:
-        return Outcome(False, error=f"{name}: {exc}", retryable=exc.retryable)
+        return Outcome(False, error=_text(f"{name}: {exc}"), retryable=exc.retryable)
     except Exception as exc:  # an activity's bug is retried like any other failure
         log.exception("activity %s raised", name)
         return Outcome(
-            False, error=f"{name} raised {exc.__class__.__name__}: {exc}", retryable=True
+            False, error=_text(f"{name} raised {exc.__class__.__name__}: {exc}"), retryable=True
         )
     try:
-        json.dumps(result)
-    except (TypeError, ValueError):
+        output = _storable(result if result is not None else {})
+    except (TypeError, ValueError, RecursionError):
         return Outcome(False, error=f"{name} returned a value that is not JSON", retryable=False)
-    return Outcome(True, output=result if result is not None else {})
+    return Outcome(True, output=output)

@@ -156,8 +156,25 @@ def run_apply_and_continue(
 # Starting runs
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
 def _check_input(version_spec: dict[str, Any], data: Any) -> None:
-    size = len(json.dumps(data))
+    text = json.dumps(data)
+    if "\\u0000" in text and _holds_nul(data):
+        # PostgreSQL's jsonb cannot hold a NUL character.
+        raise InvalidInput(
+            "The input holds a NUL character (\\u0000), which cannot be stored.",
+            [{"step": None, "field": "input", "message": "contains \\u0000"}],
+        )
+    size = len(text)
     if size > MAX_INPUT_BYTES:
         raise InvalidInput(
             f"The input is {size} bytes; the limit is {MAX_INPUT_BYTES // 1024} KB.",

@@ -26,7 +26,12 @@ def _test_database_url() -> str:
 
 
 class Worker:
-    """``celery -A sagaboard worker -B`` in its own process group, so a kill takes all of it."""
+    """``celery -A sagaboard worker`` in its own process group, so a kill takes all of it.
+
+    No beat: a reconciler pass every 2 s could deadlock with the TRUNCATE that
+    ends each transactional test. Tests that need the reconciler call
+    ``engine.tasks.reconcile()`` themselves, which also makes them deterministic.
+    """
 
     def __init__(self, log_path: Path, live_url: str) -> None:
         self.log_path = log_path
@@ -49,7 +54,6 @@ class Worker:
                 "-A",
                 "sagaboard",
                 "worker",
-                "-B",
                 "-P",
                 "prefork",
                 "-c",
@@ -57,8 +61,6 @@ class Worker:
                 "--loglevel=INFO",
                 "-n",
                 f"test-{time.time_ns()}@%h",
-                "-s",
-                str(self.log_path.with_suffix(".beat")),
             ],
             cwd=ROOT,
             env=env,
