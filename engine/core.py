@@ -9,7 +9,7 @@ schedule a retry, start a compensation, wait for a person or a timer) are sent
 once the new state has been committed.
 
 The core does no I/O, reads no clock and draws no random number: the shell
-passes ``now`` (epoch seconds) and ``jitter`` (a number in [0, 1)). Standard
+passes ``now`` (epoch seconds) and ``jitter`` (a number in [0, 1]). Standard
 library only, so it can be tested, replayed and simulated without Django or
 Celery.
 
@@ -642,8 +642,9 @@ class Decision:
 def decide(state: RunState, happening: Happening, *, now: float, jitter: float = 1.0) -> Decision:
     """Apply ``happening`` to ``state`` and say what follows.
 
-    ``now`` is the time in epoch seconds and ``jitter`` a number in [0, 1)
-    that spreads retry delays; both come from the shell. Raises
+    ``now`` is the time in epoch seconds and ``jitter`` a number in [0, 1]
+    that spreads retry delays (1.0, the default, gives the full delay); both
+    come from the shell. Raises
     :class:`ActNotAllowed` for an act the state does not allow and
     :class:`UnknownStep` for a step the definition does not have.
     """
@@ -1006,6 +1007,8 @@ def _advance_compensation(d: _Draft) -> None:
     for step_id in reversed(d.definition.order):
         step = d.steps[step_id]
         if not _owes_compensation(d, step_id) or step.status not in (S.SUCCEEDED, S.WAITING):
+            continue
+        if any(_owes_compensation(d, later) for later in d.definition.descendants(step_id)):
             continue
         _start_compensation(d, step_id, step.compensation_attempt + 1, new_round=True)
 

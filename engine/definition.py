@@ -75,8 +75,8 @@ class RetryPolicy:
         """Seconds to wait after the ``n``-th attempt of a round failed (``n`` from 1).
 
         The base delay is ``min(max_delay_s, initial_delay_s * backoff ** (n - 1))``;
-        ``jitter`` is a number in [0, 1) drawn by the caller, so the core stays
-        deterministic.
+        ``jitter`` is a number in [0, 1] drawn by the caller, so the core stays
+        deterministic; 1.0 gives the full delay whatever the jitter kind.
         """
         try:
             grown = self.initial_delay_s * self.backoff ** (n - 1)
