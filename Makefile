@@ -13,10 +13,17 @@ $(STAMP): pyproject.toml constraints.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-setup: $(STAMP)
+# The designer's front end (TypeScript, React Flow), bundled by Vite into static/build/.
+static/build/.stamp: frontend/package.json frontend/package-lock.json frontend/vite.config.ts \
+		frontend/tsconfig.json designer/schema/sagaboard-v1.schema.json $(shell find frontend/src -type f)
+	@scripts/system-deps.sh run
+	cd frontend && npm ci --no-audit --no-fund && npm run build
+	@touch $@
+
+setup: $(STAMP) static/build/.stamp
 	@scripts/system-deps.sh run
 
-setup-test: $(STAMP)
+setup-test: $(STAMP) static/build/.stamp
 	@scripts/system-deps.sh test
 
 run: setup

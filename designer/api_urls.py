@@ -1,6 +1,6 @@
 from django.urls import path
 
-from designer import apis
+from designer import apis, canvas
 
 urlpatterns = [
     path("workflows/", apis.WorkflowListApi.as_view(), name="workflow-list"),
@@ -43,4 +43,8 @@ urlpatterns = [
     ),
     path("validate/", apis.ValidateApi.as_view(), name="validate"),
     path("activities/", apis.ActivityListApi.as_view(), name="activity-list"),
+    path("groups/", canvas.GroupListApi.as_view(), name="group-list"),
+    path("layout/", canvas.LayoutApi.as_view(), name="layout"),
+    path("simulate/", canvas.SimulateApi.as_view(), name="simulate"),
+    path("convert/", canvas.ConvertApi.as_view(), name="convert"),
 ]

@@ -1,0 +1,138 @@
+// One step on the canvas: a card with its type badge, name, id and what it does,
+// marked for compensation coverage, validation issues, simulation and diff.
+import { Handle, Position, useStore, type Node, type NodeProps, type ReactFlowState } from "@xyflow/react";
+import { memo } from "react";
+import type { AnyStep, Issue, StepStatus } from "../types";
+import { NODE_HEIGHT, NODE_WIDTH, stepSummary, type Zone } from "./model";
+
+export type DiffMark = "added" | "removed" | "changed" | "same";
+
+export interface SimMark {
+  status: StepStatus;
+  /** 1-based place in the order compensations run, when this one runs. */
+  compensation: number | null;
+  failed: boolean;
+}
+
+export type StepNodeData = {
+  step: AnyStep;
+  zone: Zone;
+  uncovered: boolean;
+  errors: Issue[];
+  warnings: Issue[];
+  sim: SimMark | null;
+  diff: DiffMark | null;
+  readOnly: boolean;
+};
+
+export type StepFlowNode = Node<StepNodeData, "step">;
+
+const BADGES: Record<string, string> = {
+  http: "HTTP",
+  task: "TASK",
+  approval: "APPROVAL",
+  delay: "DELAY",
+  callback: "CALLBACK",
+};
+
+const SIM_LABELS: Partial<Record<StepStatus, string>> = {
+  succeeded: "succeeded",
+  failed: "fails",
+  compensated: "compensated",
+  compensation_failed: "compensation failed",
+  pending: "not reached",
+  skipped: "skipped",
+  waiting: "waiting",
+};
+
+function classes(data: StepNodeData, selected: boolean): string {
+  const list = ["step-node", `type-${data.step.type}`, `zone-${data.zone}`];
+  if (selected) list.push("is-selected");
+  if (data.uncovered) list.push("is-uncovered");
+  if (data.errors.length) list.push("has-errors");
+  else if (data.warnings.length) list.push("has-warnings");
+  if (data.sim) list.push("sim", `sim-${data.sim.status}`);
+  if (data.diff) list.push(`diff-${data.diff}`);
+  return list.join(" ");
+}
+
+/**
+ * Level of detail by zoom: 0 the whole card; 1 the name only, large enough to read
+ * from afar; 2 a coloured box. A big workflow seen whole draws a fraction of the DOM.
+ */
+const detail = (s: ReactFlowState): 0 | 1 | 2 => (s.transform[2] < 0.18 ? 2 : s.transform[2] < 0.45 ? 1 : 0);
+
+function StepNodeView({ data, selected }: NodeProps<StepFlowNode>) {
+  const { step, errors, warnings, sim, diff } = data;
+  const level = useStore(detail);
+  const first = errors[0] ?? null;
+  if (level > 0) {
+    return (
+      <div
+        className={`${classes(data, selected)} is-far${level === 2 ? " is-farthest" : ""}`}
+        style={{ width: NODE_WIDTH, height: NODE_HEIGHT }}
+        data-step={step.id}
+        data-zone={data.zone}
+        data-sim={sim?.status ?? undefined}
+        data-diff={diff ?? undefined}
+        title={`${step.id}: ${step.name || step.type}`}
+      >
+        <Handle type="target" position={Position.Left} className="step-handle" isConnectable={!data.readOnly} />
+        {level === 1 && <div className="step-far-name">{step.name || step.id}</div>}
+        <Handle type="source" position={Position.Right} className="step-handle" isConnectable={!data.readOnly} />
+      </div>
+    );
+  }
+  return (
+    <div
+      className={classes(data, selected)}
+      style={{ width: NODE_WIDTH, height: NODE_HEIGHT }}
+      data-step={step.id}
+      data-zone={data.zone}
+      data-sim={sim?.status ?? undefined}
+      data-diff={diff ?? undefined}
+    >
+      <Handle type="target" position={Position.Left} className="step-handle" isConnectable={!data.readOnly} />
+      <div className="step-head">
+        <span className={`step-badge badge-type-${step.type}`}>{BADGES[step.type] ?? step.type}</span>
+        {step.pivot === true && <span className="step-flag flag-pivot" title="Pivot: once it succeeds, the run only moves forward">PIVOT</span>}
+        {data.zone === "forward" && <span className="step-flag flag-forward" title="After the pivot: never compensated">forward only</span>}
+        {step.compensation && <span className="step-flag flag-comp" title="Has a compensation">↩ undo</span>}
+        {data.uncovered && <span className="step-flag flag-uncovered" title="Before the pivot without a compensation: if a later step fails, its effect stays">no undo</span>}
+        <span className="step-head-fill" />
+        {errors.length > 0 && (
+          <span className="step-count count-error" title={errors.map((e) => e.message).join("\n")}>
+            {errors.length}
+          </span>
+        )}
+        {warnings.length > 0 && (
+          <span className="step-count count-warning" title={warnings.map((e) => e.message).join("\n")}>
+            {warnings.length}
+          </span>
+        )}
+      </div>
+      <div className="step-name" title={step.name || step.id}>{step.name || step.id}</div>
+      <div className="step-line">
+        <code className="step-id">{step.id}</code>
+        <span className="step-summary" title={stepSummary(step)}>{stepSummary(step)}</span>
+      </div>
+      {sim && (
+        <div className="step-sim" title={`Simulated: ${sim.status}`}>
+          {sim.failed ? "✕ " : ""}
+          {SIM_LABELS[sim.status] ?? sim.status}
+          {sim.compensation !== null && <span className="sim-order">↩ {sim.compensation}</span>}
+        </div>
+      )}
+      {first && (
+        <div className="step-issue" role="alert">
+          {first.field ? <code>{first.field}</code> : null} {first.message}
+          {errors.length > 1 ? <span className="more"> +{errors.length - 1} more</span> : null}
+        </div>
+      )}
+      <Handle type="source" position={Position.Right} className="step-handle" isConnectable={!data.readOnly} />
+    </div>
+  );
+}
+
+export const StepNode = memo(StepNodeView);
+export const nodeTypes = { step: StepNode };

@@ -1,0 +1,333 @@
+// The side panel for one step: a form that fits its type.
+import { useEffect, useState } from "react";
+import {
+  COMPENSABLE,
+  JITTERS,
+  METHODS,
+  ON_TIMEOUT,
+  type Activity,
+  type AnyStep,
+  type Group,
+  type Json,
+  type JsonObject,
+} from "../types";
+import {
+  Checkbox,
+  IssueList,
+  JsonInput,
+  matches,
+  NumberInput,
+  Row,
+  Section,
+  Select,
+  TextInput,
+  type PanelIssue,
+} from "./fields";
+import { typeLabel, type Zone } from "./model";
+
+/** A copy of `obj` with `value` at `path`; undefined removes it, and empty objects with it. */
+export function setIn<T extends object>(obj: T, path: string[], value: Json | undefined): T {
+  const [head, ...rest] = path;
+  const copy = { ...(obj as Record<string, unknown>) };
+  if (rest.length === 0) {
+    if (value === undefined) delete copy[head];
+    else copy[head] = value;
+  } else {
+    const inner = copy[head];
+    const next = setIn(
+      inner && typeof inner === "object" && !Array.isArray(inner) ? (inner as object) : {},
+      rest,
+      value,
+    );
+    if (Object.keys(next).length === 0) delete copy[head];
+    else copy[head] = next;
+  }
+  return copy as T;
+}
+
+const METHOD_OPTIONS = METHODS.map((m) => ({ value: m, label: m }));
+const JITTER_OPTIONS = JITTERS.map((j) => ({ value: j, label: j }));
+const ON_TIMEOUT_OPTIONS = ON_TIMEOUT.map((o) => ({ value: o, label: o }));
+
+/** The fields the panel shows for a step: issues about anything else go at the top. */
+function shownKeys(step: AnyStep): string[] {
+  const keys = ["id", "name", "after", "pivot"];
+  const http = ["method", "url", "headers", "body"];
+  const action: Record<string, string[]> = {
+    http,
+    task: ["name", "args"],
+    approval: ["group", "instructions", "timeout_s", "on_timeout"],
+    delay: ["seconds"],
+    callback: http,
+  };
+  keys.push(...(action[step.type] ?? []).map((k) => `action.${k}`));
+  if (COMPENSABLE[step.type]) {
+    keys.push("compensation");
+    if (step.compensation) {
+      const comp = step.type === "task" ? ["name", "args"] : http;
+      keys.push(...comp.map((k) => `compensation.${k}`));
+    }
+  }
+  if (step.type !== "approval" && step.type !== "delay") {
+    keys.push("timeout_s");
+    keys.push(...["max_attempts", "initial_delay_s", "backoff", "max_delay_s", "jitter"].map((k) => `retry.${k}`));
+  }
+  return keys;
+}
+
+interface Props {
+  step: AnyStep;
+  zone: Zone;
+  issues: PanelIssue[];
+  readOnly: boolean;
+  activities: Activity[];
+  groups: Group[];
+  onChange: (step: AnyStep, key: string) => void;
+  onRename: (id: string) => string | null;
+  onDelete: () => void;
+}
+
+export function StepPanel({ step, zone, issues, readOnly, activities, groups, onChange, onRename, onDelete }: Props) {
+  const keys = shownKeys(step);
+  const loose = issues.filter((i) => !keys.some((k) => matches(i, k, k === "compensation")));
+  const set = (path: string[], value: Json | undefined) => onChange(setIn(step, path, value), path.join("."));
+  const action = (step.action ?? {}) as JsonObject;
+  const compensation = step.compensation as JsonObject | undefined;
+  const disabled = readOnly;
+  const activityOptions = activities.map((a) => ({ value: a.name, label: a.name }));
+  const withUnknown = (name: unknown) =>
+    typeof name === "string" && name && !activities.some((a) => a.name === name)
+      ? [...activityOptions, { value: name, label: `${name} (not registered)` }]
+      : activityOptions;
+  const describe = (name: unknown) => activities.find((a) => a.name === name)?.description;
+  const compensable = COMPENSABLE[step.type];
+  const noCompensationHere = zone !== "compensable";
+
+  const httpFields = (part: "action" | "compensation", value: JsonObject, optional: boolean) => (
+    <>
+      <Row label="Method" field={`${part}.method`} issues={issues}>
+        {(id) => (
+          <Select
+            id={id}
+            value={value.method as string | undefined}
+            options={METHOD_OPTIONS}
+            empty={optional ? "—" : undefined}
+            disabled={disabled}
+            onChange={(v) => set([part, "method"], v)}
+          />
+        )}
+      </Row>
+      <Row label="URL" field={`${part}.url`} issues={issues} help={part === "action" ? "Templates: {{ input.x }}, {{ steps.<id>.output.<path> }}, {{ run.id }}" : undefined}>
+        {(id) => (
+          <TextInput id={id} mono value={value.url as string | undefined} placeholder="https://service.local/path" disabled={disabled} onChange={(v) => set([part, "url"], v ?? (optional ? undefined : ""))} />
+        )}
+      </Row>
+      <Row label="Headers (JSON)" field={`${part}.headers`} issues={issues}>
+        {(id) => <JsonInput id={id} value={value.headers} placeholder='{"X-Team": "orders"}' disabled={disabled} onChange={(v) => set([part, "headers"], v)} />}
+      </Row>
+      <Row label="Body (JSON)" field={`${part}.body`} issues={issues}>
+        {(id) => <JsonInput id={id} value={value.body} placeholder='{"order": "{{ input.order_id }}"}' disabled={disabled} onChange={(v) => set([part, "body"], v)} />}
+      </Row>
+    </>
+  );
+
+  const taskFields = (part: "action" | "compensation", value: JsonObject) => (
+    <>
+      <Row label="Activity" field={`${part}.name`} issues={issues} help={describe(value.name)}>
+        {(id) => (
+          <Select id={id} value={value.name as string | undefined} options={withUnknown(value.name)} empty="— choose an activity —" disabled={disabled} onChange={(v) => set([part, "name"], v ?? "")} />
+        )}
+      </Row>
+      <Row label="Arguments (JSON object)" field={`${part}.args`} issues={issues}>
+        {(id) => <JsonInput id={id} value={value.args} placeholder='{"order": "{{ input.order_id }}"}' disabled={disabled} onChange={(v) => set([part, "args"], v)} />}
+      </Row>
+    </>
+  );
+
+  return (
+    <div className="panel-body" data-panel="step" data-step={step.id}>
+      <div className="panel-title">
+        <span className={`step-badge badge-type-${step.type}`}>{typeLabel(step.type)}</span>
+        <h2>{step.name || step.id}</h2>
+        {!readOnly && (
+          <button type="button" className="btn btn-small btn-danger" onClick={onDelete} title="Delete the step (Delete)">
+            Delete
+          </button>
+        )}
+      </div>
+      {loose.length > 0 && <IssueList issues={loose} />}
+
+      <Section title="Step">
+        <IdField id={step.id} disabled={disabled} onRename={onRename} issues={issues} />
+        <Row label="Name" field="name" issues={issues}>
+          {(id) => <TextInput id={id} value={step.name} placeholder="What the step does" disabled={disabled} onChange={(v) => set(["name"], v)} />}
+        </Row>
+        <div className="panel-field" data-field="after">
+          <span className="panel-label">Runs after</span>
+          <div className="after-chips">
+            {(step.after ?? []).length === 0 && <span className="muted">the start of the run</span>}
+            {(step.after ?? []).map((a) => (
+              <span key={a} className="after-chip">
+                <code>{a}</code>
+                {!readOnly && (
+                  <button type="button" aria-label={`Remove ${a} from after`} onClick={() => onChange({ ...step, after: (step.after ?? []).filter((x) => x !== a) }, "after")}>
+                    ×
+                  </button>
+                )}
+              </span>
+            ))}
+          </div>
+          {!readOnly && <p className="panel-help">Drag from a step's right handle to another's left handle to add one.</p>}
+          <IssueList issues={issues.filter((i) => matches(i, "after"))} />
+        </div>
+      </Section>
+
+      <Section title={`Action · ${typeLabel(step.type)}`}>
+        {step.type === "http" && httpFields("action", action, false)}
+        {step.type === "callback" && (
+          <>
+            <p className="panel-help">Optional: a call that hands the participant its one-time token. The step then waits for the participant's answer.</p>
+            {httpFields("action", action, true)}
+          </>
+        )}
+        {step.type === "task" && taskFields("action", action)}
+        {step.type === "approval" && (
+          <>
+            <Row label="Approver group" field="action.group" issues={issues} help="A member of this group approves or rejects.">
+              {(id) => (
+                <>
+                  <TextInput id={id} list={`${id}-groups`} value={action.group as string | undefined} disabled={disabled} placeholder="managers" onChange={(v) => set(["action", "group"], v ?? "")} />
+                  <datalist id={`${id}-groups`}>
+                    {groups.map((g) => (
+                      <option key={g.name} value={g.name} />
+                    ))}
+                  </datalist>
+                </>
+              )}
+            </Row>
+            <Row label="Instructions" field="action.instructions" issues={issues}>
+              {(id) => <TextInput id={id} multiline value={action.instructions as string | undefined} disabled={disabled} onChange={(v) => set(["action", "instructions"], v)} />}
+            </Row>
+            <div className="panel-grid">
+              <Row label="Time to decide (s)" field="action.timeout_s" issues={issues}>
+                {(id) => <NumberInput id={id} value={action.timeout_s as number | undefined} placeholder="no limit" disabled={disabled} onChange={(v) => set(["action", "timeout_s"], v)} />}
+              </Row>
+              <Row label="On timeout" field="action.on_timeout" issues={issues}>
+                {(id) => <Select id={id} value={action.on_timeout as string | undefined} options={ON_TIMEOUT_OPTIONS} empty="reject (default)" disabled={disabled} onChange={(v) => set(["action", "on_timeout"], v)} />}
+              </Row>
+            </div>
+          </>
+        )}
+        {step.type === "delay" && (
+          <Row label="Wait (seconds)" field="action.seconds" issues={issues} help="A durable timer: no worker sleeps.">
+            {(id) => <NumberInput id={id} value={action.seconds as number | undefined} min={0} disabled={disabled} onChange={(v) => set(["action", "seconds"], v ?? 0)} />}
+          </Row>
+        )}
+      </Section>
+
+      <Section title="Compensation">
+        {!compensable ? (
+          <p className="panel-help">{typeLabel(step.type)} steps have nothing to undo.</p>
+        ) : (
+          <>
+            <Checkbox
+              name="has-compensation"
+              label="Undo this step when a later step fails"
+              checked={!!compensation}
+              disabled={disabled || (noCompensationHere && !compensation)}
+              onChange={(on) => {
+                if (!on) return set(["compensation"], undefined);
+                const fresh: JsonObject =
+                  step.type === "task"
+                    ? { name: "" }
+                    : { method: "DELETE", url: typeof action.url === "string" ? action.url : "" };
+                set(["compensation"], fresh);
+              }}
+            />
+            <IssueList issues={issues.filter((i) => matches(i, "compensation", true))} />
+            {noCompensationHere && (
+              <p className="panel-help">
+                {zone === "pivot" ? "This is the pivot" : "This step runs after the pivot"}: once the pivot has
+                succeeded the run only moves forward, so nothing here is compensated.
+              </p>
+            )}
+            {compensation && (step.type === "task" ? taskFields("compensation", compensation) : httpFields("compensation", compensation, false))}
+          </>
+        )}
+      </Section>
+
+      <Section title="Pivot">
+        <Checkbox
+          name="pivot"
+          label="Pivot: the point of no return"
+          checked={step.pivot === true}
+          disabled={disabled}
+          onChange={(on) => set(["pivot"], on ? true : undefined)}
+        />
+        <p className="panel-help">Steps before the pivot are compensated when a later one fails; the pivot and steps after it never are. A step that fails after the pivot leaves the run stuck for an operator.</p>
+        <IssueList issues={issues.filter((i) => matches(i, "pivot"))} />
+      </Section>
+
+      {step.type !== "approval" && step.type !== "delay" && (
+        <Section title="Timeout and retries">
+          <Row label="Timeout per attempt (s)" field="timeout_s" issues={issues} help="Empty: the workflow's default.">
+            {(id) => <NumberInput id={id} value={step.timeout_s} placeholder="default" disabled={disabled} onChange={(v) => set(["timeout_s"], v)} />}
+          </Row>
+          <div className="panel-grid">
+            <Row label="Max attempts" field="retry.max_attempts" issues={issues}>
+              {(id) => <NumberInput id={id} step="1" min={1} value={step.retry?.max_attempts} placeholder="default" disabled={disabled} onChange={(v) => set(["retry", "max_attempts"], v)} />}
+            </Row>
+            <Row label="First delay (s)" field="retry.initial_delay_s" issues={issues}>
+              {(id) => <NumberInput id={id} min={0} value={step.retry?.initial_delay_s} placeholder="default" disabled={disabled} onChange={(v) => set(["retry", "initial_delay_s"], v)} />}
+            </Row>
+            <Row label="Backoff ×" field="retry.backoff" issues={issues}>
+              {(id) => <NumberInput id={id} min={1} value={step.retry?.backoff} placeholder="default" disabled={disabled} onChange={(v) => set(["retry", "backoff"], v)} />}
+            </Row>
+            <Row label="Max delay (s)" field="retry.max_delay_s" issues={issues}>
+              {(id) => <NumberInput id={id} min={0} value={step.retry?.max_delay_s} placeholder="default" disabled={disabled} onChange={(v) => set(["retry", "max_delay_s"], v)} />}
+            </Row>
+          </div>
+          <Row label="Jitter" field="retry.jitter" issues={issues}>
+            {(id) => <Select id={id} value={step.retry?.jitter} options={JITTER_OPTIONS} empty="default" disabled={disabled} onChange={(v) => set(["retry", "jitter"], v)} />}
+          </Row>
+        </Section>
+      )}
+    </div>
+  );
+}
+
+function IdField({ id, disabled, onRename, issues }: { id: string; disabled: boolean; onRename: (id: string) => string | null; issues: PanelIssue[] }) {
+  const [text, setText] = useState(id);
+  const [problem, setProblem] = useState<string | null>(null);
+  useEffect(() => {
+    setText(id);
+    setProblem(null);
+  }, [id]);
+  const commit = () => {
+    if (text === id) return setProblem(null);
+    setProblem(onRename(text));
+  };
+  return (
+    <Row label="Id" field="id" issues={issues} help={problem ? undefined : "Used in templates as steps.<id>; renaming updates the steps that run after it."}>
+      {(inputId) => (
+        <>
+          <input
+            id={inputId}
+            type="text"
+            className="mono"
+            value={text}
+            disabled={disabled}
+            spellCheck={false}
+            onChange={(e) => setText(e.target.value)}
+            onBlur={commit}
+            onKeyDown={(e) => {
+              if (e.key === "Enter") commit();
+              if (e.key === "Escape") setText(id);
+            }}
+          />
+          {problem ? <p className="field-local-error">{problem}</p> : null}
+        </>
+      )}
+    </Row>
+  );
+}

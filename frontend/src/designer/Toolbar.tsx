@@ -1,0 +1,216 @@
+// The designer's header: what is open, its status, and every act on it.
+import { useRef } from "react";
+import type { Version } from "../types";
+import { versionUrl, type DesignerConfig } from "./config";
+
+export interface Toast {
+  kind: "success" | "info" | "error";
+  text: string;
+  link?: { href: string; label: string };
+}
+
+interface Props {
+  config: DesignerConfig;
+  version: Version | null;
+  readOnly: boolean;
+  dirty: boolean;
+  neverSaved: boolean;
+  busy: "save" | "submit" | "layout" | null;
+  validationState: "checking" | "valid" | "invalid";
+  errors: number;
+  warnings: number;
+  canUndo: boolean;
+  canRedo: boolean;
+  canSave: boolean;
+  canSubmit: boolean;
+  canDelete: boolean;
+  simulating: boolean;
+  toast: Toast | null;
+  onUndo: () => void;
+  onRedo: () => void;
+  onDelete: () => void;
+  onLayout: () => void;
+  onFit: () => void;
+  onSave: () => void;
+  onSubmit: () => void;
+  onSimulate: () => void;
+  onShowProblems: () => void;
+  onImport: (text: string) => void;
+  onExport: (format: "json" | "yaml") => void;
+  onDismissToast: () => void;
+}
+
+function Icon({ d }: { d: string }) {
+  return (
+    <svg width="16" height="16" viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round" aria-hidden="true">
+      <path d={d} />
+    </svg>
+  );
+}
+
+const UNDO = "M9 14 4 9l5-5M4 9h10.5a5.5 5.5 0 0 1 0 11H11";
+const REDO = "m15 14 5-5-5-5M20 9H9.5a5.5 5.5 0 0 0 0 11H13";
+const TRASH = "M3 6h18M8 6V4h8v2M19 6l-1 14H6L5 6M10 11v6M14 11v6";
+
+const STATUS_LABELS: Record<string, string> = { in_review: "in review" };
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+export function Toolbar(props: Props) {
+  const { config, version, readOnly, validationState } = props;
+  const file = useRef<HTMLInputElement>(null);
+  const start = config.start;
+  const saveBlocked =
+    validationState === "invalid" ? `Fix ${plural(props.errors, "error")} to save` : validationState === "checking" ? "Checking…" : "";
+  return (
+    <header className="designer-header">
+      <div className="designer-header-row">
+      <div className="designer-title">
+        <nav className="designer-crumbs" aria-label="Breadcrumb">
+          <a href={config.urls.workflow}>{config.workflow.name}</a>
+          {version && (
+            <>
+              <span aria-hidden="true">/</span>
+              <a href={versionUrl(config, version.number)}>v{version.number}</a>
+            </>
+          )}
+          <span aria-hidden="true">/</span>
+          <span>designer</span>
+        </nav>
+        <h1>
+          <span className="designer-workflow">{config.workflow.name}</span>
+          {version ? (
+            <>
+              <span className="version-no">v{version.number}</span>
+              <span className={`badge badge-${version.status}`} data-testid="version-status">
+                {STATUS_LABELS[version.status] ?? version.status}
+              </span>
+            </>
+          ) : (
+            <>
+              <span className="version-no">new draft</span>
+              <span className="muted title-from">
+                {start?.from ? `from v${start.from}` : "from an empty canvas"}
+              </span>
+            </>
+          )}
+          {!readOnly && (
+            <span className={`save-state${props.dirty || props.neverSaved ? " is-dirty" : ""}`}>
+              {props.busy === "save"
+                ? "Saving…"
+                : props.dirty
+                  ? "Unsaved changes"
+                  : props.neverSaved
+                    ? "Not saved yet"
+                    : "Saved"}
+            </span>
+          )}
+        </h1>
+      </div>
+
+      <div className="designer-tools" role="toolbar" aria-label="Designer">
+        {!readOnly && (
+          <div className="tool-group">
+            <button type="button" className="tool" onClick={props.onUndo} disabled={!props.canUndo} title="Undo (Ctrl+Z)" aria-label="Undo"><Icon d={UNDO} /></button>
+            <button type="button" className="tool" onClick={props.onRedo} disabled={!props.canRedo} title="Redo (Ctrl+Shift+Z or Ctrl+Y)" aria-label="Redo"><Icon d={REDO} /></button>
+            <button type="button" className="tool" onClick={props.onDelete} disabled={!props.canDelete} title="Delete the selection (Delete)" aria-label="Delete"><Icon d={TRASH} /></button>
+          </div>
+        )}
+        <div className="tool-group">
+          {!readOnly && (
+            <button type="button" className="btn btn-small" onClick={props.onLayout} disabled={props.busy === "layout"} title="Lay the graph out with graphviz">
+              {props.busy === "layout" ? "Laying out…" : "Auto-layout"}
+            </button>
+          )}
+          <button type="button" className="btn btn-small" onClick={props.onFit} title="Zoom to fit (F)">Fit</button>
+          <button type="button" className={`btn btn-small${props.simulating ? " is-on" : ""}`} onClick={props.onSimulate} aria-pressed={props.simulating}>
+            Simulate
+          </button>
+        </div>
+        <details className="tool-menu">
+          <summary className="btn btn-small">Import / export</summary>
+          <div className="tool-menu-items">
+            {!readOnly && (
+              <button type="button" onClick={() => file.current?.click()}>Import JSON or YAML…</button>
+            )}
+            <button type="button" onClick={() => props.onExport("json")}>Export JSON</button>
+            <button type="button" onClick={() => props.onExport("yaml")}>Export YAML</button>
+          </div>
+        </details>
+        <input
+          ref={file}
+          type="file"
+          accept=".json,.yaml,.yml,application/json,application/yaml,text/yaml"
+          className="sr-only"
+          data-testid="import-file"
+          onChange={async (e) => {
+            const chosen = e.target.files?.[0];
+            e.target.value = "";
+            if (chosen) props.onImport(await chosen.text());
+          }}
+        />
+
+        <button
+          type="button"
+          className={`validation validation-${validationState}`}
+          onClick={props.onShowProblems}
+          title="Checked by the server's validator as you edit"
+          data-testid="validation"
+        >
+          {validationState === "checking"
+            ? "Checking…"
+            : validationState === "valid"
+              ? props.warnings
+                ? `Valid · ${plural(props.warnings, "warning")}`
+                : "Valid"
+              : `${plural(props.errors, "error")}${props.warnings ? ` · ${plural(props.warnings, "warning")}` : ""}`}
+        </button>
+
+        {readOnly ? (
+          <div className="tool-group">
+            {version && config.can_create && (
+              <a className="btn btn-small btn-primary" href={`${config.urls.new_draft}?from=${version.number}`}>
+                New draft from v{version.number}
+              </a>
+            )}
+            {config.open_draft && config.open_draft !== version?.number && (
+              <a className="btn btn-small" href={versionUrl(config, config.open_draft, "designer")}>Open draft v{config.open_draft}</a>
+            )}
+            {version && (version.acts.includes("approve") || version.acts.includes("request_changes")) && (
+              <a className="btn btn-small btn-primary" href={versionUrl(config, version.number, "review")}>Review</a>
+            )}
+          </div>
+        ) : (
+          <div className="tool-group">
+            <button type="button" className="btn btn-small" onClick={props.onSave} disabled={!props.canSave} title={saveBlocked || "Save the draft (Ctrl+S)"}>
+              {version ? "Save draft" : "Save as draft"}
+            </button>
+            <button type="button" className="btn btn-small btn-primary" onClick={props.onSubmit} disabled={!props.canSubmit} title={saveBlocked || "Save and send for review"}>
+              {props.busy === "submit" ? "Submitting…" : "Submit for review"}
+            </button>
+          </div>
+        )}
+      </div>
+      </div>
+      {readOnly && version && (
+        <p className="designer-readonly" role="status">
+          Read-only: v{version.number} is {STATUS_LABELS[version.status] ?? version.status}. Only a draft can change.
+        </p>
+      )}
+      {!readOnly && !version && config.open_draft && (
+        <p className="designer-readonly" role="status">
+          Draft v{config.open_draft} is open already. <a href={versionUrl(config, config.open_draft, "designer")}>Continue it</a> or save this as a new draft.
+        </p>
+      )}
+      {props.toast && (
+        <div className={`designer-toast toast-${props.toast.kind}`} role={props.toast.kind === "error" ? "alert" : "status"}>
+          <span>{props.toast.text}</span>
+          {props.toast.link && <a href={props.toast.link.href}>{props.toast.link.label}</a>}
+          <button type="button" aria-label="Dismiss" onClick={props.onDismissToast}>×</button>
+        </div>
+      )}
+    </header>
+  );
+}

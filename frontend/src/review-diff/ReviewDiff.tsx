@@ -1,0 +1,201 @@
+// The review page's visual diff: both versions on one read-only canvas, added
+// steps green, removed red, changed amber; a click on a step shows its fields old -> new.
+import {
+  Background,
+  Controls,
+  MarkerType,
+  ReactFlow,
+  ReactFlowProvider,
+  type Edge,
+  type NodeMouseHandler,
+} from "@xyflow/react";
+import { useEffect, useMemo, useState } from "react";
+import { Api } from "../api";
+import { STEP_HANDLES } from "../designer/elements";
+import { asSpec, NODE_HEIGHT, NODE_WIDTH, zones } from "../designer/model";
+import { nodeTypes, type DiffMark, type StepFlowNode } from "../designer/StepNode";
+import type { AnyStep, Diff, FieldChange, Json, Layout, Spec } from "../types";
+
+export interface ReviewDiffConfig {
+  api: string;
+  slug: string;
+  number: number;
+  against: number;
+}
+
+interface Loaded {
+  oldSpec: Spec;
+  newSpec: Spec;
+  diff: Diff;
+  positions: Layout;
+}
+
+function show(value: Json | undefined): string {
+  if (value === undefined || value === null) return "—";
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+export function ReviewDiff({ config }: { config: ReviewDiffConfig }) {
+  return (
+    <ReactFlowProvider>
+      <ReviewDiffCanvas config={config} />
+    </ReactFlowProvider>
+  );
+}
+
+function ReviewDiffCanvas({ config }: { config: ReviewDiffConfig }) {
+  const api = useMemo(() => new Api(config.api, config.slug), [config]);
+  const [loaded, setLoaded] = useState<Loaded | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [picked, setPicked] = useState<string | null>(null);
+
+  useEffect(() => {
+    (async () => {
+      const [newer, older, diff] = await Promise.all([
+        api.version(config.number),
+        api.version(config.against),
+        api.diff(config.number, config.against),
+      ]);
+      const newSpec = asSpec(newer.spec);
+      const oldSpec = asSpec(older.spec);
+      const removed = new Set(diff.removed);
+      const merged = [
+        ...newSpec.steps.map((s) => ({ id: s.id, after: s.after ?? [] })),
+        ...oldSpec.steps.filter((s) => removed.has(s.id)).map((s) => ({ id: s.id, after: s.after ?? [] })),
+      ];
+      const laid = await api.layout({ steps: merged });
+      setLoaded({ oldSpec, newSpec, diff, positions: laid.positions });
+    })().catch((err: unknown) => setError(err instanceof Error ? err.message : String(err)));
+  }, [api, config]);
+
+  const { nodes, edges } = useMemo(() => {
+    if (!loaded) return { nodes: [] as StepFlowNode[], edges: [] as Edge[] };
+    const { oldSpec, newSpec, diff, positions } = loaded;
+    const added = new Set(diff.added);
+    const removed = new Set(diff.removed);
+    const changed = new Set(diff.changed.map((c) => c.step));
+    const newZones = zones(newSpec);
+    const oldZones = zones(oldSpec);
+    const make = (step: AnyStep, mark: DiffMark, zone: ReturnType<typeof newZones.get>): StepFlowNode => ({
+      id: step.id,
+      type: "step",
+      position: positions[step.id] ?? { x: 0, y: 0 },
+      width: NODE_WIDTH,
+      height: NODE_HEIGHT,
+      handles: STEP_HANDLES,
+      measured: { width: NODE_WIDTH, height: NODE_HEIGHT },
+      selected: picked === step.id,
+      data: { step, zone: zone ?? "compensable", uncovered: false, errors: [], warnings: [], sim: null, diff: mark, readOnly: true },
+    });
+    const list: StepFlowNode[] = [
+      ...newSpec.steps.map((s) =>
+        make(s, added.has(s.id) ? "added" : changed.has(s.id) ? "changed" : "same", newZones.get(s.id)),
+      ),
+      ...oldSpec.steps.filter((s) => removed.has(s.id)).map((s) => make(s, "removed", oldZones.get(s.id))),
+    ];
+    const pairs = (spec: Spec) => new Set(spec.steps.flatMap((s) => (s.after ?? []).map((a) => `${a}->${s.id}`)));
+    const oldEdges = pairs(oldSpec);
+    const newEdges = pairs(newSpec);
+    const lines: Edge[] = [...new Set([...newEdges, ...oldEdges])].map((key) => {
+      const [source, target] = key.split("->");
+      const kind = newEdges.has(key) ? (oldEdges.has(key) ? "same" : "added") : "removed";
+      const colour = kind === "added" ? "#1d8a4e" : kind === "removed" ? "#c23a3a" : "#94a3b8";
+      return {
+        id: key,
+        source,
+        target,
+        className: `edge-diff-${kind}`,
+        markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16, color: colour },
+      };
+    });
+    return { nodes: list, edges: lines };
+  }, [loaded, picked]);
+
+  const onNodeClick: NodeMouseHandler<StepFlowNode> = (_, node) => setPicked(node.id);
+
+  if (error) return <p className="alert alert-error">The visual diff could not be drawn: {error}</p>;
+
+  const detail = loaded && picked ? describe(loaded, picked) : null;
+  return (
+    <div className="review-diff" data-ready={loaded ? "true" : "false"}>
+      <div className="review-diff-canvas">
+        <ReactFlow
+          nodes={nodes}
+          edges={edges}
+          nodeTypes={nodeTypes}
+          onNodeClick={onNodeClick}
+          onPaneClick={() => setPicked(null)}
+          nodesDraggable={false}
+          nodesConnectable={false}
+          elementsSelectable={false}
+          fitView
+          fitViewOptions={{ padding: 0.15 }}
+          minZoom={0.05}
+          deleteKeyCode={null}
+        >
+          <Background gap={20} size={1} color="#d9dde4" />
+          <Controls showInteractive={false} />
+        </ReactFlow>
+        {!loaded && <div className="canvas-empty"><p>Drawing both versions…</p></div>}
+      </div>
+      <aside className="review-diff-panel" aria-live="polite">
+        {detail ?? (
+          <div className="panel-body">
+            <h3>Changes v{config.against} → v{config.number}</h3>
+            {loaded && (
+              <ul className="diff-summary">
+                <li><span className="key key-added">{loaded.diff.added.length} added</span></li>
+                <li><span className="key key-removed">{loaded.diff.removed.length} removed</span></li>
+                <li><span className="key key-changed">{loaded.diff.changed.length} changed</span></li>
+              </ul>
+            )}
+            <p className="panel-help">Click a step to see what changed in it.</p>
+          </div>
+        )}
+      </aside>
+    </div>
+  );
+}
+
+function describe(loaded: Loaded, id: string) {
+  const { diff, oldSpec, newSpec } = loaded;
+  const change = diff.changed.find((c) => c.step === id);
+  const step = newSpec.steps.find((s) => s.id === id) ?? oldSpec.steps.find((s) => s.id === id);
+  const title = (
+    <h3>
+      <code>{id}</code> {step?.name ? <span className="muted">{step.name}</span> : null}
+    </h3>
+  );
+  if (change) {
+    const rows = Object.entries(change.fields) as [string, FieldChange][];
+    return (
+      <div className="panel-body" data-detail="changed" data-step={id}>
+        {title}
+        <p className="panel-help">Changed: {rows.length} field{rows.length === 1 ? "" : "s"}.</p>
+        <table className="field-changes">
+          <thead>
+            <tr><th>Field</th><th>Old</th><th>New</th></tr>
+          </thead>
+          <tbody>
+            {rows.map(([field, values]) => (
+              <tr key={field}>
+                <td><code>{field}</code></td>
+                <td className="diff-old"><code>{show(values.old)}</code></td>
+                <td className="diff-new"><code>{show(values.new)}</code></td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    );
+  }
+  const kind = diff.added.includes(id) ? "added" : diff.removed.includes(id) ? "removed" : "same";
+  const words = { added: "Added in this version.", removed: "Removed in this version.", same: "Unchanged." }[kind];
+  return (
+    <div className="panel-body" data-detail={kind} data-step={id}>
+      {title}
+      <p className="panel-help">{words}</p>
+      {kind !== "same" && step && <pre className="code-block small">{JSON.stringify(step, null, 2)}</pre>}
+    </div>
+  );
+}
