@@ -1,24 +1,25 @@
-"""Live streams: the one place where a run's events leave for the channel layer.
+"""Live streams on the channel layer: publishing committed events, and subscribing to them.
 
-Events are published only after the transaction that wrote them commits, to
-the groups of the run, its workflow and the global board. Each group gets one
-``stream.batch`` message per commit holding that commit's events in ``seq``
-order, so a busy run costs one channel-layer send per group, not one per event.
+Publishing. Events leave only after the transaction that wrote them commits,
+for the groups of the run, its workflow and the global board: one
+``stream.batch`` message per group per commit, holding that commit's events in
+``seq`` order. ``publish`` is called from sync code (Celery workers, request
+threads); the sends run on one long-lived event loop per process, which keeps
+its Redis connections (``async_to_sync(group_send)`` opens one per call, about
+2.3 ms of CPU each, NOTES.md) and merges what queued up during a send into the
+next one. The caller waits for its send, at most ``PUBLISH_WAIT_S``. With the
+in-process layer (standalone mode) the sends are handed to the ASGI server's
+loop, which owns the layer's queues (:func:`attach_loop`).
 
-``publish`` is called from sync code (Celery workers, request threads) and
-returns at once: the sends happen on one long-lived event loop per process.
-``async_to_sync(group_send)`` would open a Redis connection per call and cost
-about 2.3 ms of CPU each (NOTES.md); a loop that lives as long as the process
-keeps its connection pool and, when commits come faster than Redis answers,
-merges what queued up meanwhile into one send per group.
-
-With the in-process layer (standalone mode) there is no Redis between the
-sender and the consumers: the layer's queues belong to the ASGI server's
-loop and are not thread-safe, so the sends are handed to that loop, which the
-consumers register with :func:`attach_loop`.
+Subscribing. The sockets of a process do not each hold a channel: one
+channel per process (per event loop) joins the groups its sockets want and
+hands each message to them in process (:func:`subscribe`). channels-redis
+costs about 0.1 ms of CPU per message per receiving channel; with fifty board
+sockets that was half a core at 100 commits/s, before any socket was written.
 
 A send that fails or is dropped loses nothing for good: every event is in the
-run's log, and the consumers fill a gap in ``seq`` from it.
+run's log, and the consumers fill a gap in ``seq`` from it. The reads they
+replay from are here too.
 """
 
 from __future__ import annotations
@@ -28,22 +29,28 @@ import atexit
 import logging
 import os
 import threading
+import weakref
 from collections import deque
 from collections.abc import Iterable
-from typing import Any
+from datetime import timedelta
+from typing import Any, Protocol
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.db.models import QuerySet
+from django.utils import timezone
 
-from engine.models import Event
+from engine.models import TERMINAL_RUN_STATUSES, Event, Run
 
 log = logging.getLogger("sagaboard.streams")
 
 #: The group of the global board; every committed event goes to it.
 BOARD_GROUP = "board"
-#: The channel-layer message type the consumers handle (``stream_batch``).
+#: The channel-layer message type of published events.
 BATCH_TYPE = "stream.batch"
 #: At most this many events in one channel-layer message.
 MAX_BATCH = 200
+#: How long ``publish`` waits for its send before returning anyway.
+PUBLISH_WAIT_S = 0.01
 #: Commits waiting for the sender beyond this are dropped, oldest first, so a
 #: stalled Redis cannot grow a worker's memory without bound.
 MAX_QUEUED = 10_000
@@ -77,6 +84,42 @@ def event_message(event: Event, workflow: str) -> dict[str, Any]:
     }
 
 
+def events_after(run_id: str, workflow: str, after: int, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` events of the run after ``seq`` ``after``, as stream messages."""
+    rows = Event.objects.filter(run_id=run_id, seq__gt=after).order_by("seq")[:limit]
+    return [event_message(row, workflow) for row in rows]
+
+
+def events_between(run_id: str, workflow: str, after: int, before: int) -> list[dict[str, Any]]:
+    """The run's events with ``after < seq < before``, as stream messages."""
+    rows = Event.objects.filter(run_id=run_id, seq__gt=after, seq__lt=before).order_by("seq")
+    return [event_message(row, workflow) for row in rows]
+
+
+def runs_snapshot(
+    runs: QuerySet[Run], *, limit: int, recent: timedelta
+) -> tuple[list[dict[str, Any]], bool]:
+    """The latest state of ``runs`` that are active or changed within ``recent``, newest
+    first, at most ``limit``; and whether there were more."""
+    fields = ("id", "workflow__slug", "status", "last_seq", "updated_at")
+    # Two bounded index scans rather than one OR that could walk every run.
+    active = runs.exclude(status__in=TERMINAL_RUN_STATUSES).order_by("-updated_at")
+    changed = runs.filter(updated_at__gte=timezone.now() - recent).order_by("-updated_at")
+    rows = {row[0]: row for row in active.values_list(*fields)[: limit + 1]}
+    rows.update((row[0], row) for row in changed.values_list(*fields)[: limit + 1])
+    newest = sorted(rows.values(), key=lambda row: row[4], reverse=True)
+    return [
+        {
+            "run": str(run_id),
+            "workflow": slug,
+            "status": status,
+            "last_seq": last_seq,
+            "updated_at": updated.isoformat(),
+        }
+        for run_id, slug, status, last_seq, updated in newest[:limit]
+    ], len(newest) > limit
+
+
 def group_batches(messages: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """The events each group receives, in the order given."""
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -93,11 +136,21 @@ def group_batches(messages: Iterable[dict[str, Any]]) -> dict[str, list[dict[str
 def publish(messages: Iterable[dict[str, Any]]) -> None:
     """Send committed events to their groups. Called on commit, never inside a transaction.
 
-    Returns without waiting for the channel layer; :func:`flush` waits.
+    Waits at most ``PUBLISH_WAIT_S`` for the send (usually a millisecond or two).
     """
     batch = list(messages)
-    if batch:
-        _publisher.submit(batch)
+    if not batch:
+        return
+    ticket = _publisher.submit(batch)
+    if ticket:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            # Waiting here, GIL released, lets the sender thread run at once: left
+            # to compete with a busy worker thread for the GIL, its few Redis
+            # round trips took tens of milliseconds. Past the bound it finishes
+            # on its own.
+            _publisher.wait(ticket, PUBLISH_WAIT_S)
 
 
 def attach_loop(loop: asyncio.AbstractEventLoop | None = None) -> None:
@@ -118,14 +171,14 @@ class _Publisher:
     """Per process: a queue of committed batches and the loop that sends them."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._done = threading.Condition(self._lock)
         self._reset()
+        # A Celery prefork child inherits the parent's objects but not its
+        # threads, and perhaps a lock held by one of them: start afresh.
+        os.register_at_fork(after_in_child=self._reset)
 
     def _reset(self) -> None:
-        # Also after a fork: a Celery prefork child inherits the parent's
-        # objects but not its threads.
-        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._done = threading.Condition(self._lock)
         self._queue: deque[list[dict[str, Any]]] = deque()
         self._submitted = 0
         self._sent = 0
@@ -139,29 +192,31 @@ class _Publisher:
             with self._lock:
                 self._server_loop = loop
 
-    def submit(self, batch: list[dict[str, Any]]) -> None:
+    def submit(self, batch: list[dict[str, Any]]) -> int:
+        """Queue ``batch`` for sending; its ticket for :meth:`wait` (0: not queued)."""
         layer = get_channel_layer()
         if layer is None:
-            return
+            return 0
         with self._lock:
-            if self._pid != os.getpid():
-                self._reset()
             loop = self._loop_for(layer)
             if loop is None:
                 # In-process layer and no server loop in this process: nobody
                 # here can be listening.
-                return
+                return 0
             if len(self._queue) >= MAX_QUEUED:
                 self._queue.popleft()
                 self._sent += 1
                 log.warning("live stream sender is behind; dropped the oldest commit's events")
             self._queue.append(batch)
             self._submitted += 1
+            ticket = self._submitted
             wake = self._wake
         try:
             loop.call_soon_threadsafe(wake.set)  # type: ignore[union-attr]
         except RuntimeError:
             log.debug("the stream loop is closed; events stay in the log")
+            return 0
+        return ticket
 
     def _loop_for(self, layer: Any) -> asyncio.AbstractEventLoop | None:
         """The loop that sends (called with the lock held); starts its drain task if needed."""
@@ -206,7 +261,8 @@ class _Publisher:
         for group, events in group_batches(messages).items():
             for start in range(0, len(events), MAX_BATCH):
                 chunk = events[start : start + MAX_BATCH]
-                sends.append(layer.group_send(group, {"type": BATCH_TYPE, "events": chunk}))
+                message = {"type": BATCH_TYPE, "group": group, "events": chunk}
+                sends.append(layer.group_send(group, message))
         # Groups are independent; within a group, order holds because the next
         # round of sends starts only when this one is done.
         results = await asyncio.gather(*sends, return_exceptions=True)
@@ -219,15 +275,113 @@ class _Publisher:
                 failed[0],
             )
 
-    def flush(self, timeout: float) -> bool:
+    def wait(self, ticket: int, timeout: float) -> bool:
+        """Wait until the batch with ``ticket`` (and all before it) has been sent."""
         with self._done:
-            if self._pid != os.getpid():
-                return True
-            target = self._submitted
-            return self._done.wait_for(lambda: self._sent >= target, timeout)
+            return self._done.wait_for(lambda: self._sent >= ticket, timeout)
+
+    def flush(self, timeout: float) -> bool:
+        return self.wait(self._submitted, timeout)
 
 
 _publisher = _Publisher()
+
+
+class Subscriber(Protocol):
+    def deliver(self, events: list[dict[str, Any]]) -> None:
+        """Take events of a group it subscribed to; on the loop, must not block or await.
+        The list is shared with the process's other subscribers: read, never change."""
+
+
+async def subscribe(groups: Iterable[str], subscriber: Subscriber) -> None:
+    """Deliver the events of ``groups`` to ``subscriber`` from now on.
+
+    Returns once this process is a member of each group on the layer, so that
+    whatever commits after the call is delivered.
+    """
+    await _hub().subscribe(list(groups), subscriber)
+
+
+async def unsubscribe(subscriber: Subscriber) -> None:
+    """Deliver nothing more to ``subscriber``."""
+    await _hub().unsubscribe(subscriber)
+
+
+class _Hub:
+    """One channel for every subscriber of an event loop, in the groups they want."""
+
+    #: Seconds between renewals of the memberships (channels-redis forgets a
+    #: member after its group_expiry, one day by default).
+    REJOIN_EVERY = 3600.0
+
+    def __init__(self) -> None:
+        self.layer: Any = None
+        self.channel = ""
+        self.members: dict[str, set[Subscriber]] = {}
+        self.lock = asyncio.Lock()
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def subscribe(self, groups: list[str], subscriber: Subscriber) -> None:
+        async with self.lock:
+            if not self.channel:
+                self.layer = get_channel_layer()
+                self.channel = await self.layer.new_channel()
+                self.tasks = [
+                    asyncio.create_task(self._receive()),
+                    asyncio.create_task(self._rejoin()),
+                ]
+            for group in groups:
+                if group not in self.members:
+                    await self.layer.group_add(group, self.channel)
+                    self.members[group] = set()
+                self.members[group].add(subscriber)
+
+    async def unsubscribe(self, subscriber: Subscriber) -> None:
+        async with self.lock:
+            for group, subscribers in list(self.members.items()):
+                subscribers.discard(subscriber)
+                if not subscribers:
+                    del self.members[group]
+                    await self.layer.group_discard(group, self.channel)
+
+    async def _receive(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except Exception:
+                # Clients fill what is lost meanwhile from the log.
+                log.exception("live stream receive failed; trying again in a second")
+                await asyncio.sleep(1)
+                continue
+            events = message.get("events")
+            for subscriber in list(self.members.get(message.get("group", ""), ())):
+                try:
+                    subscriber.deliver(events)
+                except Exception:
+                    log.exception("a live stream subscriber failed")
+            # Let the sockets' writers run between messages: a layer that hands over a
+            # backlog without waiting (pub/sub) would otherwise pile it all up first.
+            await asyncio.sleep(0)
+
+    async def _rejoin(self) -> None:
+        while True:
+            await asyncio.sleep(self.REJOIN_EVERY)
+            async with self.lock:
+                for group in self.members:
+                    await self.layer.group_add(group, self.channel)
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Hub] = weakref.WeakKeyDictionary()
+
+
+def _hub() -> _Hub:
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = _hubs[loop] = _Hub()
+    return hub
+
+
 # A web process or a management command that exits right after a commit still
 # gets its events out (Celery's prefork children exit without atexit; their
 # clients fill the gap from the log).

@@ -205,15 +205,15 @@ if CELERY_BROKER_URL.startswith("memory://"):
 # Channels: Redis in production, in-process when standalone.
 CHANNEL_LAYER_URL = os.environ.get("CHANNEL_LAYER_URL", "")
 if CHANNEL_LAYER_URL:
+    # Redis pub/sub: a message reaches only the processes that listen, with no
+    # per-channel queues to expire; a socket that falls behind is closed by its
+    # consumer and resumes from the event log (engine/consumers.py).
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
-                # redis-py's 5 s socket timeout would collide with the layer's
-                # 5 s blocking read and silently drop idle consumers.
+                # redis-py's 5 s socket timeout would drop idle subscribers.
                 "hosts": [{"address": CHANNEL_LAYER_URL, "socket_timeout": None}],
-                "capacity": 1000,
-                "expiry": 30,
             },
         }
     }
@@ -225,6 +225,9 @@ SAGABOARD_HTTP_ALLOWED_HOSTS = env_list("SAGABOARD_HTTP_ALLOWED_HOSTS", "127.0.0
 
 # Where participants reach Sagaboard (callback URLs handed to them).
 SAGABOARD_BASE_URL = os.environ.get("SAGABOARD_BASE_URL", "http://127.0.0.1:8000")
+
+# Prometheus may scrape /metrics with "Authorization: Bearer <token>"; staff may always.
+SAGABOARD_METRICS_TOKEN = os.environ.get("SAGABOARD_METRICS_TOKEN", "")
 
 # Limits on definitions.
 SAGABOARD_MAX_STEPS = 500

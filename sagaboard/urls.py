@@ -8,6 +8,7 @@ from rest_framework.authtoken.views import obtain_auth_token
 from demo.views import LedgerApi
 from designer.api_urls import urlpatterns as designer_api
 from engine.api_urls import urlpatterns as engine_api
+from engine.metrics import metrics_view
 
 api_patterns = [
     path("auth/token/", obtain_auth_token, name="token"),
@@ -23,6 +24,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("metrics", metrics_view, name="metrics"),
     path("workflows/", include(("designer.urls", "designer"), namespace="designer")),
     path("api/", include((api_patterns, "api"), namespace="api")),
     path("demo/api/", include(("demo.urls", "demo"), namespace="demo")),
