@@ -18,15 +18,13 @@ its stamp; the engine's transactions last milliseconds.
 Every web process reports the same totals: scrape one of them, or aggregate
 with ``max`` rather than ``sum``.
 
-The reconciler's re-sends leave no event, so they are counted in the process
-that does them (:func:`observe_reconcile`), with prometheus_client's
-multiprocess mode when ``PROMETHEUS_MULTIPROC_DIR`` is set.
+The reconciler's re-sends leave no event: each pass adds them to a tally in
+the database (:func:`observe_reconcile`), read at scrape time like the rest.
 """
 
 from __future__ import annotations
 
 import hmac
-import os
 import threading
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
@@ -34,16 +32,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
-    CollectorRegistry,
-    Counter,
     generate_latest,
-    multiprocess,
 )
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -54,7 +49,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from designer.models import Workflow
-from engine.models import Event, Run
+from engine.models import Event, ReconcilerTally, Run
 
 #: Upper bounds of the step latency buckets, in seconds (approvals take hours).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
@@ -70,18 +65,12 @@ _FINISHED = {
 COUNTED_TYPES = ("run.started", "step.retry_scheduled", *_ATTEMPTS, *_COMPENSATIONS, *_FINISHED)
 _TIMED_TYPES = tuple(_ATTEMPTS)
 
-reconciler_resends = Counter(
-    "sagaboard_reconciler_resends",
-    "What the reconciler delivered or sent again, by kind (timers, timeouts, resent, deadlines).",
-    ["kind"],
-)
-
-
 def observe_reconcile(counts: Mapping[str, int]) -> None:
     """Count one reconciler pass: ``counts`` as ``engine.tasks.reconcile`` returns them."""
     for kind, n in counts.items():
         if n:
-            reconciler_resends.labels(kind=kind).inc(n)
+            tally, _ = ReconcilerTally.objects.get_or_create(kind=kind)
+            ReconcilerTally.objects.filter(pk=tally.pk).update(count=F("count") + n)
 
 
 class _Histogram:
@@ -229,6 +218,13 @@ class EventCollector(Collector):
             ["workflow", "outcome"],
             self.compensations.items(),
         )
+        yield _counter(
+            "sagaboard_reconciler_resends",
+            "What the reconciler delivered or sent again, by kind (timers, timeouts, resent, "
+            "deadlines).",
+            ["kind"],
+            (((kind,), n) for kind, n in ReconcilerTally.objects.values_list("kind", "count")),
+        )
         stuck = GaugeMetricFamily(
             "sagaboard_runs_stuck", "Runs stuck now, waiting for an operator.", labels=["workflow"]
         )
@@ -260,16 +256,6 @@ collector = EventCollector()
 REGISTRY.register(collector)
 
 
-def registry() -> CollectorRegistry:
-    """What /metrics serves: with PROMETHEUS_MULTIPROC_DIR, this machine's processes merged."""
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        return REGISTRY
-    merged = CollectorRegistry()
-    multiprocess.MultiProcessCollector(merged)
-    merged.register(collector)
-    return merged
-
-
 def _may_scrape(request: HttpRequest) -> bool:
     # Workflow and step names are labels: only staff, or a scraper holding the
     # token (SAGABOARD_METRICS_TOKEN, sent as "Authorization: Bearer <token>").
@@ -287,4 +273,4 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         response = HttpResponse("Staff or a metrics token only.\n", status=401)
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

@@ -135,3 +135,17 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id}#{self.seq} {self.type}"
+
+
+class ReconcilerTally(models.Model):
+    """How many happenings the reconciler has delivered or re-sent, by kind, ever.
+
+    Kept in the database rather than in the process that reconciles: that is a
+    Celery worker on any machine, and /metrics is served by the web processes.
+    """
+
+    kind = models.CharField(max_length=24, primary_key=True)
+    count = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.count}"

@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from engine import core
+from engine.metrics import observe_reconcile
 from engine.models import TERMINAL_RUN_STATUSES, Run, StepRun
 from engine.participants import Outcome, call_http, call_task
 from engine.services import run_apply, run_apply_and_continue
@@ -252,6 +253,7 @@ def reconcile() -> dict[str, int]:
         counts["deadlines"] += 1
     if any(counts.values()):
         log.info("reconciler: %s", counts)
+        observe_reconcile(counts)
     return counts
 
 
