@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from designer.models import Workflow
-from engine import core
+from engine import core, tracing
 from engine.core import ActNotAllowed, Decision, Happening
 from engine.models import TERMINAL_RUN_STATUSES, Run, StepRun
 from engine.store import (
@@ -113,6 +113,9 @@ def _commit(
     messages = [event_message(e, slug) for e in events]
     run_id = str(run.pk)
     transaction.on_commit(lambda: after_commit(run_id, commands, messages))
+    if tracing.enabled() and run.finished_at == now:
+        started, status = run.created_at, run.status
+        transaction.on_commit(lambda: tracing.record_run(run_id, slug, status, started, now))
     return continuation
 
 

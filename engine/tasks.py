@@ -13,20 +13,21 @@ import os
 import socket
 from datetime import timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from celery import shared_task
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from engine import core
+from engine import core, tracing
 from engine.metrics import observe_reconcile
 from engine.models import TERMINAL_RUN_STATUSES, Run, StepRun
 from engine.participants import Outcome, call_http, call_task
 from engine.services import run_apply, run_apply_and_continue
-from engine.store import definition_for_version
+from engine.store import definition_for_version, workflow_slug
 from engine.templating import TemplateError, find_references, render
+from sagaboard.logs import log_context
 
 log = logging.getLogger("sagaboard.engine")
 
@@ -90,9 +91,10 @@ def execute_step(run_id: str, step_id: str, attempt: int, compensation: bool = F
             run_id,
         )
         return
-    version_id, run_input = Run.objects.values_list("version_id", "input").get(pk=run_id)
+    run = RunFacts(*Run.objects.values_list(*RunFacts._fields).get(pk=run_id))
     for _ in range(MAX_CONTINUATIONS):
-        happening = _attempt(run_id, run_input, version_id, step_id, attempt, compensation)
+        with log_context(run_id=run_id, step_id=step_id, correlation_id=run.correlation_id):
+            happening = _attempt(run_id, run, step_id, attempt, compensation)
         if happening is None:
             return
         decision, following, _ = run_apply_and_continue(run_id, happening, claim_next=WORKER)
@@ -111,18 +113,37 @@ def execute_step(run_id: str, step_id: str, attempt: int, compensation: bool = F
     execute_step.delay(run_id, step_id, attempt, compensation)
 
 
+class RunFacts(NamedTuple):
+    """What running a step needs to know of its run."""
+
+    version_id: int
+    input: Any
+    correlation_id: str
+    workflow_id: int
+
+
 def _attempt(
-    run_id: str, run_input: Any, version_id: int, step_id: str, attempt: int, compensation: bool
+    run_id: str, run: RunFacts, step_id: str, attempt: int, compensation: bool
 ) -> core.Happening | None:
     """Carry out one claimed attempt; what happened, or None when the step now waits."""
-    sdef = definition_for_version(version_id).step(step_id)
+    sdef = definition_for_version(run.version_id).step(step_id)
     key = f"{run_id}:{step_id}" + (":compensate" if compensation else "")
-    try:
-        action = _action(run_id, run_input, version_id, sdef, compensation)
-    except TemplateError as exc:
-        outcome: Outcome | None = Outcome(False, error=str(exc), retryable=False)
-    else:
-        outcome = _perform(run_id, sdef, action, key, attempt, compensation)
+    with tracing.attempt_span(
+        run_id,
+        step_id,
+        attempt,
+        compensation=compensation,
+        step_type=sdef.type,
+        workflow=workflow_slug(run.workflow_id) if tracing.enabled() else "",
+    ) as span:
+        try:
+            action = _action(run_id, run.input, run.version_id, sdef, compensation)
+        except TemplateError as exc:
+            outcome: Outcome | None = Outcome(False, error=str(exc), retryable=False)
+        else:
+            outcome = _perform(run_id, sdef, action, key, attempt, compensation, span.headers)
+        if outcome is not None:
+            span.outcome(outcome.ok, outcome.error, outcome.retryable)
     if outcome is None:
         return None
     if compensation:
@@ -141,6 +162,7 @@ def _perform(
     key: str,
     attempt: int,
     compensation: bool,
+    trace_headers: dict[str, str],
 ) -> Outcome | None:
     timeout = sdef.timeout_s
     if sdef.type == "task":
@@ -153,8 +175,14 @@ def _perform(
             compensation=compensation,
         )
     if sdef.type == "callback" and not compensation:
-        return _start_callback(run_id, sdef.id, action, key, attempt, timeout)
-    return call_http(action, idempotency_key=key, correlation_id=str(run_id), timeout_s=timeout)
+        return _start_callback(run_id, sdef.id, action, key, attempt, timeout, trace_headers)
+    return call_http(
+        action,
+        idempotency_key=key,
+        correlation_id=str(run_id),
+        timeout_s=timeout,
+        extra_headers=trace_headers,
+    )
 
 
 def _start_callback(
@@ -164,6 +192,7 @@ def _start_callback(
     key: str,
     attempt: int,
     timeout: float | None,
+    trace_headers: dict[str, str],
 ) -> Outcome | None:
     """Hand out a one-time token, make the optional call, then wait for the participant."""
     import secrets
@@ -184,7 +213,7 @@ def _start_callback(
             idempotency_key=key,
             correlation_id=str(run_id),
             timeout_s=min(timeout or 30.0, 30.0),
-            extra_headers={"X-Callback-Token": token},
+            extra_headers={**trace_headers, "X-Callback-Token": token},
         )
         if not outcome.ok:
             return outcome

@@ -29,6 +29,11 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    return float(value) if value else default
+
+
 PRODUCTION = os.environ.get("SAGABOARD_ENV", "standalone") == "production"
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
@@ -196,9 +201,19 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers log through LOGGING below, like the web processes, not Celery's own set-up.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "reconcile": {"task": "engine.tasks.reconcile", "schedule": 2.0},
+    # Does nothing unless the demo traffic is switched on (below, or on the /demo/ page).
+    "demo-traffic": {
+        "task": "demo.tasks.traffic_tick",
+        "schedule": 1.0,
+        # A tick that waited longer than this (no worker) is worth nothing: drop it.
+        "options": {"expires": 5.0},
+    },
 }
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 if CELERY_BROKER_URL.startswith("memory://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.02}
 
@@ -220,6 +235,13 @@ if CHANNEL_LAYER_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# Demo traffic (demo/traffic.py): runs of the demo workflows started at a rate, a share of
+# them made to fail, so the board has something to show. On by default only when nothing
+# is configured (standalone, SQLite); the /demo/ page overrides these once saved there.
+SAGABOARD_DEMO_TRAFFIC = env_bool("SAGABOARD_DEMO_TRAFFIC", not os.environ.get("DATABASE_URL"))
+SAGABOARD_DEMO_RATE = env_float("SAGABOARD_DEMO_RATE", 20.0)  # runs per minute
+SAGABOARD_DEMO_FAIL_RATE = env_float("SAGABOARD_DEMO_FAIL_RATE", 0.2)  # share compensated
+
 # Hosts that http steps may call: exact names, or "*.example.com" for subdomains.
 SAGABOARD_HTTP_ALLOWED_HOSTS = env_list("SAGABOARD_HTTP_ALLOWED_HOSTS", "127.0.0.1,localhost")
 
@@ -233,13 +255,32 @@ SAGABOARD_METRICS_TOKEN = os.environ.get("SAGABOARD_METRICS_TOKEN", "")
 SAGABOARD_MAX_STEPS = 500
 SAGABOARD_MAX_SPEC_BYTES = 1024 * 1024
 
+# Logs: JSON in production (or with SAGABOARD_LOG_FORMAT=json), one line each otherwise;
+# every record carries run_id, step_id and correlation_id (sagaboard/logs.py).
+LOG_FORMAT = os.environ.get("SAGABOARD_LOG_FORMAT", "json" if PRODUCTION else "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"context": {"()": "sagaboard.logs.ContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {
+            "()": "sagaboard.logs.PlainFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s "
+            "%(run_id)s %(step_id)s %(correlation_id)s %(process)d",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
