@@ -181,7 +181,7 @@ def run_chains(n: int, *, together: bool) -> tuple[list[float], float]:
 
     from demo.tasks import chain_done, noop
 
-    client = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
+    client = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"], socket_timeout=None)
     key = f"bench:chains:{uuid.uuid4().hex}"
     starts: list[float] = []
     latencies: list[float] = []

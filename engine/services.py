@@ -25,11 +25,15 @@ from engine import core, tracing
 from engine.core import ActNotAllowed, Decision, Happening
 from engine.models import TERMINAL_RUN_STATUSES, Run, StepRun
 from engine.store import (
+    Writes,
     append_events,
     definition_for,
+    lock_run,
     new_rows,
     run_state,
     save_steps,
+    update_run,
+    update_steps,
     workflow_slug,
 )
 from engine.streams import event_message, publish
@@ -46,9 +50,7 @@ def _actor(user: AbstractBaseUser | None) -> str:
 
 
 def _locked_run(run_id: Any) -> tuple[Run, dict[str, StepRun]]:
-    run = Run.objects.select_for_update().get(pk=run_id)
-    rows = {row.step_id: row for row in StepRun.objects.filter(run_id=run.pk)}
-    return run, rows
+    return lock_run(run_id)
 
 
 # Commands a worker may carry out itself, at once, instead of sending them through the broker.
@@ -79,7 +81,8 @@ def _commit(
                 continuation = command
                 commands.remove(command)
                 break
-    save_steps(
+    writes = Writes()
+    changed = save_steps(
         rows,
         state,
         decision.state,
@@ -87,8 +90,9 @@ def _commit(
         claimed=continuation.step if continuation else None,
         claimed_by=claim_next,
     )
+    update_steps(writes, rows, changed)
     new = decision.state
-    events = append_events(run, decision.events, now=now)
+    events = append_events(run, decision.events, now=now, writes=writes)
     run.status = str(new.status)
     run.core = {"compensating": new.compensating, "stalled": new.stalled}
     if new.status in TERMINAL_RUN_STATUSES and run.finished_at is None:
@@ -100,15 +104,9 @@ def _commit(
         run.stuck_since = run.stuck_since or now
     else:
         run.stuck_since = None
-    Run.objects.filter(pk=run.pk).update(
-        status=run.status,
-        core=run.core,
-        finished_at=run.finished_at,
-        stuck_since=run.stuck_since,
-        last_seq=run.last_seq,
-        updated_at=now,
-        progress_deadline_at=run.progress_deadline_at,
-    )
+    run.updated_at = now
+    update_run(writes, run)
+    writes.execute()
     slug = workflow_slug(run.workflow_id)
     messages = [event_message(e, slug) for e in events]
     run_id = str(run.pk)

@@ -194,7 +194,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Celery: the broker only carries nudges; the database is the source of truth.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
+# memory://: in-process, for standalone mode (sagaboard/standalone.py).
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://localhost/")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -282,7 +283,12 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Two lines per task would repeat what the run's event log already holds.
+        "celery.app.trace": {"level": "WARNING"},
+        "celery.worker.strategy": {"level": "WARNING"},
+    },
 }
 
 if PRODUCTION:
