@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.handlers.proxy import AxesProxyHandler
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -55,3 +58,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if response is not None and isinstance(response.data, dict) and "detail" in response.data:
         response.data = {"detail": str(response.data["detail"]), "errors": []}
     return response
+
+
+class TokenApi(ObtainAuthToken):
+    """``POST /api/auth/token/``: DRF's token exchange, answering 429 while sign-in is
+    locked out for that username and address (django-axes), as the login page does."""
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        username = str(request.data.get("username", ""))[:150]
+        if username and AxesProxyHandler.is_locked(request._request, {"username": username}):
+            return error_response(
+                "Too many failed sign-ins for this user from this address; try again later.",
+                status.HTTP_429_TOO_MANY_REQUESTS,
+            )
+        return super().post(request, *args, **kwargs)
