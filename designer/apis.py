@@ -34,6 +34,7 @@ from designer.serializers import (
 )
 from engine.activities import all_activities
 from sagaboard.access import visible_workflows, workflow_access
+from sagaboard.api import page_of
 from sagaboard.errors import InvalidInput, NotAllowed
 
 
@@ -45,7 +46,7 @@ def _version_body(request: Request, version: Any, result: Any = None) -> dict[st
 
 
 class WorkflowListApi(APIView):
-    @extend_schema(responses=WorkflowSerializer(many=True))
+    @extend_schema(responses=page_of(WorkflowSerializer))
     def get(self, request: Request) -> Response:
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(visible_workflows(request.user), request, view=self)

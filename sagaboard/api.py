@@ -6,8 +6,10 @@ from typing import Any
 
 from axes.handlers.proxy import AxesProxyHandler
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
-from django.http import Http404
-from rest_framework import exceptions, status
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
+from drf_spectacular.utils import inline_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -65,10 +67,88 @@ class TokenApi(ObtainAuthToken):
     locked out for that username and address (django-axes), as the login page does."""
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        username = str(request.data.get("username", ""))[:150]
+        data = request.data if isinstance(request.data, dict) else {}
+        username = str(data.get("username", ""))[:150]
         if username and AxesProxyHandler.is_locked(request._request, {"username": username}):
             return error_response(
                 "Too many failed sign-ins for this user from this address; try again later.",
                 status.HTTP_429_TOO_MANY_REQUESTS,
             )
         return super().post(request, *args, **kwargs)
+
+
+#: The answers every operation may give besides its own, as DESIGN.md's "API" says.
+_ERRORS_ALWAYS = {
+    "401": "Not signed in (no session, or a missing or wrong token).",
+    "403": "Visible, but not yours to do.",
+    "404": "No such object, or not visible to you.",
+}
+_ERRORS_INPUT = {
+    "400": "Bad input; nothing was stored. `errors` says where.",
+}
+_ERRORS_WRITE = {
+    "409": "The object's current state does not allow this; `detail` says why.",
+    "415": "The body is not JSON, a form or multipart data that can be read.",
+}
+
+
+def document_errors(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict:
+    """drf-spectacular post-processing: the error answers and their JSON shape, on every
+    operation, so clients (and schema-driven tests) know them."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"] = {
+        "type": "object",
+        "required": ["detail", "errors"],
+        "properties": {
+            "detail": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "step": {"type": ["string", "null"]},
+                        "field": {"type": ["string", "null"]},
+                        "message": {"type": "string"},
+                    },
+                },
+            },
+        },
+    }
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            errors = dict(_ERRORS_ALWAYS)
+            if method != "get" or operation.get("parameters"):
+                errors.update(_ERRORS_INPUT)
+            if method != "get":
+                errors.update(_ERRORS_WRITE)
+            if path.endswith("/auth/token/"):
+                errors["429"] = "Too many failed sign-ins for this user from this address."
+            for code, description in errors.items():
+                operation["responses"].setdefault(
+                    code, {"description": description, "content": content}
+                )
+    return result
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's 404 for what no URL matches: JSON under /api/, the page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found.", "errors": []}, status=404)
+    return page_not_found(request, exception or Http404())
+
+
+def page_of(serializer: type[serializers.Serializer], *, counted: bool = True) -> Any:
+    """The schema of one page of ``serializer`` items, for views that paginate by hand:
+    ``{count, next, previous, results}`` (page numbers) or without ``count`` (cursors)."""
+    fields: dict[str, Any] = {
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": serializer(many=True),
+    }
+    if counted:
+        fields["count"] = serializers.IntegerField()
+    name = serializer.__name__.removesuffix("Serializer")
+    return inline_serializer(name=f"Paginated{name}List", fields=fields)

@@ -225,6 +225,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "sagaboard.api.document_errors",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "VersionStatusEnum": "designer.models.VersionStatus",
         "RunStatusEnum": "engine.models.RunStatus",

@@ -19,6 +19,8 @@ api_patterns = [
     *engine_api,
 ]
 
+handler404 = "sagaboard.api.not_found"
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="designer:workflow-list"), name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
