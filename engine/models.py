@@ -92,7 +92,7 @@ class StepRun(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     claimed_by = models.CharField(max_length=200, blank=True)
     # Callback steps: the one-time token the participant posts its result with.
-    callback_token = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    callback_token = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     # The core's per-step facts that have no column of their own.
     core = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -101,10 +101,25 @@ class StepRun(models.Model):
         ordering = ["run", "position"]
         constraints = [
             models.UniqueConstraint(fields=["run", "step_id"], name="steprun_unique"),
+            models.UniqueConstraint(
+                fields=["callback_token"],
+                condition=models.Q(callback_token__isnull=False),
+                name="steprun_callback_token_unique",
+            ),
         ]
+        # Partial: a step's row is rewritten at every move, and an index entry costs
+        # a write each time; only the rows the reconciler looks for are indexed.
         indexes = [
-            models.Index(fields=["status", "next_attempt_at"], name="steprun_due"),
-            models.Index(fields=["status", "deadline_at"], name="steprun_deadline"),
+            models.Index(
+                fields=["status", "next_attempt_at"],
+                condition=models.Q(next_attempt_at__isnull=False),
+                name="steprun_due",
+            ),
+            models.Index(
+                fields=["status", "deadline_at"],
+                condition=models.Q(deadline_at__isnull=False),
+                name="steprun_deadline",
+            ),
         ]
 
     def __str__(self) -> str:
