@@ -26,10 +26,14 @@ setup: $(STAMP) static/build/.stamp
 setup-test: $(STAMP) static/build/.stamp
 	@scripts/system-deps.sh test
 
+# One process: HTTP and WebSockets, an in-process Celery worker and beat, demo traffic.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
 run: setup
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py sagaboard demo
-	$(BIN)/python -m uvicorn sagaboard.asgi:application --host 127.0.0.1 --port 8000
+	exec $(BIN)/python manage.py sagaboard serve --host $(HOST) --port $(PORT)
 
 test: setup-test
 	scripts/test.sh

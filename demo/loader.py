@@ -41,7 +41,11 @@ def _task(
         "name": name,
         "type": "task",
         "after": after or [],
-        "action": {"name": activity, "args": {"order": "{{ input.order_id }}", **args}},
+        "action": {
+            "name": activity,
+            # Knobs in the input's faults.<step id> reach this step (demo/participants.py).
+            "args": {"order": "{{ input.order_id }}", **args, "run_input": "{{ input }}"},
+        },
     }
     if undo:
         step["compensation"] = {

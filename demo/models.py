@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -34,3 +35,25 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.activity} {self.idempotency_key}"
+
+
+class TrafficSetting(models.Model):
+    """The demo traffic generator: one row, holding what the /demo/ page saved and its clock.
+
+    Until someone saves the page (``saved_at`` is empty) the generator follows the
+    ``SAGABOARD_DEMO_*`` settings; afterwards this row, so a restart keeps the choice.
+    """
+
+    enabled = models.BooleanField(default=False)
+    rate_per_min = models.FloatField(default=0.0)
+    fail_rate = models.FloatField(default=0.0)
+    saved_at = models.DateTimeField(null=True, blank=True)
+    saved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The generator's clock: runs owed (the fraction carries over) as of the last tick.
+    credit = models.FloatField(default=0.0)
+    ticked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return "demo traffic"

@@ -5,6 +5,11 @@ result and changes nothing) and takes knobs from its args or body:
 ``latency_ms`` (work time), ``fail_rate`` (chance of a retryable failure),
 ``fail_attempts`` (the first N calls fail, retryably) and ``fail``
 (``"retryable"`` or ``"permanent"``: every call fails so).
+
+Knobs may also come with the run's input, which the demo workflows hand on as
+``run_input``: those under ``run_input.faults.<step id>`` apply to that step's
+action (not its compensation). So one run can be started to fail at a chosen
+step, as the demo traffic generator does, without a workflow per failure.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from django.utils import timezone
 from demo.models import LedgerEntry
 
 MAX_LATENCY_MS = 60_000
+KNOBS = ("latency_ms", "fail_rate", "fail_attempts", "fail")
 
 
 class ParticipantError(Exception):
@@ -65,6 +71,16 @@ def _knob(args: dict[str, Any], name: str, kind: type, default: Any) -> Any:
         ) from None
 
 
+def _with_step_faults(args: dict[str, Any], step_id: str) -> dict[str, Any]:
+    """``args`` with the knobs the run's input sets for this step, if any."""
+    run_input = args.get("run_input")
+    faults = run_input.get("faults") if isinstance(run_input, dict) else None
+    knobs = faults.get(step_id) if isinstance(faults, dict) and step_id else None
+    if not isinstance(knobs, dict):
+        return args
+    return {**args, **{name: knobs[name] for name in KNOBS if name in knobs}}
+
+
 def perform(
     operation: str, *, idempotency_key: str, run_id: str, step_id: str, args: dict[str, Any]
 ) -> dict[str, Any]:
@@ -73,6 +89,8 @@ def perform(
         raise ParticipantError(f"unknown operation {operation!r}", retryable=False)
     if operation == "demo.noop" and not args:
         return {}  # the benchmark's fast path: no ledger, no knobs
+    if not idempotency_key.endswith(":compensate"):
+        args = _with_step_faults(args, step_id)
     with transaction.atomic():
         entry, _ = LedgerEntry.objects.select_for_update().get_or_create(
             activity=operation,

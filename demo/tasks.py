@@ -20,3 +20,11 @@ def chain_done(key: str) -> None:
 
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     client.rpush(key, repr(time.time()))
+
+
+@shared_task(ignore_result=True)
+def traffic_tick() -> dict[str, int]:
+    """The demo traffic generator's beat (demo/traffic.py); does nothing while switched off."""
+    from demo.traffic import traffic_tick as tick
+
+    return tick()

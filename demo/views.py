@@ -1,11 +1,15 @@
-"""The demo participants over HTTP, under /demo/api/, and their ledger."""
+"""The demo participants over HTTP (under /demo/api/), their ledger, and the traffic page."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -14,6 +18,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from demo import traffic
+from demo.forms import TrafficForm
 from demo.models import LedgerEntry
 from demo.participants import OPERATIONS, ParticipantError, perform
 
@@ -68,3 +74,48 @@ class LedgerApi(APIView):
         run = run_access(request.user, request.query_params.get("run", ""))
         entries = LedgerEntry.objects.filter(run_id=str(run.pk)).order_by("id")
         return Response(LedgerEntrySerializer(entries, many=True).data)
+
+
+@login_required
+def traffic_page(request: HttpRequest) -> HttpResponse:
+    """GET, POST /demo/: switch the demo traffic and set its rate (staff and operators)."""
+    if not traffic.can_control(request.user):
+        raise PermissionDenied("Only staff and operators control the demo traffic.")
+    current = traffic.traffic_current()
+    if request.method == "POST":
+        form = TrafficForm(request.POST)
+        if form.is_valid():
+            saved = traffic.traffic_update(
+                by=request.user,  # type: ignore[arg-type]
+                enabled=form.cleaned_data["enabled"],
+                rate_per_min=form.cleaned_data["rate_per_min"],
+                fail_rate=form.cleaned_data["fail_percent"] / 100,
+            )
+            if saved.enabled and saved.rate_per_min > 0:
+                messages.success(
+                    request,
+                    f"Demo traffic on: {saved.rate_per_min:g} runs a minute, "
+                    f"{saved.fail_rate:.0%} of them failing.",
+                )
+            else:
+                messages.success(request, "Demo traffic off.")
+            return redirect("demo:traffic")
+    else:
+        form = TrafficForm(
+            initial={
+                "enabled": current.enabled,
+                "rate_per_min": current.rate_per_min,
+                "fail_percent": round(current.fail_rate * 100, 2),
+            }
+        )
+    recent = traffic.traffic_recent(minutes=10)
+    return render(
+        request,
+        "demo/traffic.html",
+        {
+            "form": form,
+            "traffic": current,
+            "recent": sorted(recent.items()),
+            "recent_total": sum(recent.values()),
+        },
+    )

@@ -65,6 +65,7 @@ _FINISHED = {
 COUNTED_TYPES = ("run.started", "step.retry_scheduled", *_ATTEMPTS, *_COMPENSATIONS, *_FINISHED)
 _TIMED_TYPES = tuple(_ATTEMPTS)
 
+
 def observe_reconcile(counts: Mapping[str, int]) -> None:
     """Count one reconciler pass: ``counts`` as ``engine.tasks.reconcile`` returns them."""
     for kind, n in counts.items():

@@ -162,6 +162,15 @@ def attach_loop(loop: asyncio.AbstractEventLoop | None = None) -> None:
     _publisher.attach(loop or asyncio.get_running_loop())
 
 
+def detach_loop() -> None:
+    """The ASGI server's loop is stopping (standalone mode): nothing waits for it any more.
+
+    What was queued for it is dropped, so that the flush at exit does not wait for a
+    loop that will never send it; clients replay such events from the log.
+    """
+    _publisher.detach()
+
+
 def flush(timeout: float = 5.0) -> bool:
     """Wait until what was published before the call has been sent; False on timeout."""
     return _publisher.flush(timeout)
@@ -191,6 +200,16 @@ class _Publisher:
         if self._server_loop is not loop:
             with self._lock:
                 self._server_loop = loop
+
+    def detach(self) -> None:
+        with self._done:
+            self._server_loop = None
+            if self._drain_loop is not None and self._drain_loop is not self._own_loop:
+                self._drain_loop = None
+                self._wake = None
+                self._sent += len(self._queue)
+                self._queue.clear()
+                self._done.notify_all()
 
     def submit(self, batch: list[dict[str, Any]]) -> int:
         """Queue ``batch`` for sending; its ticket for :meth:`wait` (0: not queued)."""

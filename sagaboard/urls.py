@@ -29,5 +29,5 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("workflows/", include(("designer.urls", "designer"), namespace="designer")),
     path("api/", include((api_patterns, "api"), namespace="api")),
-    path("demo/api/", include(("demo.urls", "demo"), namespace="demo")),
+    path("demo/", include(("demo.urls", "demo"), namespace="demo")),
 ]

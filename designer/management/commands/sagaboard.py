@@ -1,4 +1,4 @@
-"""`manage.py sagaboard export|import|validate|bootstrap`."""
+"""`manage.py sagaboard export|import|validate|bootstrap|demo|serve`."""
 
 from __future__ import annotations
 
@@ -83,6 +83,12 @@ class Command(BaseCommand):
         sub.add_parser(
             "demo", help="create the demo users (passwords printed once) and demo workflows"
         )
+        serve = sub.add_parser(
+            "serve",
+            help="standalone: serve HTTP and WebSockets with an in-process worker and beat",
+        )
+        serve.add_argument("--host", default="127.0.0.1")
+        serve.add_argument("--port", type=int, default=8000)
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -215,3 +221,22 @@ class Command(BaseCommand):
             self.stdout.write("The demo users exist already.")
         slugs = ", ".join(slug for slug, _, _ in DEMO_WORKFLOWS)
         self.stdout.write(f"Demo workflows: {slugs}")
+
+    # serve
+
+    def do_serve(self, *, host: str, port: int, **_: Any) -> None:
+        from demo.traffic import traffic_current
+        from sagaboard.standalone import serve
+
+        traffic = traffic_current()
+        self.stdout.write(
+            self.style.SUCCESS(f"Sagaboard on http://{host}:{port}/")
+            + " (in-process worker and beat; Ctrl-C stops it)"
+        )
+        if traffic.enabled and traffic.rate_per_min > 0:
+            self.stdout.write(
+                f"Demo traffic: {traffic.rate_per_min:g} runs/min, "
+                f"{traffic.fail_rate:.0%} compensated; change it at http://{host}:{port}/demo/"
+            )
+        self.stdout.flush()
+        serve(host=host, port=port)

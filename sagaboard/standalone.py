@@ -1,0 +1,264 @@
+"""Standalone mode (``manage.py sagaboard serve``, what ``make run`` starts): all in one process.
+
+- uvicorn serves HTTP and WebSockets on its event loop;
+- a Celery worker (a pool of threads) and Celery beat run in threads of the same process,
+  over the in-process ``memory://`` broker, whose queues every thread of a process shares;
+- the in-process channel layer belongs to the server's loop: the worker threads hand
+  their sends to it (``engine.streams.attach_loop``), so a board sees an event a few
+  milliseconds after its commit (left to the loop's next wake-up, it took 70 ms or more).
+
+Start-up hands back what the previous process held when it stopped. With the in-process
+broker no other process can be running steps of this installation, so every claim made
+before this start belongs to a process that is gone: the claim is released and the same
+attempt sent again (the participant sees its idempotency key again and applies nothing
+twice), and so are the messages that the in-process broker lost. A reconciler pass then
+fires what fell due meanwhile. A Ctrl-C therefore delays runs by a restart, no more.
+
+Stopping (SIGINT or SIGTERM): uvicorn stops accepting, closes the WebSockets and finishes
+the requests in flight (at most ``GRACE_S``); its lifespan shutdown then stops beat and the
+worker, which lets the attempts in flight finish for at most ``WORKER_STOP_S``. What is cut
+short is taken back at the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import datetime
+from typing import Any
+
+from celery import Celery
+from celery.beat import Scheduler, Service
+from celery.worker import WorkController
+from celery.worker import state as worker_state
+from django.conf import settings
+from django.db import close_old_connections
+from django.db.models import Q
+from django.utils import timezone
+
+log = logging.getLogger("sagaboard.standalone")
+
+#: How long uvicorn waits for requests in flight when stopping.
+GRACE_S = 2.0
+#: How long the worker's attempts in flight may take to finish when stopping.
+WORKER_STOP_S = 3.0
+#: Worker threads. SQLite takes one writer at a time; more threads mostly overlap the
+#: participants' latency.
+CONCURRENCY = 4
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+def in_process_broker() -> bool:
+    return str(settings.CELERY_BROKER_URL).startswith("memory://")
+
+
+def take_back(*, held_before: datetime) -> dict[str, int]:
+    """Send again the attempts that a stopped process held or whose messages it lost.
+
+    Only for an installation whose broker lives in this process: then nothing claimed
+    before ``held_before`` can still be running anywhere.
+    """
+    from engine.models import TERMINAL_RUN_STATUSES, StepRun
+    from engine.tasks import execute_step
+
+    in_flight = StepRun.objects.filter(
+        Q(status="running") | Q(status="compensating", next_attempt_at__isnull=True),
+        ~Q(run__status__in=TERMINAL_RUN_STATUSES),
+    ).filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=held_before))
+    counts = {"released": 0, "resent": 0}
+    rows = in_flight.values_list(
+        "pk", "run_id", "step_id", "status", "attempt", "compensation_attempt", "claimed_at"
+    )
+    for pk, run_id, step_id, status, attempt, comp_attempt, claimed_at in rows:
+        compensation = status == "compensating"
+        number = comp_attempt if compensation else attempt
+        if claimed_at is not None:
+            # Fenced on the claim itself: a row that moved on meanwhile is left alone.
+            released = StepRun.objects.filter(pk=pk, status=status, claimed_at=claimed_at).update(
+                claimed_at=None, claimed_by=""
+            )
+            if not released:
+                continue
+            counts["released"] += 1
+        execute_step.delay(str(run_id), step_id, number, compensation)
+        counts["resent"] += 1
+    return counts
+
+
+class _Worker(WorkController):
+    """A Celery worker that can run in a thread: no signal handlers, no process title."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.ready = threading.Event()
+        super().__init__(*args, **kwargs)
+
+    def on_consumer_ready(self, consumer: Any) -> None:
+        self.ready.set()
+
+
+class Engine:
+    """The in-process Celery worker and beat."""
+
+    def __init__(self, app: Celery, *, concurrency: int = CONCURRENCY) -> None:
+        self.app = app
+        self.concurrency = concurrency
+        self.worker: _Worker | None = None
+        self.worker_thread: threading.Thread | None = None
+        self.beat: Service | None = None
+        self.beat_thread: threading.Thread | None = None
+        #: Set when the worker stopped with attempts still in flight.
+        self.abandoned = False
+
+    def start(self) -> None:
+        """Take back what a stopped process held; start the worker, then beat."""
+        from engine.tasks import reconcile
+
+        started = timezone.now()
+        if in_process_broker():
+            counts = take_back(held_before=started)
+            if counts["resent"]:
+                log.info("took back %(resent)d attempts (%(released)d claims released)", counts)
+        reconcile()
+        close_old_connections()
+
+        self.app.finalize()
+        self.app.set_current()
+        self.app.set_default()
+        worker_state.should_stop = None
+        worker_state.should_terminate = None
+        self.worker = _Worker(
+            app=self.app,
+            hostname=f"standalone-{int(time.time())}@%h",
+            pool="threads",
+            concurrency=self.concurrency,
+            loglevel=logging.getLogger().getEffectiveLevel(),
+            without_heartbeat=True,
+            without_mingle=True,
+            without_gossip=True,
+            # The worker's ready message and the like: only when things go wrong.
+            quiet=True,
+        )
+        self.worker_thread = threading.Thread(
+            target=self.worker.start, name="celery-worker", daemon=True
+        )
+        self.worker_thread.start()
+        if not self.worker.ready.wait(30):
+            raise RuntimeError("the in-process Celery worker did not start within 30 s")
+
+        # The base Scheduler keeps its schedule in memory: nothing to write to disk.
+        self.beat = Service(self.app, max_interval=1.0, scheduler_cls=Scheduler)
+        self.beat_thread = threading.Thread(target=self.beat.start, name="celery-beat", daemon=True)
+        self.beat_thread.start()
+
+    def stop(self, timeout: float = WORKER_STOP_S) -> None:
+        """Stop beat, then the worker; give the attempts in flight ``timeout`` to finish."""
+        if self.beat is not None:
+            self.beat.stop()
+        if self.worker is not None and self.worker_thread is not None:
+            stopper = threading.Thread(target=self.worker.stop, name="celery-stop", daemon=True)
+            stopper.start()
+            stopper.join(timeout)
+            if stopper.is_alive():
+                self.abandoned = True
+                log.warning(
+                    "attempts still in flight after %.0f s; the next start takes them back",
+                    timeout,
+                )
+        if self.beat_thread is not None:
+            self.beat_thread.join(1.5)
+
+
+class StandaloneApp:
+    """The ASGI application, plus a lifespan that runs the engine beside the server."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], engine: Engine):
+        self.app = app
+        self.engine = engine
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                from engine import streams
+
+                try:
+                    # The in-process layer's queues belong to this loop: publishes from
+                    # the worker threads are handed to it.
+                    streams.attach_loop()
+                    await asyncio.get_running_loop().run_in_executor(None, self.engine.start)
+                except Exception as exc:
+                    log.exception("could not start the in-process worker")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                from engine import streams
+
+                await asyncio.get_running_loop().run_in_executor(None, self.engine.stop)
+                streams.detach_loop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def serve(*, host: str, port: int, app: Celery | None = None) -> None:
+    """Serve until SIGINT or SIGTERM; returns once everything has stopped."""
+    import uvicorn
+
+    from sagaboard.asgi import application
+    from sagaboard.celery import app as celery_app
+
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        # A line per task received and done is noise here; problems still show.
+        for name in ("celery.app.trace", "celery.worker.strategy", "celery.beat"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    engine = Engine(app or celery_app)
+    config = uvicorn.Config(
+        StandaloneApp(application, engine),
+        host=host,
+        port=port,
+        lifespan="on",
+        timeout_graceful_shutdown=GRACE_S,
+        # Logging stays as Django's settings configured it.
+        log_config=None,
+        access_log=False,
+        ws_ping_interval=20.0,
+    )
+    server = uvicorn.Server(config)
+    # uvicorn re-raises the signal that stopped it once it is done: let that end the
+    # process quietly, with status 0, rather than with a traceback or status 143.
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, _exit_quietly)
+    try:
+        server.run()
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if not server.started:
+        sys.exit(1)
+    if engine.abandoned:
+        # The worker's pool threads would hold the exit until their attempts end (the
+        # interpreter joins them); those attempts are taken back at the next start.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+def _exit_quietly(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
