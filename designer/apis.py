@@ -46,7 +46,7 @@ def _version_body(request: Request, version: Any, result: Any = None) -> dict[st
 
 
 class WorkflowListApi(APIView):
-    @extend_schema(responses=page_of(WorkflowSerializer))
+    @extend_schema(operation_id="workflows_list", responses=page_of(WorkflowSerializer))
     def get(self, request: Request) -> Response:
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(visible_workflows(request.user), request, view=self)
