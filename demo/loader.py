@@ -50,7 +50,12 @@ def _task(
     if undo:
         step["compensation"] = {
             "name": undo,
-            "args": {"id": f"{{{{ steps.{sid}.output.id }}}}", "order": "{{ input.order_id }}"},
+            "args": {
+                "id": f"{{{{ steps.{sid}.output.id }}}}",
+                "order": "{{ input.order_id }}",
+                # Knobs in the input's faults.<step id>.compensation reach the compensation.
+                "run_input": "{{ input }}",
+            },
         }
     return step
 

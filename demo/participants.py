@@ -8,8 +8,10 @@ result and changes nothing) and takes knobs from its args or body:
 
 Knobs may also come with the run's input, which the demo workflows hand on as
 ``run_input``: those under ``run_input.faults.<step id>`` apply to that step's
-action (not its compensation). So one run can be started to fail at a chosen
-step, as the demo traffic generator does, without a workflow per failure.
+action, those under ``run_input.faults.<step id>.compensation`` to its
+compensation. So one run can be started to fail at a chosen step, or in a
+chosen compensation, as the demo traffic generator and the chaos run do,
+without a workflow per failure.
 """
 
 from __future__ import annotations
@@ -71,11 +73,13 @@ def _knob(args: dict[str, Any], name: str, kind: type, default: Any) -> Any:
         ) from None
 
 
-def _with_step_faults(args: dict[str, Any], step_id: str) -> dict[str, Any]:
-    """``args`` with the knobs the run's input sets for this step, if any."""
+def _with_step_faults(args: dict[str, Any], step_id: str, *, compensation: bool) -> dict[str, Any]:
+    """``args`` with the knobs the run's input sets for this step (or its compensation)."""
     run_input = args.get("run_input")
     faults = run_input.get("faults") if isinstance(run_input, dict) else None
     knobs = faults.get(step_id) if isinstance(faults, dict) and step_id else None
+    if compensation and isinstance(knobs, dict):
+        knobs = knobs.get("compensation")
     if not isinstance(knobs, dict):
         return args
     return {**args, **{name: knobs[name] for name in KNOBS if name in knobs}}
@@ -89,8 +93,7 @@ def perform(
         raise ParticipantError(f"unknown operation {operation!r}", retryable=False)
     if operation == "demo.noop" and not args:
         return {}  # the benchmark's fast path: no ledger, no knobs
-    if not idempotency_key.endswith(":compensate"):
-        args = _with_step_faults(args, step_id)
+    args = _with_step_faults(args, step_id, compensation=idempotency_key.endswith(":compensate"))
     with transaction.atomic():
         entry, _ = LedgerEntry.objects.select_for_update().get_or_create(
             activity=operation,

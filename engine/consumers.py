@@ -41,7 +41,7 @@ import json
 import logging
 import random
 from collections import deque
-from datetime import timedelta
+from datetime import datetime, timedelta
 from importlib import import_module
 from typing import Any
 from urllib.parse import parse_qs
@@ -51,6 +51,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.contrib import auth
 from django.http import Http404, HttpRequest
+from django.utils import timezone
 
 from engine import streams
 from engine.models import Run
@@ -128,6 +129,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         self._pending: deque[dict[str, Any]] = deque()
         self._control: deque[dict[str, Any]] = deque()
         self._last_sent: dict[str, int] = {}
+        #: For a run not in ``_last_sent``: the events of the log since this moment are
+        #: owed before its first live one (None: take its events as they come).
+        self._untracked_since: datetime | None = None
         self._resync: Any = None
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -299,6 +303,16 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
                             run, event["workflow"], last, seq
                         )
                     )
+            elif seq > 1 and self._untracked_since is not None:
+                # A run the snapshot did not hold, most often one started since. Its
+                # earlier events may still be on their way: each process publishes its own
+                # commits, so a worker's can overtake the web process's. They come from the
+                # log now, and are dropped as sent when they arrive.
+                out.extend(
+                    await database_sync_to_async(streams.events_between)(
+                        run, event["workflow"], 0, seq, since=self._untracked_since
+                    )
+                )
             self._sent_up_to(run, seq)
             out.append(event)
         return out
@@ -308,8 +322,10 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         self._last_sent[run] = seq if last is None else max(last, seq)
         if len(self._last_sent) > self.MAX_TRACKED_RUNS:
             # The run seen longest ago: should it come back, its next event is
-            # taken as it comes, without filling from the log.
+            # taken as it comes, without filling from the log (so are the other
+            # untracked runs' from now on: any of them may be one forgotten).
             del self._last_sent[next(iter(self._last_sent))]
+            self._untracked_since = None
 
     async def send_events(self, events: list[dict[str, Any]]) -> None:
         """One frame: an event alone, or a batch of several in order."""
@@ -425,9 +441,11 @@ class SnapshotConsumer(StreamConsumer):
     On connect and on resume the client gets a snapshot of the runs it may see
     (every active run and those that changed in the last ``RECENT``, newest
     first, at most ``SNAPSHOT_LIMIT``) with each one's ``last_seq``; live events
-    follow from there, per run with no gap and no duplicate. A run first seen
-    live is followed from its first event that reaches the socket; its events
-    carry its status, so the state shown is the latest one either way.
+    follow from there, per run with no gap and no duplicate. A run not in the
+    snapshot (started since, or left out of a truncated one) is followed from
+    its first event logged since the snapshot, filled from the log when a later
+    one arrives first; its events carry its status, so the state shown is the
+    latest one either way.
     """
 
     SNAPSHOT_LIMIT = 500
@@ -436,8 +454,13 @@ class SnapshotConsumer(StreamConsumer):
     def visible_runs(self, user: Any) -> Any:
         raise NotImplementedError
 
+    #: How far before a snapshot's read the events of runs not in it are owed: a run
+    #: whose transaction began before the read and committed after it is not in it.
+    UNTRACKED_MARGIN = timedelta(minutes=1)
+
     def snapshot(self, user: Any) -> dict[str, Any]:
         """The snapshot frame (runs in a worker thread)."""
+        self._untracked_since = timezone.now() - self.UNTRACKED_MARGIN
         runs, truncated = streams.runs_snapshot(
             self.visible_runs(user), limit=self.SNAPSHOT_LIMIT, recent=self.RECENT
         )

@@ -32,7 +32,7 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -90,9 +90,14 @@ def events_after(run_id: str, workflow: str, after: int, limit: int) -> list[dic
     return [event_message(row, workflow) for row in rows]
 
 
-def events_between(run_id: str, workflow: str, after: int, before: int) -> list[dict[str, Any]]:
-    """The run's events with ``after < seq < before``, as stream messages."""
+def events_between(
+    run_id: str, workflow: str, after: int, before: int, *, since: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The run's events with ``after < seq < before`` (logged at or after ``since``, when
+    given), as stream messages."""
     rows = Event.objects.filter(run_id=run_id, seq__gt=after, seq__lt=before).order_by("seq")
+    if since is not None:
+        rows = rows.filter(at__gte=since)
     return [event_message(row, workflow) for row in rows]
 
 

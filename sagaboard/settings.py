@@ -119,7 +119,14 @@ TEMPLATES = [
 # Database: DATABASE_URL, or a SQLite file tuned so that concurrent writers wait
 # for each other instead of failing with "database is locked".
 if os.environ.get("DATABASE_URL"):
-    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+    # A kept connection is checked before each request or task reuses it: one the server
+    # dropped (a restart, a failover, pg_terminate_backend) is replaced instead of failing
+    # the request, the WebSocket connect or the step attempt that next uses it.
+    DATABASES = {
+        "default": dj_database_url.parse(
+            os.environ["DATABASE_URL"], conn_max_age=60, conn_health_checks=True
+        )
+    }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {

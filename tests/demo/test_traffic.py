@@ -125,6 +125,29 @@ def test_the_participants_take_a_steps_knobs_from_the_run_input():
         assert result["order"] == "o1"
 
 
+def test_the_participants_take_a_compensations_knobs_from_the_run_input():
+    run_input = {"order_id": "o1", "faults": {"pay": {"compensation": {"fail": "permanent"}}}}
+    # The action is not touched by the compensation's knobs...
+    result = perform(
+        "demo.payments.charge",
+        idempotency_key="r1:pay",
+        run_id="r1",
+        step_id="pay",
+        args={"order": "o1", "run_input": run_input},
+    )
+    assert result["order"] == "o1"
+    # ...and the compensation meets them.
+    with pytest.raises(ParticipantError) as failed:
+        perform(
+            "demo.payments.refund",
+            idempotency_key="r1:pay:compensate",
+            run_id="r1",
+            step_id="pay",
+            args={"id": result["id"], "order": "o1", "run_input": run_input},
+        )
+    assert not failed.value.retryable
+
+
 def test_a_planned_failure_compensates_the_run(demo):
     run, _ = run_start(
         workflow=Workflow.objects.get(slug="trip-booking"),
@@ -207,3 +230,27 @@ def test_the_page_saves_the_setting_with_csrf_and_without_scripts(demo):
     assert bad.status_code == 200
     assert bad.content.decode().count('class="field-error"') == 2
     assert TrafficSetting.objects.get().rate_per_min == 12.0
+
+
+def test_a_planned_compensation_failure_leaves_the_run_stuck(demo):
+    run, _ = run_start(
+        workflow=Workflow.objects.get(slug="trip-booking"),
+        by=None,
+        input={
+            "order_id": "o3",
+            "faults": {
+                "car": {"fail_rate": 0},
+                "confirm": {"fail": "permanent"},
+                "pay": {"compensation": {"fail": "permanent"}},
+            },
+        },
+    )
+    assert drive(run).status == "stuck"
+    statuses = dict(StepRun.objects.filter(run=run).values_list("step_id", "status"))
+    assert statuses == {
+        "flight": "succeeded",
+        "hotel": "succeeded",
+        "car": "succeeded",
+        "pay": "compensation_failed",
+        "confirm": "failed",
+    }

@@ -409,6 +409,30 @@ async def test_a_gap_in_the_live_stream_is_filled_from_the_log(orders, viewer, m
     await comm.disconnect()
 
 
+@asynchronous
+async def test_a_new_runs_first_events_overtaken_on_the_board_are_filled_in(orders, viewer):
+    # Each process publishes its own commits: the web process's run.started can reach
+    # the layer after a worker's later event of the same run. The board must not take
+    # the later one for the run's beginning and then drop the first ones as old.
+    comm = await opened(await socket("/ws/board/", viewer))
+    snapshot = (await frames(comm, lambda seen: bool(seen)))[0]
+    assert snapshot["type"] == "snapshot"
+    held: list[list[dict]] = []
+    real_submit = streams._publisher.submit
+    streams._publisher.submit = lambda batch: held.append(batch) or 0  # type: ignore[method-assign]
+    try:
+        run_id = await db(start)(orders)  # seq 1, 2: held back
+    finally:
+        streams._publisher.submit = real_submit  # type: ignore[method-assign]
+    last = await db(advance)(run_id)  # seq 3, 4: published at once
+    assert seqs(await events_until(comm, run_id, last), run_id) == [1, 2, 3, 4]
+    # The overtaken events arrive at last: nothing twice.
+    await db(streams.publish)([m for batch in held for m in batch])
+    last = await db(advance)(run_id)  # seq 5, 6
+    assert seqs(await events_until(comm, run_id, last), run_id) == [5, 6]
+    await comm.disconnect()
+
+
 # Commit, then publish
 
 
