@@ -33,7 +33,7 @@ from designer.serializers import (
     WorkflowSerializer,
 )
 from engine.activities import all_activities
-from sagaboard.access import visible_workflows, workflow_access
+from sagaboard.access import can_manage_permissions, visible_workflows, workflow_access
 from sagaboard.api import page_of
 from sagaboard.errors import InvalidInput, NotAllowed
 
@@ -82,6 +82,9 @@ class WorkflowPermissionsApi(APIView):
     @extend_schema(request=PermissionsSerializer, responses=PermissionsSerializer)
     def put(self, request: Request, slug: str) -> Response:
         workflow = workflow_access(request.user, slug)
+        # Refused before the body is read: a 400 would tell a viewer the act was in reach.
+        if not can_manage_permissions(request.user, workflow):
+            raise NotAllowed("Only staff and the workflow's creator may change its permissions.")
         serializer = PermissionsSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = services.workflow_permissions_set(

@@ -4,6 +4,7 @@ from engine import apis
 
 urlpatterns = [
     path("workflows/<slug:slug>/runs/", apis.RunStartApi.as_view(), name="run-start"),
+    path("workflows/<slug:slug>/stats/", apis.WorkflowStatsApi.as_view(), name="workflow-stats"),
     path("runs/", apis.RunListApi.as_view(), name="run-list"),
     path("runs/<str:run_id>/", apis.RunDetailApi.as_view(), name="run-detail"),
     path("runs/<str:run_id>/events/", apis.RunEventsApi.as_view(), name="run-events"),

@@ -14,19 +14,28 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from engine import services
+from engine import services, stats
 from engine.models import Run
-from engine.selectors import run_access, run_events, run_steps, visible_runs
+from engine.selectors import (
+    RUN_ORDERINGS,
+    RunFilters,
+    run_access,
+    run_events,
+    run_filters,
+    run_steps,
+    runs_filtered,
+)
 from engine.serializers import (
     CallbackSerializer,
     CommentSerializer,
     EventSerializer,
     ReasonSerializer,
+    RunListItemSerializer,
     RunSerializer,
     RunStartSerializer,
-    RunSummarySerializer,
 )
 from sagaboard.access import workflow_access
+from sagaboard.api import page_of
 from sagaboard.errors import InvalidInput
 
 
@@ -61,29 +70,70 @@ class RunStartApi(APIView):
 
 
 class RunPagination(CursorPagination):
-    ordering = ("-created_at", "-id")
+    """Keyset pagination: a page costs the same however deep it is."""
+
+    ordering = RUN_ORDERINGS["created"]
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def __init__(self, order: str = "created") -> None:
+        self.ordering = RUN_ORDERINGS[order]
+
+
+def run_list_page(
+    request: Request, filters: RunFilters, *, user: Any, page_size: int | None = None
+) -> dict[str, Any]:
+    """One page of the runs ``user`` may see that match ``filters`` (the page's cursor, if
+    any, from ``request``): ``{"next", "previous", "results"}``, for the API and the board."""
+    paginator = RunPagination(filters.order)
+    if page_size is not None:
+        paginator.page_size = page_size
+    page = paginator.paginate_queryset(runs_filtered(user, filters), request)
+    return {
+        "next": paginator.get_next_link(),
+        "previous": paginator.get_previous_link(),
+        "results": RunListItemSerializer(page, many=True).data,
+    }
 
 
 class RunListApi(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("workflow", OpenApiTypes.STR),
-            OpenApiParameter("status", OpenApiTypes.STR),
+            OpenApiParameter("workflow", OpenApiTypes.STR, description="slugs, comma-separated"),
+            OpenApiParameter("status", OpenApiTypes.STR, description="statuses, comma-separated"),
+            OpenApiParameter("since", OpenApiTypes.DATETIME, description="created at or after"),
+            OpenApiParameter("until", OpenApiTypes.DATETIME, description="created before"),
+            OpenApiParameter(
+                "order",
+                OpenApiTypes.STR,
+                enum=list(RUN_ORDERINGS),
+                description="created: newest first (default); stuck: only the runs stuck "
+                "now, the longest stuck first",
+            ),
+            OpenApiParameter("page_size", OpenApiTypes.INT),
         ],
-        responses=RunSummarySerializer(many=True),
+        responses=page_of(RunListItemSerializer, counted=False),
+        operation_id="runs_list",
     )
     def get(self, request: Request) -> Response:
-        runs = visible_runs(request.user)
-        if request.query_params.get("workflow"):
-            runs = runs.filter(workflow__slug=request.query_params["workflow"])
-        if request.query_params.get("status"):
-            runs = runs.filter(status__in=request.query_params["status"].split(","))
-        paginator = RunPagination()
-        page = paginator.paginate_queryset(runs, request, view=self)
-        return paginator.get_paginated_response(RunSummarySerializer(page, many=True).data)
+        filters = run_filters(request.query_params)
+        return Response(run_list_page(request, filters, user=request.user))
+
+
+class WorkflowStatsApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("minutes", OpenApiTypes.INT, enum=list(stats.WINDOWS)),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        """Runs per minute, completed/compensated/stuck rates, step latency percentiles and
+        the stuck runs of one workflow, over the last ``minutes``."""
+        workflow = workflow_access(request.user, slug)
+        minutes = stats.window_minutes(request.query_params.get("minutes"))
+        return Response(stats.workflow_stats_cached(workflow, minutes=minutes))
 
 
 class RunDetailApi(APIView):
@@ -137,6 +187,8 @@ class StepDecideApi(APIView):
     @extend_schema(request=CommentSerializer, responses=RunSerializer)
     def post(self, request: Request, run_id: str, step: str) -> Response:
         run = run_access(request.user, run_id)
+        # Who may decide, before what they sent: a stranger to the gate learns 403, not 400.
+        services.check_decider(run=run, step=step, by=request.user)
         serializer = CommentSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         run = services.run_step_decide(

@@ -59,6 +59,8 @@ class Run(models.Model):
             models.Index(fields=["status", "-updated_at"], name="run_status_updated"),
             models.Index(fields=["-created_at", "id"], name="run_recent"),
             models.Index(fields=["-updated_at"], name="run_updated"),
+            # A workflow's overview: its runs that changed in a window (engine/stats.py).
+            models.Index(fields=["workflow", "-updated_at"], name="run_workflow_updated"),
         ]
 
     def __str__(self) -> str:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Case, OuterRef, QuerySet, Subquery, When
+from django.db.models.functions import Left
 from django.http import Http404
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 
 from engine import core
-from engine.models import Event, Run, StepRun
+from engine.models import Event, Run, RunStatus, StepRun
 from engine.store import run_state
 from sagaboard.access import user_can, visible_workflows
+from sagaboard.errors import InvalidInput
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -18,6 +26,107 @@ User = AbstractBaseUser | AnonymousUser
 def visible_runs(user: User) -> QuerySet[Run]:
     return Run.objects.filter(workflow__in=visible_workflows(user)).select_related(
         "workflow", "version", "started_by"
+    )
+
+
+#: How a run list may be ordered: ``created`` (newest first, the default) or ``stuck``
+#: (only the runs stuck now, the longest stuck first). Each is a keyset: the last
+#: field makes it total, so a cursor never skips or repeats a run.
+RUN_ORDERINGS: dict[str, tuple[str, ...]] = {
+    "created": ("-created_at", "-id"),
+    "stuck": ("stuck_since", "id"),
+}
+RUN_STATUSES = frozenset(RunStatus.values)
+#: Longest error text a run list carries for a stuck run's failed step.
+LIST_ERROR_CHARS = 300
+
+
+@dataclass(frozen=True)
+class RunFilters:
+    """What a run list (API or board) is narrowed to."""
+
+    workflows: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    order: str = "created"
+
+
+def _bad(field: str, message: str) -> InvalidInput:
+    return InvalidInput(
+        f"{field}: {message}.", [{"step": None, "field": field, "message": message}]
+    )
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(item.strip() for item in (value or "").split(",") if item.strip()))
+
+
+def _moment(field: str, value: str | None) -> datetime | None:
+    """An ISO 8601 date or date-time; naive ones are taken in the server's time zone."""
+    if not value:
+        return None
+    try:
+        moment = parse_datetime(value)
+        if moment is None and (day := parse_date(value)) is not None:
+            moment = datetime(day.year, day.month, day.day)
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise _bad(field, "not an ISO 8601 date or date-time")
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment
+
+
+def run_filters(params: Mapping[str, str]) -> RunFilters:
+    """Parse ``workflow``, ``status`` (each comma-separated), ``since``, ``until`` (ISO 8601,
+    on the creation time: since inclusive, until exclusive) and ``order``; 400 on nonsense."""
+    statuses = _split(params.get("status"))
+    unknown = [s for s in statuses if s not in RUN_STATUSES]
+    if unknown:
+        raise _bad("status", f"unknown status {unknown[0]!r}; one of {', '.join(RunStatus.values)}")
+    order = params.get("order") or "created"
+    if order not in RUN_ORDERINGS:
+        raise _bad("order", f"one of {', '.join(RUN_ORDERINGS)}")
+    since, until = _moment("since", params.get("since")), _moment("until", params.get("until"))
+    if since and until and since >= until:
+        raise _bad("until", "must be later than since")
+    return RunFilters(_split(params.get("workflow")), statuses, since, until, order)
+
+
+def runs_filtered(user: User, filters: RunFilters) -> QuerySet[Run]:
+    """The runs ``user`` may see that match ``filters``, unordered (the paginator orders),
+    stuck ones with the step that holds them up (:func:`with_stuck_step`)."""
+    runs = visible_runs(user)
+    if filters.workflows:
+        runs = runs.filter(workflow__slug__in=filters.workflows)
+    if filters.statuses:
+        runs = runs.filter(status__in=filters.statuses)
+    if filters.since:
+        runs = runs.filter(created_at__gte=filters.since)
+    if filters.until:
+        runs = runs.filter(created_at__lt=filters.until)
+    if filters.order == "stuck":
+        runs = runs.filter(status="stuck", stuck_since__isnull=False)
+    return with_stuck_step(runs)
+
+
+def with_stuck_step(runs: QuerySet[Run]) -> QuerySet[Run]:
+    """``runs`` where each stuck one carries ``stuck_step`` and ``stuck_error``: the first
+    step (or compensation) that failed for good, which is what an operator acts on."""
+    failed = StepRun.objects.filter(
+        run=OuterRef("pk"), status__in=("failed", "compensation_failed")
+    ).order_by("position")
+    # CASE: the subqueries run only for the (few) stuck rows of a page.
+    return runs.annotate(
+        stuck_step=Case(When(status="stuck", then=Subquery(failed.values("step_id")[:1]))),
+        stuck_error=Case(
+            When(
+                status="stuck",
+                then=Subquery(failed.annotate(e=Left("error", LIST_ERROR_CHARS)).values("e")[:1]),
+            )
+        ),
     )
 
 

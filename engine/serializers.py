@@ -62,6 +62,17 @@ class RunSummarySerializer(serializers.ModelSerializer):
         ]
 
 
+class RunListItemSerializer(RunSummarySerializer):
+    """A run in a list: the summary, and for a stuck run the step that holds it up."""
+
+    workflow_name = serializers.CharField(source="workflow.name")
+    stuck_step = serializers.CharField(default=None, allow_null=True, read_only=True)
+    stuck_error = serializers.CharField(default=None, allow_null=True, read_only=True)
+
+    class Meta(RunSummarySerializer.Meta):
+        fields = [*RunSummarySerializer.Meta.fields, "workflow_name", "stuck_step", "stuck_error"]
+
+
 class RunSerializer(RunSummarySerializer):
     steps = serializers.SerializerMethodField()
     acts = serializers.SerializerMethodField()

@@ -306,15 +306,20 @@ def approval_group(run: Run, step: str) -> str | None:
     return str(sdef.action.get("group")) if sdef.type == "approval" else None
 
 
-def run_step_decide(
-    *, run: Run, step: str, by: AbstractBaseUser, approved: bool, comment: str = ""
-) -> Run:
-    """Decide an approval gate: only members of its group (and staff) may."""
+def check_decider(*, run: Run, step: str, by: AbstractBaseUser) -> None:
+    """Raise unless ``by`` may decide the approval step ``step`` of ``run``."""
     group = approval_group(run, step)
     if group is None:
         raise Conflict(f"Step {step} is not an approval.")
     if not (by.is_staff or by.groups.filter(name=group).exists()):
         raise NotAllowed(f"Only members of the group {group} decide this approval.")
+
+
+def run_step_decide(
+    *, run: Run, step: str, by: AbstractBaseUser, approved: bool, comment: str = ""
+) -> Run:
+    """Decide an approval gate: only members of its group (and staff) may."""
+    check_decider(run=run, step=step, by=by)
     return _act(
         run, core.ApprovalDecided(step, approved, _actor(by), _reason(comment, required=False))
     )

@@ -1,9 +1,11 @@
 import react from "@vitejs/plugin-react";
 import { defineConfig } from "vite";
 
-// One bundle with fixed names, so Django templates can load it with {% static %}:
-// static/build/designer.js and static/build/designer.css. The designer page and
-// the review page's visual diff both mount from it.
+// One build, fixed names, so Django templates load each page's entry with {% static %}:
+// static/build/designer.js (the designer page and the review page's visual diff),
+// board.js, run.js and overview.js (the live pages, src/live/). What entries share
+// (React, React Flow) goes to chunk-*.js files that the entries import themselves.
+// All CSS the bundles import (React Flow's, uPlot's) is one file, designer.css.
 export default defineConfig({
   plugins: [react()],
   // The JSON Schema of the definition format lives with the Python validator.
@@ -16,10 +18,15 @@ export default defineConfig({
     sourcemap: true,
     chunkSizeWarningLimit: 1024,
     rolldownOptions: {
-      input: { designer: "src/main.tsx" },
+      input: {
+        designer: "src/main.tsx",
+        board: "src/live/board/main.tsx",
+        run: "src/live/run/main.tsx",
+        overview: "src/live/overview/main.tsx",
+      },
       output: {
         entryFileNames: "[name].js",
-        chunkFileNames: "[name].js",
+        chunkFileNames: "chunk-[name].js",
         assetFileNames: "designer[extname]",
       },
     },

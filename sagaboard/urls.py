@@ -30,4 +30,5 @@ urlpatterns = [
     path("workflows/", include(("designer.urls", "designer"), namespace="designer")),
     path("api/", include((api_patterns, "api"), namespace="api")),
     path("demo/", include(("demo.urls", "demo"), namespace="demo")),
+    path("", include(("engine.urls", "engine"), namespace="engine")),
 ]

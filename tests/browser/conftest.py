@@ -104,3 +104,13 @@ def sign_in(page: Page, live_server) -> Callable[[User | str], Page]:
         return page
 
     return sign_in
+
+
+# The live pages' server, worker and page helper, for every browser test.
+from tests.browser.live_server import (  # noqa: E402, F401
+    asgi_address,
+    asgi_server,
+    live,
+    live_worker,
+    worker,
+)

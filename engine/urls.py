@@ -1,0 +1,14 @@
+"""The live pages, included at the root with the namespace "engine"."""
+
+from django.urls import path
+
+from engine import views
+
+app_name = "engine"
+
+urlpatterns = [
+    path("runs/", views.board, name="board"),
+    path("runs/<uuid:run_id>/", views.run, name="run"),
+    # Beside the designer's workflow pages (whose own patterns never end in overview/).
+    path("workflows/<slug:slug>/overview/", views.workflow_overview, name="workflow-overview"),
+]

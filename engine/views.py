@@ -1,0 +1,176 @@
+"""The live pages: the board of runs, one run, and a workflow's overview.
+
+Each is a server-rendered shell whose live part is a TypeScript island of the
+front-end build (``static/build/board.js``, ``run.js``, ``overview.js``). The
+view reads what the page shows first, with the same selectors and serializers
+as the API, and hands it over with ``json_script``: no inline script. The
+island keeps it current over one WebSocket and the REST API.
+
+Access as everywhere else: a run or workflow the user may not view is a 404.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from django.contrib.auth.decorators import login_required
+from django.db import connection, transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_GET
+from rest_framework.request import Request
+
+from engine import stats
+from engine.apis import RunPagination, run_body, run_list_page
+from engine.models import TERMINAL_RUN_STATUSES, RunStatus
+from engine.selectors import RunFilters, run_access, run_events, run_filters
+from engine.serializers import EventSerializer
+from sagaboard.access import visible_workflows, workflow_access
+from sagaboard.errors import InvalidInput
+
+#: Events handed to the run page with its first paint; the socket replays the rest.
+FIRST_EVENTS = 2000
+#: Stuck runs shown above the board's list.
+STUCK_ON_TOP = 20
+#: The board's time filter: value, label, how far back in hours.
+BOARD_PERIODS = [("1h", "Last hour", 1), ("24h", "Last 24 hours", 24), ("7d", "Last 7 days", 168)]
+ACTIVE_STATUSES = [s for s in RunStatus.values if s not in TERMINAL_RUN_STATUSES]
+# Links the island fills in with a run's id or a workflow's slug.
+RUN_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
+SLUG_PLACEHOLDER = "__slug__"
+
+
+def _cursor(link: str | None) -> str | None:
+    """The cursor of a paginator's next link: the island asks the API for that page."""
+    if not link:
+        return None
+    return parse_qs(urlsplit(link).query).get("cursor", [None])[0]
+
+
+def _page(request: HttpRequest, filters: RunFilters, size: int) -> dict[str, Any]:
+    """The first page of runs for ``filters``, as the API answers it, and the cursor of
+    the next one (the island asks the API for the pages after)."""
+    api_request = HttpRequest()
+    api_request.META = request.META
+    api_request.path = reverse("api:run-list")
+    page = run_list_page(Request(api_request), filters, user=request.user, page_size=size)
+    return {"results": page["results"], "next": _cursor(page["next"])}
+
+
+def _board_query(request: HttpRequest) -> dict[str, str]:
+    """The board's query string as the API's filters: a period stands for its ``since``."""
+    query = {key: request.GET.get(key, "") for key in ("workflow", "status", "since", "until")}
+    hours = {value: h for value, _, h in BOARD_PERIODS}.get(request.GET.get("period", ""))
+    if hours is not None:
+        query["since"] = (timezone.now() - timedelta(hours=hours)).isoformat()
+        query["until"] = ""
+    if query["status"] == "active":
+        query["status"] = ",".join(ACTIVE_STATUSES)
+    return query
+
+
+@login_required
+@require_GET
+@ensure_csrf_cookie
+def board(request: HttpRequest) -> HttpResponse:
+    """Active and recent runs of every workflow the user may see; stuck runs on top.
+
+    The filters are a plain GET form; the island keeps the list live and pages on."""
+    problem = None
+    query = _board_query(request)
+    try:
+        filters = run_filters(query)
+    except InvalidInput as exc:
+        problem = exc.detail
+        filters = RunFilters()
+    workflows = list(visible_workflows(request.user).order_by("name").values("slug", "name"))
+    stuck = RunFilters(workflows=filters.workflows, order="stuck")
+    config = {
+        "api": reverse("api:run-list"),
+        "ws": "/ws/board/",
+        "run_url": reverse("engine:run", args=[RUN_PLACEHOLDER]),
+        "overview_url": reverse("engine:workflow-overview", args=[SLUG_PLACEHOLDER]),
+        # What the API is asked for the pages after the first: the filters as parsed.
+        "query": {
+            "workflow": ",".join(filters.workflows),
+            "status": ",".join(filters.statuses),
+            "since": filters.since.isoformat() if filters.since else "",
+            "until": filters.until.isoformat() if filters.until else "",
+        },
+        "runs": _page(request, filters, RunPagination.page_size),
+        "stuck": _page(request, stuck, STUCK_ON_TOP),
+    }
+    context = {
+        "config": config,
+        "problem": problem,
+        "workflows": workflows,
+        "statuses": ["active", *RunStatus.values],
+        "periods": BOARD_PERIODS,
+        "chosen": {
+            key: request.GET.get(key, "")
+            for key in ("workflow", "status", "period", "since", "until")
+        },
+    }
+    return render(request, "engine/board.html", context, status=400 if problem else 200)
+
+
+def _run_snapshot(request: HttpRequest, run: Any) -> tuple[dict[str, Any], list[Any]]:
+    """The run and the start of its log, read from one snapshot so the two agree."""
+    outer = connection.in_atomic_block
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and not outer:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        body = run_body(request, run)  # type: ignore[arg-type]  # it only reads .user
+        events = EventSerializer(run_events(run, limit=FIRST_EVENTS), many=True).data
+    return body, list(events)
+
+
+@login_required
+@require_GET
+@ensure_csrf_cookie
+def run(request: HttpRequest, run_id: str) -> HttpResponse:
+    """One run: its graph, timeline, log and data, live; and the acts the user may do."""
+    found = run_access(request.user, run_id)
+    body, events = _run_snapshot(request, found)
+    workflow = found.workflow
+    version = found.version
+    config = {
+        "api": "/api/",
+        "ws": f"/ws/runs/{found.pk}/",
+        "run": body,
+        "events": events,
+        "spec": version.spec,
+        "layout": version.layout or {},
+        "urls": {
+            "board": reverse("engine:board"),
+            "workflow": reverse("designer:workflow-detail", args=[workflow.slug]),
+            "overview": reverse("engine:workflow-overview", args=[workflow.slug]),
+            "version": reverse("designer:version-detail", args=[workflow.slug, version.number]),
+        },
+        "workflow": {"slug": workflow.slug, "name": workflow.name},
+    }
+    context = {"run": found, "workflow": workflow, "version": version, "config": config}
+    return render(request, "engine/run.html", context)
+
+
+@login_required
+@require_GET
+def workflow_overview(request: HttpRequest, slug: str) -> HttpResponse:
+    """A workflow's runs per minute, outcome rates, step latencies and stuck runs, live."""
+    workflow = workflow_access(request.user, slug)
+    minutes = stats.window_minutes(request.GET.get("minutes"))
+    config = {
+        "api": reverse("api:workflow-stats", args=[workflow.slug]),
+        "ws": f"/ws/workflows/{workflow.slug}/",
+        "run_url": reverse("engine:run", args=[RUN_PLACEHOLDER]),
+        "board_url": reverse("engine:board") + f"?workflow={workflow.slug}",
+        "stats": stats.workflow_stats_cached(workflow, minutes=minutes),
+    }
+    context = {"workflow": workflow, "config": config}
+    return render(request, "engine/overview.html", context)

@@ -1,0 +1,236 @@
+// The board: stuck runs on top, then the runs that match the filters, newest
+// first, kept live by /ws/board/. A run's status changes in place as its events
+// arrive; a run the page has not seen brings the first page (and the stuck
+// list) back from the API, at most once a second. Older pages load on demand,
+// by the API's cursor.
+import { useCallback, useMemo, useRef, useState } from "react";
+import { request } from "../../api";
+import { ago, ConnectionBadge, ConnectionBanner, shortId, Slot, StatusBadge, Time, useNow, useThrottled } from "../common";
+import { useLiveSocket } from "../socket";
+import { TERMINAL, type BoardConfig, type RunPage, type RunRow, type SnapshotRun, type StreamEvent } from "../types";
+
+interface List {
+  rows: RunRow[];
+  next: string | null;
+}
+
+const REFRESH_MS = 1000;
+
+function merge(fresh: RunRow[], rows: RunRow[]): RunRow[] {
+  const seen = new Set(fresh.map((r) => r.id));
+  return [...fresh, ...rows.filter((r) => !seen.has(r.id))];
+}
+
+export function Board({ config }: { config: BoardConfig }) {
+  const [runs, setRuns] = useState<List>({ rows: config.runs.results, next: config.runs.next });
+  const [stuck, setStuck] = useState<List>({ rows: config.stuck.results, next: config.stuck.next });
+  const [fresh, setFresh] = useState<ReadonlySet<string>>(new Set());
+  const [loadingMore, setLoadingMore] = useState(false);
+  const [problem, setProblem] = useState<string | null>(null);
+  const known = useRef(new Set<string>());
+  known.current = new Set([...runs.rows, ...stuck.rows].map((r) => r.id));
+  const active = useRef(new Set<string>());
+  active.current = new Set(runs.rows.filter((r) => !TERMINAL.has(r.status)).map((r) => r.id));
+  const stuckIds = useRef(new Set<string>());
+  stuckIds.current = new Set(stuck.rows.filter((r) => r.status === "stuck").map((r) => r.id));
+  const wanted = useMemo(() => new Set(config.query.workflow.split(",").filter(Boolean)), [config]);
+  const now = useNow(1000);
+
+  const url = useCallback(
+    (extra: Record<string, string>) => {
+      const params = new URLSearchParams();
+      for (const [key, value] of Object.entries({ ...config.query, ...extra })) if (value) params.set(key, value);
+      return `${config.api}?${params.toString()}`;
+    },
+    [config],
+  );
+
+  const refresh = useThrottled(() => {
+    Promise.all([
+      request<RunPage>("GET", url({ page_size: "50" })),
+      request<RunPage>("GET", url({ order: "stuck", status: "", since: "", until: "", page_size: "20" })),
+    ])
+      .then(([page, stuckPage]) => {
+        setRuns((list) => {
+          const before = new Set(list.rows.map((r) => r.id));
+          const added = page.results.filter((r) => !before.has(r.id)).map((r) => r.id);
+          if (added.length) setFresh(new Set(added));
+          // The first page as it is now, then what was loaded beyond it.
+          return { rows: merge(page.results, list.rows), next: list.next ?? page.next };
+        });
+        setStuck({ rows: stuckPage.results, next: stuckPage.next });
+        setProblem(null);
+      })
+      .catch((err: unknown) => setProblem(err instanceof Error ? err.message : String(err)));
+  }, REFRESH_MS);
+
+  const statuses = useMemo(() => new Set(config.query.status.split(",").filter(Boolean)), [config]);
+  const closed = config.query.until !== "" && Date.parse(config.query.until) < Date.now();
+
+  const onEvents = (events: StreamEvent[]) => {
+    let unseen = false;
+    let stuckChanged = false;
+    const latest = new Map<string, StreamEvent>();
+    for (const event of events) {
+      if (wanted.size && event.workflow && !wanted.has(event.workflow)) continue;
+      // Run events and acts carry the run's status; step events the step's.
+      const runEvent = (event.step === null || event.event.startsWith("act.")) && event.status !== "";
+      if (runEvent) latest.set(event.run, event);
+      if (!known.current.has(event.run) && !closed) {
+        // A run not on the page: it belongs on it if it matches the filters now.
+        if (!statuses.size || (runEvent && statuses.has(event.status))) unseen = true;
+      }
+      if (runEvent && (event.status === "stuck") !== stuckIds.current.has(event.run)) stuckChanged = true;
+      // Going from running to waiting and back has no run event of its own: the
+      // step events of an active run may have changed its status, which a read tells.
+      if (!runEvent && known.current.has(event.run) && active.current.has(event.run)) unseen = true;
+    }
+    if (latest.size) {
+      const update = (row: RunRow): RunRow => {
+        const event = latest.get(row.id);
+        if (!event) return row;
+        return { ...row, status: event.status as RunRow["status"], updated_at: event.at, last_seq: event.seq };
+      };
+      setRuns((list) => ({ ...list, rows: list.rows.map(update) }));
+      setStuck((list) => ({ ...list, rows: list.rows.map(update) }));
+    }
+    if (unseen || stuckChanged) refresh();
+  };
+
+  // On every connect: the latest state of the runs. Runs can have started (even
+  // finished) between the page's first read and the socket's subscription, so the
+  // lists are read again as well.
+  const onSnapshot = (snapshot: SnapshotRun[]) => {
+    const byId = new Map(snapshot.map((r) => [r.run, r]));
+    const update = (row: RunRow): RunRow => {
+      const s = byId.get(row.id);
+      return s && s.last_seq > row.last_seq ? { ...row, status: s.status, updated_at: s.updated_at, last_seq: s.last_seq } : row;
+    };
+    setRuns((list) => ({ ...list, rows: list.rows.map(update) }));
+    setStuck((list) => ({ ...list, rows: list.rows.map(update) }));
+    refresh();
+  };
+
+  const status = useLiveSocket(config.ws, { onEvents, onSnapshot });
+
+  const loadMore = () => {
+    if (!runs.next) return;
+    setLoadingMore(true);
+    request<RunPage>("GET", url({ cursor: runs.next, page_size: "50" }))
+      .then((page) => {
+        const cursor = page.next ? new URL(page.next).searchParams.get("cursor") : null;
+        setRuns((list) => ({ rows: merge(list.rows, page.results), next: cursor }));
+      })
+      .catch((err: unknown) => setProblem(err instanceof Error ? err.message : String(err)))
+      .finally(() => setLoadingMore(false));
+  };
+
+  const runUrl = (id: string) => config.run_url.replace("00000000-0000-0000-0000-000000000000", id);
+  const stuckRows = stuck.rows.filter((r) => r.status === "stuck");
+
+  return (
+    <div className="board" data-live={status.state}>
+      <Slot id="live-indicator">
+        <ConnectionBadge status={status} />
+      </Slot>
+      <ConnectionBanner status={status} />
+      {problem && <p className="alert alert-error">The board could not be brought up to date: {problem}</p>}
+
+      <section className={`card card-flush stuck-card${stuckRows.length ? " has-stuck" : ""}`} aria-labelledby="stuck-title">
+        <div className="card-head">
+          <h2 id="stuck-title">
+            Stuck runs <span className="count" data-count={stuckRows.length}>{stuckRows.length}{stuck.next ? "+" : ""}</span>
+          </h2>
+          <span className="muted">waiting for an operator, the longest stuck first</span>
+        </div>
+        {stuckRows.length ? (
+          <table className="table table-compact runs-table stuck-table">
+            <thead>
+              <tr>
+                <th>Run</th>
+                <th>Workflow</th>
+                <th>Stuck at</th>
+                <th>Error</th>
+                <th className="num">Stuck for</th>
+              </tr>
+            </thead>
+            <tbody>
+              {stuckRows.map((row) => (
+                <tr key={row.id} data-run={row.id}>
+                  <td><a className="strong mono" href={runUrl(row.id)}>{shortId(row.id)}</a></td>
+                  <td>{row.workflow_name} <span className="muted">v{row.version}</span></td>
+                  <td>{row.stuck_step ? <code>{row.stuck_step}</code> : <span className="muted">no progress</span>}</td>
+                  <td className="clip error-text">{row.stuck_error ?? "—"}</td>
+                  <td className="num stuck-for" data-stuck-since={row.stuck_since ?? ""}>
+                    {row.stuck_since ? ago(row.stuck_since, now).replace(" ago", "") : "—"}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ) : (
+          <p className="empty-line"><span className="ok-dot" aria-hidden="true" /> No run is stuck.</p>
+        )}
+      </section>
+
+      <section className="card card-flush" aria-labelledby="runs-title">
+        <div className="card-head">
+          <h2 id="runs-title">Runs</h2>
+          <span className="muted">newest first · {runs.rows.length} shown</span>
+        </div>
+        {runs.rows.length ? (
+          <table className="table runs-table" data-testid="runs">
+            <thead>
+              <tr>
+                <th>Run</th>
+                <th>Workflow</th>
+                <th>Status</th>
+                <th>Started by</th>
+                <th>Started</th>
+                <th className="num">Duration</th>
+                <th>Last change</th>
+              </tr>
+            </thead>
+            <tbody>
+              {runs.rows.map((row) => (
+                <tr key={row.id} data-run={row.id} data-status={row.status} className={fresh.has(row.id) ? "row-new" : undefined}>
+                  <td><a className="strong mono" href={runUrl(row.id)}>{shortId(row.id)}</a></td>
+                  <td>
+                    <a href={config.overview_url.replace("__slug__", row.workflow)}>{row.workflow_name}</a>{" "}
+                    <span className="muted">v{row.version}</span>
+                  </td>
+                  <td><StatusBadge status={row.status} /></td>
+                  <td>{row.started_by ?? <span className="muted">—</span>}</td>
+                  <td className="nowrap"><Time iso={row.created_at} /></td>
+                  <td className="num">{runDuration(row, now)}</td>
+                  <td className="nowrap muted"><Time iso={row.updated_at}>{ago(row.updated_at, now)}</Time></td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ) : (
+          <div className="empty">
+            <p><strong>No runs match.</strong></p>
+            <p className="muted">Runs started now appear here as they start.</p>
+          </div>
+        )}
+        {runs.next && (
+          <div className="card-foot center">
+            <button type="button" className="btn" onClick={loadMore} disabled={loadingMore}>
+              {loadingMore ? "Loading…" : "Load older runs"}
+            </button>
+          </div>
+        )}
+      </section>
+    </div>
+  );
+}
+
+function runDuration(row: RunRow, now: number): string {
+  const start = Date.parse(row.created_at);
+  const end = row.finished_at ? Date.parse(row.finished_at) : now;
+  const s = Math.max(0, end - start) / 1000;
+  if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.floor(s % 60)} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}

@@ -1,0 +1,18 @@
+// The board page's island: mounts on #board-root with the data the view put in json_script.
+import { StrictMode } from "react";
+import { createRoot } from "react-dom/client";
+import { readConfig } from "../common";
+import type { BoardConfig } from "../types";
+import { Board } from "./Board";
+import { autoSubmit } from "./filters";
+
+const root = document.getElementById("board-root");
+if (root) {
+  const config = readConfig<BoardConfig>(root);
+  createRoot(root).render(
+    <StrictMode>
+      <Board config={config} />
+    </StrictMode>,
+  );
+}
+autoSubmit(document.getElementById("board-filters"));

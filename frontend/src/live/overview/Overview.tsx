@@ -1,0 +1,287 @@
+// A workflow's overview: runs per minute, how the runs of the window stand, the
+// latency percentiles of each step (uPlot), and the runs stuck now. The figures
+// are the server's (GET /api/workflows/<slug>/stats/); /ws/workflows/<slug>/
+// says when to read them again, at most every two seconds.
+import { useEffect, useMemo, useRef, useState } from "react";
+import uPlot from "uplot";
+import { request } from "../../api";
+import { ago, ConnectionBadge, ConnectionBanner, latency, shortId, Slot, useNow, useThrottled } from "../common";
+import { useLiveSocket } from "../socket";
+import type { OverviewConfig, WorkflowStats } from "../types";
+import { Chart } from "./Chart";
+
+const REFRESH_MS = 2000;
+const ROLL_MS = 30000;
+const COLOURS = {
+  started: "#2f5bd3",
+  completed: "#1d8a4e",
+  compensated: "#7c3aed",
+  stuck: "#c23a3a",
+  cancelled: "#6b7385",
+};
+
+function percent(rate: number | null): string {
+  return rate === null ? "—" : `${(rate * 100).toFixed(rate > 0 && rate < 0.1 ? 1 : 0)}%`;
+}
+
+function windowLabel(minutes: number): string {
+  return minutes < 60 ? `${minutes} min` : minutes < 1440 ? `${minutes / 60} h` : `${minutes / 1440} d`;
+}
+
+export function Overview({ config }: { config: OverviewConfig }) {
+  const [stats, setStats] = useState<WorkflowStats>(config.stats);
+  const [minutes, setMinutes] = useState(config.stats.window.minutes);
+  const [problem, setProblem] = useState<string | null>(null);
+  const asked = useRef(0);
+  const now = useNow(1000);
+
+  const load = (window: number) => {
+    const ticket = ++asked.current;
+    request<WorkflowStats>("GET", `${config.api}?minutes=${window}`)
+      .then((fresh) => {
+        // An older answer arriving late never replaces a newer one.
+        if (ticket === asked.current) setStats(fresh);
+        setProblem(null);
+      })
+      .catch((err: unknown) => setProblem(err instanceof Error ? err.message : String(err)));
+  };
+  const refresh = useThrottled(() => load(minutes), REFRESH_MS);
+
+  useEffect(() => {
+    const timer = window.setInterval(refresh, ROLL_MS);
+    return () => window.clearInterval(timer);
+  }, [refresh]);
+
+  // A snapshot comes with every connect: what changed before it is read again too.
+  const status = useLiveSocket(config.ws, { onEvents: refresh, onSnapshot: refresh });
+
+  const choose = (window: number) => {
+    setMinutes(window);
+    const url = new URL(document.location.href);
+    url.searchParams.set("minutes", String(window));
+    history.replaceState(null, "", url);
+    load(window);
+  };
+
+  const runUrl = (id: string) => config.run_url.replace("00000000-0000-0000-0000-000000000000", id);
+  const perMinute = stats.window.bucket_minutes;
+
+  return (
+    <div className="overview" data-live={status.state}>
+      <Slot id="live-indicator">
+        <ConnectionBadge status={status} />
+      </Slot>
+      <ConnectionBanner status={status} />
+      {problem && <p className="alert alert-error">The figures could not be read again: {problem}</p>}
+
+      <div className="overview-bar">
+        <div className="segmented" role="group" aria-label="Window">
+          {stats.window.choices
+            .slice()
+            .sort((a, b) => a - b)
+            .map((choice) => (
+              <button
+                key={choice}
+                type="button"
+                className={`btn btn-small${choice === minutes ? " is-on" : ""}`}
+                aria-pressed={choice === minutes}
+                onClick={() => choose(choice)}
+              >
+                {windowLabel(choice)}
+              </button>
+            ))}
+        </div>
+        <span className="muted">Runs started in the last {windowLabel(stats.window.minutes)}, as they stand now.</span>
+      </div>
+
+      <div className="stats tiles">
+        <Tile label="Runs per minute" value={stats.runs_per_minute.toFixed(stats.runs_per_minute < 10 ? 2 : 0)} name="rpm" />
+        <Tile label="Started" value={String(stats.started)} name="started" />
+        <Tile label="Completed" value={percent(stats.rates.completed)} sub={`${stats.standing.completed}`} name="completed" tone="good" />
+        <Tile label="Compensated" value={percent(stats.rates.compensated)} sub={`${stats.standing.compensated}`} name="compensated" tone="comp" />
+        <Tile label="Stuck" value={percent(stats.rates.stuck)} sub={`${stats.standing.stuck}`} name="stuck" tone={stats.standing.stuck ? "bad" : undefined} />
+        <Tile label="Active now" value={String(stats.active)} name="active" />
+        <Tile label="Stuck now" value={String(stats.stuck_now)} name="stuck-now" tone={stats.stuck_now ? "bad" : undefined} />
+      </div>
+
+      <div className="grid-2">
+        <section className="card">
+          <div className="card-head">
+            <h2>Runs per minute</h2>
+            <span className="muted">{perMinute > 1 ? `averaged over ${perMinute} min` : "each minute"}</span>
+          </div>
+          <RunsChart stats={stats} />
+        </section>
+        <section className="card">
+          <div className="card-head">
+            <h2>Step latency</h2>
+            <span className="muted">p50 · p95 · p99, log scale</span>
+          </div>
+          {stats.steps.length ? <LatencyChart stats={stats} /> : <p className="muted empty-line">No step has finished in this window.</p>}
+        </section>
+      </div>
+
+      <section className="card card-flush">
+        <div className="card-head"><h2>Steps</h2></div>
+        {stats.steps.length ? (
+          <table className="table table-compact latency-table">
+            <thead>
+              <tr>
+                <th>Step</th>
+                <th className="num">Attempts</th>
+                <th className="num">Failed</th>
+                <th className="num">p50</th>
+                <th className="num">p95</th>
+                <th className="num">p99</th>
+              </tr>
+            </thead>
+            <tbody>
+              {stats.steps.map((step) => (
+                <tr key={step.step} data-step={step.step}>
+                  <td><span className="strong">{step.name || step.step}</span> <code>{step.step}</code></td>
+                  <td className="num">{step.attempts}</td>
+                  <td className="num">{step.failed || <span className="muted">0</span>}</td>
+                  <td className="num">{latency(step.p50_ms)}</td>
+                  <td className="num">{latency(step.p95_ms)}</td>
+                  <td className="num">{latency(step.p99_ms)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ) : (
+          <p className="muted empty-line">No step has finished in this window.</p>
+        )}
+      </section>
+
+      <section className="card card-flush">
+        <div className="card-head">
+          <h2>Stuck runs</h2>
+          <a href={`${config.board_url}&status=stuck`}>on the board</a>
+        </div>
+        {stats.stuck_runs.length ? (
+          <table className="table table-compact stuck-table">
+            <thead>
+              <tr><th>Run</th><th>Stuck at</th><th>Error</th><th className="num">Stuck for</th></tr>
+            </thead>
+            <tbody>
+              {stats.stuck_runs.map((run) => (
+                <tr key={run.id} data-run={run.id}>
+                  <td><a className="strong mono" href={runUrl(run.id)}>{shortId(run.id)}</a> <span className="muted">v{run.version}</span></td>
+                  <td>{run.stuck_step ? <code>{run.stuck_step}</code> : <span className="muted">no progress</span>}</td>
+                  <td className="clip error-text">{run.stuck_error ?? "—"}</td>
+                  <td className="num">{ago(run.stuck_since, now).replace(" ago", "")}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ) : (
+          <p className="empty-line"><span className="ok-dot" aria-hidden="true" /> No run is stuck.</p>
+        )}
+      </section>
+    </div>
+  );
+}
+
+function Tile({ label, value, sub, name, tone }: { label: string; value: string; sub?: string; name: string; tone?: string }) {
+  return (
+    <div className={`stat tile${tone ? ` tone-${tone}` : ""}`} data-tile={name}>
+      <span className="stat-label">{label}</span>
+      <span className="stat-value tile-value">{value}</span>
+      {sub !== undefined && <span className="tile-sub muted">{sub} run{sub === "1" ? "" : "s"}</span>}
+    </div>
+  );
+}
+
+function RunsChart({ stats }: { stats: WorkflowStats }) {
+  const bucket = stats.window.bucket_minutes;
+  const options = useMemo<Omit<uPlot.Options, "width" | "height">>(
+    () => ({
+      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
+      axes: [{ stroke: "#6b7385", grid: { stroke: "#eef0f3" } }, { stroke: "#6b7385", grid: { stroke: "#eef0f3" }, size: 44 }],
+      legend: { show: true },
+      cursor: { drag: { x: false, y: false } },
+      series: [
+        {},
+        {
+          label: "started",
+          stroke: COLOURS.started,
+          fill: "rgba(47, 91, 211, 0.18)",
+          width: 1,
+          paths: uPlot.paths.bars?.({ size: [0.8, 24], align: 0 }),
+          points: { show: false },
+        },
+        { label: "completed", stroke: COLOURS.completed, width: 2 },
+        { label: "compensated", stroke: COLOURS.compensated, width: 2 },
+        { label: "stuck", stroke: COLOURS.stuck, width: 2 },
+        { label: "cancelled", stroke: COLOURS.cancelled, width: 1, dash: [4, 4] },
+      ],
+    }),
+    [],
+  );
+  const data = useMemo<uPlot.AlignedData>(() => {
+    const s = stats.series;
+    const rate = (values: number[]) => values.map((v) => v / bucket);
+    return [s.t, rate(s.started), rate(s.completed), rate(s.compensated), rate(s.stuck), rate(s.cancelled)];
+  }, [stats, bucket]);
+  return <Chart options={options} data={data} height={240} label="Runs started, completed, compensated, stuck and cancelled per minute" />;
+}
+
+function LatencyChart({ stats }: { stats: WorkflowStats }) {
+  const names = stats.steps.map((s) => s.step);
+  const key = names.join("\u0000");
+  const options = useMemo<Omit<uPlot.Options, "width" | "height">>(() => {
+    const bars = uPlot.paths.bars;
+    const shape = (factor: number) => (bars ? bars({ size: [factor, 90], align: 0 }) : undefined);
+    const steps = key.split("\u0000");
+    return {
+      scales: {
+        x: { time: false, range: [-0.5, steps.length - 0.5] },
+        // A decade below the fastest, so that the shortest bar still shows.
+        y: {
+          distr: 3,
+          log: 10,
+          range: (_u, min, max) => [
+            10 ** (Math.floor(Math.log10(Math.max(min, 1))) - 1),
+            10 ** Math.ceil(Math.log10(Math.max(max, 10))),
+          ],
+        },
+      },
+      axes: [
+        {
+          stroke: "#6b7385",
+          grid: { show: false },
+          splits: () => steps.map((_, i) => i),
+          values: (_u, splits) => splits.map((i) => steps[i] ?? ""),
+        },
+        {
+          stroke: "#6b7385",
+          grid: { stroke: "#eef0f3" },
+          size: 60,
+          // uPlot leaves out (null) the labels of a log axis that would crowd.
+          values: (_u, splits) =>
+            splits.map((v) => (v === null || v === undefined ? "" : v >= 1000 ? `${v / 1000} s` : `${v} ms`)),
+        },
+      ],
+      legend: { show: true },
+      cursor: { drag: { x: false, y: false } },
+      // Nested bars: p99 widest behind, p50 narrowest in front.
+      series: [
+        { value: (_u, v) => (v === null ? "" : (steps[v] ?? "")) },
+        { label: "p99", fill: "rgba(194, 58, 58, 0.35)", stroke: "#c23a3a", paths: shape(0.7), points: { show: false } },
+        { label: "p95", fill: "rgba(227, 162, 26, 0.55)", stroke: "#b7791f", paths: shape(0.5), points: { show: false } },
+        { label: "p50", fill: "rgba(47, 91, 211, 0.85)", stroke: "#2449ae", paths: shape(0.3), points: { show: false } },
+      ],
+    };
+  }, [key]);
+  const data = useMemo<uPlot.AlignedData>(() => {
+    // A log scale has no zero: a latency under a millisecond is drawn as one.
+    const at = (v: number) => Math.max(v, 1);
+    return [
+      stats.steps.map((_, i) => i),
+      stats.steps.map((s) => at(s.p99_ms)),
+      stats.steps.map((s) => at(s.p95_ms)),
+      stats.steps.map((s) => at(s.p50_ms)),
+    ];
+  }, [stats]);
+  return <Chart options={options} data={data} height={240} label="Latency percentiles of each step" />;
+}

@@ -1,0 +1,140 @@
+// The dialog of an operator act: what it does, the reason asked for, and the
+// server's answer when it refuses (the run may have moved on meanwhile).
+import { useEffect, useRef, useState, type FormEvent } from "react";
+import { ApiError, request } from "../../api";
+import type { RunAct, RunBody, StepAct } from "../types";
+
+export interface ActRequest {
+  act: StepAct | RunAct;
+  step: string | null;
+}
+
+const WORDS: Record<StepAct | RunAct, { title: string; help: string; button: string; danger?: boolean }> = {
+  retry: {
+    title: "Retry step",
+    help: "The step gets a fresh round of its retry policy, starting now.",
+    button: "Retry",
+  },
+  skip: {
+    title: "Skip step",
+    help: "The step is recorded as skipped, without running, and the steps after it go on.",
+    button: "Skip",
+    danger: true,
+  },
+  approve: { title: "Approve", help: "The approval succeeds and the run goes on.", button: "Approve" },
+  reject: {
+    title: "Reject",
+    help: "The approval fails for good; the run compensates or is stuck, as its definition says.",
+    button: "Reject",
+    danger: true,
+  },
+  compensate: {
+    title: "Compensate the run",
+    help: "Every succeeded step is compensated, in reverse order, and the run ends compensated.",
+    button: "Compensate",
+    danger: true,
+  },
+  cancel: {
+    title: "Cancel the run",
+    help: "The run stops where it stands. Nothing is compensated.",
+    button: "Cancel run",
+    danger: true,
+  },
+};
+
+function url(api: string, run: string, { act, step }: ActRequest): string {
+  const base = `${api}runs/${run}/`;
+  return step ? `${base}steps/${encodeURIComponent(step)}/${act}/` : `${base}${act}/`;
+}
+
+interface Props {
+  api: string;
+  run: string;
+  request: ActRequest | null;
+  onDone: (run: RunBody) => void;
+  onClose: () => void;
+}
+
+export function ActDialog({ api, run, request: asked, onDone, onClose }: Props) {
+  const dialog = useRef<HTMLDialogElement>(null);
+  const [text, setText] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    const el = dialog.current;
+    if (!el) return;
+    if (asked && !el.open) {
+      setText("");
+      setError(null);
+      el.showModal();
+    } else if (!asked && el.open) {
+      el.close();
+    }
+  }, [asked]);
+
+  const decision = asked?.act === "approve" || asked?.act === "reject";
+  const words = asked ? WORDS[asked.act] : null;
+
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    if (!asked) return;
+    setBusy(true);
+    setError(null);
+    const body = decision ? { comment: text } : { reason: text };
+    request<RunBody>("POST", url(api, run, asked), body)
+      .then((result) => {
+        onDone(result);
+        onClose();
+      })
+      .catch((err: unknown) => {
+        if (err instanceof ApiError) {
+          const fields = err.errors.map((e) => e.message).filter(Boolean);
+          setError(fields.length ? `${err.message} (${fields.join("; ")})` : err.message);
+        } else {
+          setError(String(err));
+        }
+      })
+      .finally(() => setBusy(false));
+  };
+
+  return (
+    <dialog ref={dialog} className="act-dialog" onClose={onClose} aria-labelledby="act-title" data-act={asked?.act ?? ""}>
+      {asked && words && (
+        <form method="dialog" onSubmit={submit}>
+          <h2 id="act-title">
+            {words.title}
+            {asked.step && (
+              <>
+                {" "}
+                <code>{asked.step}</code>
+              </>
+            )}
+          </h2>
+          <p className="muted">{words.help} It is recorded in the run's log with your name.</p>
+          <label htmlFor="act-reason">{decision ? "Comment (optional)" : "Reason"}</label>
+          <textarea
+            id="act-reason"
+            name="reason"
+            rows={3}
+            maxLength={2000}
+            required={!decision}
+            value={text}
+            onChange={(e) => setText(e.target.value)}
+            placeholder={decision ? "What the requester should know" : "Why, for whoever reads the log later"}
+            autoFocus
+          />
+          {error && <p className="alert alert-error act-error" role="alert">{error}</p>}
+          <div className="actions dialog-actions">
+            <button type="button" className="btn" onClick={onClose} disabled={busy}>
+              Back
+            </button>
+            <button type="submit" className={`btn ${words.danger ? "btn-danger-solid" : "btn-primary"}`} disabled={busy}>
+              {busy ? "Sending…" : words.button}
+            </button>
+          </div>
+        </form>
+      )}
+    </dialog>
+  );
+}

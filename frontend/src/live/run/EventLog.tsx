@@ -1,0 +1,62 @@
+// The run's event log, as it streams: one row per event, oldest first; it
+// follows the newest while the reader is at the bottom.
+import { useEffect, useRef } from "react";
+import { clock, latency, StatusBadge, stamp } from "../common";
+import type { StreamEvent } from "../types";
+
+function detail(event: StreamEvent): string {
+  const reason = event.data && typeof event.data.reason === "string" ? event.data.reason : "";
+  const parts: string[] = [];
+  if (event.actor) parts.push(`by ${event.actor}`);
+  if (reason) parts.push(`“${reason}”`);
+  if (event.error) parts.push(event.error);
+  return parts.join(" · ");
+}
+
+export function EventLog({ events }: { events: StreamEvent[] }) {
+  const box = useRef<HTMLDivElement>(null);
+  const atBottom = useRef(true);
+
+  useEffect(() => {
+    const el = box.current;
+    if (el && atBottom.current) el.scrollTop = el.scrollHeight;
+  }, [events]);
+
+  const onScroll = () => {
+    const el = box.current;
+    if (el) atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
+  };
+
+  return (
+    <div className="event-log" ref={box} onScroll={onScroll} data-count={events.length}>
+      <table className="table table-compact">
+        <thead>
+          <tr>
+            <th className="num">#</th>
+            <th>Time</th>
+            <th>Event</th>
+            <th>Step</th>
+            <th>Status</th>
+            <th className="num">Attempt</th>
+            <th className="num">Latency</th>
+            <th>Detail</th>
+          </tr>
+        </thead>
+        <tbody>
+          {events.map((event) => (
+            <tr key={event.seq} data-seq={event.seq} data-event={event.event} className={`ev-${event.event.split(".")[0]}`}>
+              <td className="num muted">{event.seq}</td>
+              <td className="nowrap"><time dateTime={event.at} title={stamp(event.at)}>{clock(event.at)}</time></td>
+              <td><code>{event.event}</code></td>
+              <td>{event.step ? <code>{event.step}</code> : <span className="muted">run</span>}</td>
+              <td>{event.status ? <StatusBadge status={event.status} /> : null}</td>
+              <td className="num">{event.attempt ?? ""}</td>
+              <td className="num">{event.latency_ms === null ? "" : latency(event.latency_ms)}</td>
+              <td className={`event-detail${event.error ? " error-text" : ""}`}>{detail(event)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}

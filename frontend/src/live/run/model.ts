@@ -1,0 +1,198 @@
+// A run as the page holds it: the API's body, moved on by stream events until the
+// next read of the API; and the timeline's bars, read from the event log.
+import type { Json, JsonObject } from "../../types";
+import type { RunBody, RunStatus, StepRow, StepStatus, StreamEvent } from "../types";
+
+export interface Held {
+  run: RunBody;
+  events: StreamEvent[];
+  lastSeq: number;
+}
+
+/** The API writes "" where the stream writes null (no step, no error, no actor). */
+export function normalize(event: StreamEvent): StreamEvent {
+  return { ...event, step: event.step || null, error: event.error || null, actor: event.actor || null };
+}
+
+export function hold(run: RunBody, events: StreamEvent[]): Held {
+  const list = events.map(normalize);
+  const lastSeq = list.length ? list[list.length - 1].seq : 0;
+  return { run, events: list, lastSeq };
+}
+
+/** Events after ``lastSeq`` appended, and the statuses they carry applied. */
+export function applyEvents(held: Held, incoming: StreamEvent[]): Held {
+  const fresh = incoming.filter((e) => e.seq > held.lastSeq).sort((a, b) => a.seq - b.seq);
+  if (!fresh.length) return held;
+  let run = held.run;
+  const steps = new Map(run.steps.map((s) => [s.id, s]));
+  for (const event of fresh) {
+    // A body read after this event already holds what it changed.
+    if (event.seq <= held.run.last_seq) continue;
+    if (event.step === null || event.event.startsWith("act.")) {
+      // A run event, or an act: its status is the run's, once the act played out.
+      if (event.status) run = { ...run, status: event.status as RunStatus, updated_at: event.at };
+      continue;
+    }
+    const step = steps.get(event.step);
+    if (!step || !event.status) continue;
+    const changed: StepRow = { ...step, status: event.status as StepStatus };
+    const compensation = event.event.includes("compensat") || event.status === "compensating";
+    if (event.attempt !== null && !compensation) {
+      changed.attempts = Math.max(step.attempts, event.attempt);
+    }
+    if (event.event === "step.started") {
+      changed.started_at = step.started_at ?? event.at;
+      changed.error = "";
+    }
+    if (event.latency_ms !== null) changed.latency_ms = event.latency_ms;
+    if (event.error) changed.error = event.error;
+    steps.set(event.step, changed);
+  }
+  const last = fresh[fresh.length - 1].seq;
+  run = { ...run, steps: run.steps.map((s) => steps.get(s.id) ?? s), last_seq: Math.max(run.last_seq, last) };
+  return { run, events: [...held.events, ...fresh], lastSeq: last };
+}
+
+/** A fresh read of the run replaces what events had moved on; nothing older wins. */
+export function applyBody(held: Held, body: RunBody): Held {
+  if (body.last_seq < held.run.last_seq) return held;
+  return { ...held, run: body };
+}
+
+/** The ``data`` of logged events (act reasons, retry delays), filled in from the API. */
+export function applyEventData(held: Held, logged: StreamEvent[]): Held {
+  const bySeq = new Map(logged.map((e) => [e.seq, e.data]));
+  let changed = false;
+  const events = held.events.map((e) => {
+    const data = bySeq.get(e.seq);
+    if (e.data === undefined && data !== undefined) {
+      changed = true;
+      return { ...e, data };
+    }
+    return e;
+  });
+  return changed ? { ...held, events } : held;
+}
+
+/** What a step's templates may refer to: ``input``, each step's ``output``, ``run.id``. */
+export function context(run: RunBody): JsonObject {
+  const steps: JsonObject = {};
+  for (const step of run.steps) {
+    if (step.output !== null && step.output !== undefined) steps[step.id] = { output: step.output };
+  }
+  return { input: run.input as Json, steps, run: { id: run.id } };
+}
+
+// --- the timeline ----------------------------------------------------------------------------
+
+export type BarKind = "attempt" | "wait" | "compensation";
+export type Outcome =
+  | "running"
+  | "succeeded"
+  | "failed"
+  | "retry"
+  | "skipped"
+  | "compensated"
+  | "cut";
+
+export interface Bar {
+  key: string;
+  step: string;
+  kind: BarKind;
+  attempt: number | null;
+  start: number;
+  /** null while it lasts. */
+  end: number | null;
+  outcome: Outcome;
+  latencyMs: number | null;
+  error: string | null;
+}
+
+/** Every attempt, wait and compensation of each step, from the log, in order. */
+export function timelineBars(events: StreamEvent[]): Bar[] {
+  const bars: Bar[] = [];
+  const open = new Map<string, Bar>();
+  const close = (step: string, at: number, outcome: Outcome, event?: StreamEvent) => {
+    const bar = open.get(step);
+    if (!bar) return null;
+    open.delete(step);
+    bar.end = at;
+    bar.outcome = outcome;
+    bar.latencyMs = event?.latency_ms ?? at - bar.start;
+    bar.error = event?.error ?? null;
+    return bar;
+  };
+  const begin = (event: StreamEvent, kind: BarKind, at: number) => {
+    const step = event.step as string;
+    close(step, at, "cut");
+    const bar: Bar = {
+      key: `${event.seq}`,
+      step,
+      kind,
+      attempt: event.attempt,
+      start: at,
+      end: null,
+      outcome: "running",
+      latencyMs: null,
+      error: null,
+    };
+    open.set(step, bar);
+    bars.push(bar);
+  };
+  for (const event of events) {
+    if (!event.step || event.event.startsWith("act.")) continue;
+    const at = Date.parse(event.at);
+    const step = event.step;
+    switch (event.event) {
+      case "step.started":
+        begin(event, "attempt", at);
+        break;
+      case "step.waiting":
+        // An approval, a delay, or a callback whose call was made: waiting, not working.
+        close(step, at, "succeeded");
+        begin(event, "wait", at);
+        break;
+      case "step.compensation_started":
+        begin(event, "compensation", at);
+        break;
+      case "step.succeeded":
+        close(step, at, "succeeded", event) ?? marker(bars, event, "attempt", "succeeded", at);
+        break;
+      case "step.failed":
+        close(step, at, "failed", event) ?? marker(bars, event, "attempt", "failed", at);
+        break;
+      case "step.retry_scheduled":
+        close(step, at, "retry", event);
+        break;
+      case "step.skipped":
+        close(step, at, "skipped", event) ?? marker(bars, event, "attempt", "skipped", at);
+        break;
+      case "step.compensated":
+        close(step, at, "compensated", event);
+        break;
+      case "step.compensation_failed":
+        close(step, at, "failed", event);
+        break;
+      default:
+        break;
+    }
+  }
+  return bars;
+}
+
+function marker(bars: Bar[], event: StreamEvent, kind: BarKind, outcome: Outcome, at: number): Bar {
+  const bar: Bar = {
+    key: `${event.seq}`,
+    step: event.step as string,
+    kind,
+    attempt: event.attempt,
+    start: at,
+    end: at,
+    outcome,
+    latencyMs: event.latency_ms,
+    error: event.error,
+  };
+  bars.push(bar);
+  return bar;
+}

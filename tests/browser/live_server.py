@@ -1,0 +1,178 @@
+"""Live pages in a browser: uvicorn serving ``sagaboard.asgi`` (HTTP and WebSockets;
+pytest-django's live server speaks only WSGI), a real Celery worker process, and
+``Live``, the pages in the words of someone using them. The fixtures are offered to
+every browser test by conftest.py."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from playwright.sync_api import Page, expect
+
+from tests.engine.conftest import Worker, _test_database_url
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS_SHOTS = ROOT / "docs" / "screenshots"
+# Generous: a loaded two-core machine runs the server, the worker and Chromium.
+SLOW = 30_000
+
+
+# ----------------------------------------------------------------------------- servers
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class AsgiServer:
+    """uvicorn serving sagaboard.asgi on the test database, in its own process group."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "DATABASE_URL": _test_database_url(), "PYTHONUNBUFFERED": "1"}
+        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "sagaboard.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("uvicorn exited:\n" + self.log_path.read_text()[-3000:])
+            try:
+                with urllib.request.urlopen(f"{self.url}/login/", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        # A fixture that fails to set up is not torn down: leave no server behind.
+        self.stop()
+        raise RuntimeError("uvicorn did not start:\n" + self.log_path.read_text()[-3000:])
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def asgi_address(tmp_path_factory) -> AsgiServer:
+    """Where the server listens; the same for every test, so the worker knows it."""
+    if not settings.CHANNEL_LAYERS["default"]["BACKEND"].startswith("channels_redis."):
+        pytest.fail("The live pages' tests need CHANNEL_LAYER_URL=redis://... (make test sets it)")
+    return AsgiServer(tmp_path_factory.mktemp("asgi") / "uvicorn.log")
+
+
+@pytest.fixture
+def asgi_server(django_db_setup, asgi_address: AsgiServer) -> Iterator[AsgiServer]:
+    """A fresh server for each test: the database is emptied after each one, and its
+    content types come back with new ids that a running server would not know."""
+    asgi_address.start()
+    yield asgi_address
+    asgi_address.stop()
+
+
+@pytest.fixture(scope="session")
+def live_worker(django_db_setup, asgi_address, tmp_path_factory) -> Iterator[Worker]:
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).ping()  # fails, never skips, without it
+    worker = Worker(tmp_path_factory.mktemp("live-worker") / "worker.log", asgi_address.url)
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def worker(live_worker: Worker) -> Worker:
+    if live_worker.proc is None or live_worker.proc.poll() is not None:
+        live_worker.start()
+    return live_worker
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+class Live:
+    """The pages, in the words of someone using them."""
+
+    def __init__(self, page: Page, url: str) -> None:
+        self.page = page
+        self.url = url
+
+    def sign_in(self, user: Any) -> None:
+        """A session for ``user``, as logging in makes, handed to the browser. (The login
+        form would not do: the tests hash passwords with a hasher the server lacks.)"""
+        session = import_module(settings.SESSION_ENGINE).SessionStore()
+        session[SESSION_KEY] = str(user.pk)
+        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        session.save()
+        self.page.context.add_cookies(
+            [{"name": settings.SESSION_COOKIE_NAME, "value": session.session_key, "url": self.url}]
+        )
+
+    def open(self, path: str) -> None:
+        self.page.goto(f"{self.url}{path}")
+        expect(self.page.locator(".live-badge")).to_have_attribute(
+            "data-state", "live", timeout=SLOW
+        )
+        # Gone after a reload: proves the page changed in place.
+        self.page.evaluate("window.__samePage = true")
+
+    def still_same_page(self) -> None:
+        assert self.page.evaluate("window.__samePage === true"), "the page was reloaded"
+
+    def node(self, step: str):
+        return self.page.locator(f'.react-flow__node[data-id="{step}"] .run-node')
+
+    def run_status(self):
+        return self.page.locator('[data-testid="run-status"] .badge')
+
+    def shot(self, name: str) -> None:
+        DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(DOCS_SHOTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def live(page: Page, asgi_server: AsgiServer) -> Live:
+    page.set_default_timeout(SLOW)
+    return Live(page, asgi_server.url)

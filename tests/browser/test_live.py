@@ -1,0 +1,348 @@
+"""The live pages in a browser: the board, a run, a workflow's overview.
+
+Chromium (headless) against uvicorn serving ``sagaboard.asgi`` (HTTP and the
+WebSockets; pytest-django's live server speaks only WSGI), a real Celery worker
+process, PostgreSQL and the Redis channel layer. Runs are started through the
+API, as a script would; what the tests look at is what an operator sees.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group
+from playwright.sync_api import expect
+from rest_framework.test import APIClient
+
+from tests.browser.conftest import PageErrors
+from tests.browser.live_server import SLOW, AsgiServer, Live
+from tests.engine.conftest import Worker
+from tests.factories import UserFactory, grant, make_published, make_workflow
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+RETRY = {"max_attempts": 2, "initial_delay_s": 0.1, "backoff": 2, "max_delay_s": 1}
+
+
+def task(
+    sid: str, name: str, after: list[str] | None = None, comp: str | None = None, **knobs: Any
+) -> dict[str, Any]:
+    step: dict[str, Any] = {
+        "id": sid,
+        "name": sid.replace("_", " ").capitalize(),
+        "type": "task",
+        "after": after or [],
+        "action": {"name": name, "args": {"order": "{{ input.order_id }}", **knobs}},
+        "timeout_s": 10,
+        "retry": RETRY,
+    }
+    if comp:
+        step["compensation"] = {"name": comp, "args": {"id": f"{{{{ steps.{sid}.output.id }}}}"}}
+    return step
+
+
+def approval(sid: str, after: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "id": sid,
+        "name": "Manager approval",
+        "type": "approval",
+        "after": after or [],
+        "action": {"group": "managers", "timeout_s": 3600},
+    }
+
+
+def saga(*steps: dict[str, Any]) -> dict[str, Any]:
+    return {"format": "sagaboard/v1", "steps": list(steps)}
+
+
+def publish(slug: str, spec: dict[str, Any]):
+    workflow = make_workflow(slug)
+    make_published(workflow, spec)
+    return workflow
+
+
+def api_as(user: Any) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def start(client: APIClient, slug: str, order: str = "o-1") -> str:
+    response = client.post(
+        f"/api/workflows/{slug}/runs/", {"input": {"order_id": order}}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    return response.json()["id"]
+
+
+def wait_for_status(client: APIClient, run_id: str, statuses: set[str], timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while True:
+        body = client.get(f"/api/runs/{run_id}/").json()
+        if body["status"] in statuses:
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"run stayed {body['status']}: {body['steps']}")
+        time.sleep(0.1)
+
+
+# ----------------------------------------------------------------------------- tests
+
+
+def test_a_run_started_through_the_api_appears_on_the_board_and_its_steps_change_colour(
+    live: Live, worker: Worker, page_errors: PageErrors
+) -> None:
+    orders = publish(
+        "orders",
+        saga(
+            task("reserve", "demo.inventory.reserve", comp="demo.inventory.release"),
+            approval("manager_ok", ["reserve"]),
+            task("ship", "demo.shipping.ship", ["manager_ok"], latency_ms=300),
+        ),
+    )
+    rita = grant(UserFactory(username="rita"), orders, "view_workflow", "run_workflow")
+    rita.groups.add(Group.objects.get_or_create(name="managers")[0])
+    client = api_as(rita)
+    live.sign_in(rita)
+    live.open("/runs/")
+    page = live.page
+
+    run_id = start(client, "orders")
+    row = page.locator(f'table[data-testid="runs"] tr[data-run="{run_id}"]')
+    expect(row).to_be_visible(timeout=SLOW)
+    expect(row.locator(".badge")).to_have_text("waiting", timeout=SLOW)
+    live.still_same_page()
+
+    row.locator("a.mono").click()
+    page.wait_for_url(f"**/runs/{run_id}/")
+    expect(page.locator(".live-badge")).to_have_attribute("data-state", "live", timeout=SLOW)
+    page.evaluate("window.__samePage = true")
+    expect(live.node("reserve")).to_have_attribute("data-status", "succeeded")
+    expect(live.node("manager_ok")).to_have_attribute("data-status", "waiting")
+    expect(live.node("ship")).to_have_attribute("data-status", "pending")
+    waiting_colour = live.node("manager_ok").evaluate("e => getComputedStyle(e).backgroundColor")
+    expect(live.node("reserve")).to_have_css("background-color", "rgb(227, 245, 234)")
+
+    response = client.post(
+        f"/api/runs/{run_id}/steps/manager_ok/approve/", {"comment": "fine"}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+
+    expect(live.node("manager_ok")).to_have_attribute("data-status", "succeeded", timeout=SLOW)
+    expect(live.node("ship")).to_have_attribute("data-status", "succeeded", timeout=SLOW)
+    expect(live.run_status()).to_have_text("completed", timeout=SLOW)
+    assert live.node("manager_ok").evaluate("e => getComputedStyle(e).backgroundColor") != (
+        waiting_colour
+    )
+    expect(live.node("manager_ok")).to_have_css("background-color", "rgb(227, 245, 234)")
+    log = page.locator(".event-log")
+    expect(log.locator('tr[data-event="act.approve"]')).to_contain_text("by rita")
+    expect(log.locator('tr[data-event="run.completed"]')).to_be_visible()
+    expect(page.locator('.timeline-bar[data-step="ship"][data-kind="attempt"]')).to_have_attribute(
+        "data-outcome", "succeeded"
+    )
+    expect(page.locator('.timeline-bar[data-step="manager_ok"][data-kind="wait"]')).to_be_visible()
+    live.still_same_page()
+    assert page_errors == []
+
+
+def test_a_compensation_appears_on_the_timeline(
+    live: Live, worker: Worker, page_errors: PageErrors
+) -> None:
+    trips = publish(
+        "trips",
+        saga(
+            task(
+                "reserve", "demo.inventory.reserve", comp="demo.inventory.release", latency_ms=400
+            ),
+            task(
+                "charge",
+                "demo.payments.charge",
+                ["reserve"],
+                comp="demo.payments.refund",
+                latency_ms=200,
+            ),
+            task(
+                "ship",
+                "demo.shipping.ship",
+                ["reserve"],
+                comp="demo.shipping.cancel",
+                fail="permanent",
+                latency_ms=600,
+            ),
+        ),
+    )
+    olga = grant(
+        UserFactory(username="olga"), trips, "view_workflow", "run_workflow", "operate_workflow"
+    )
+    client = api_as(olga)
+    live.sign_in(olga)
+    run_id = start(client, "trips")
+    live.open(f"/runs/{run_id}/")
+    page = live.page
+
+    expect(live.run_status()).to_have_text("compensated", timeout=SLOW)
+    comp = page.locator('.timeline-bar[data-kind="compensation"][data-step="reserve"]')
+    expect(comp).to_have_attribute("data-outcome", "compensated", timeout=SLOW)
+    expect(
+        page.locator('.timeline-bar[data-kind="compensation"][data-step="charge"]')
+    ).to_be_visible()
+    failed = page.locator('.timeline-bar[data-kind="attempt"][data-step="ship"]')
+    expect(failed.last).to_have_attribute("data-outcome", "failed")
+    # The error of the failed attempt, as text beside the chart.
+    expect(page.locator('.timeline-failures li[data-step="ship"]')).to_contain_text("permanent")
+    expect(live.node("reserve")).to_have_attribute("data-status", "compensated")
+    expect(live.node("ship")).to_have_attribute("data-status", "failed")
+    comp.click()
+    expect(page.locator(".timeline-detail")).to_contain_text("reserve: compensation")
+    live.shot("run")
+    assert page_errors == []
+
+
+def test_an_operator_retries_a_stuck_step_from_the_page_and_the_run_completes(
+    live: Live, worker: Worker, page_errors: PageErrors
+) -> None:
+    orders = publish(
+        "orders",
+        saga(
+            {**task("charge", "demo.payments.charge", latency_ms=100), "pivot": True},
+            task("ship", "demo.shipping.ship", ["charge"], fail_attempts=2),
+        ),
+    )
+    olga = grant(
+        UserFactory(username="olga"), orders, "view_workflow", "run_workflow", "operate_workflow"
+    )
+    client = api_as(olga)
+    done = start(client, "orders", order="o-0")
+    wait_for_status(client, done, {"stuck"})
+    response = client.post(f"/api/runs/{done}/cancel/", {"reason": "a test order"}, format="json")
+    assert response.status_code == 200, response.json()
+    live.sign_in(olga)
+    live.open("/runs/")
+    page = live.page
+
+    run_id = start(client, "orders")
+    stuck_row = page.locator(f'.stuck-table tr[data-run="{run_id}"]')
+    expect(stuck_row).to_be_visible(timeout=SLOW)
+    expect(stuck_row).to_contain_text("ship")
+    expect(stuck_row.locator(".stuck-for")).to_have_text(re.compile(r"^\d+(\.\d)? s$"))
+    expect(page.locator(f'table[data-testid="runs"] tr[data-run="{run_id}"] .badge')).to_have_text(
+        "stuck"
+    )
+    live.still_same_page()
+    live.shot("board")
+
+    stuck_row.locator("a").click()
+    page.wait_for_url(f"**/runs/{run_id}/")
+    expect(page.locator(".live-badge")).to_have_attribute("data-state", "live", timeout=SLOW)
+    expect(page.locator(".stuck-alert")).to_contain_text("ship")
+    expect(live.node("ship")).to_have_attribute("data-status", "failed")
+
+    page.locator('button[data-act="retry"][data-step="ship"]').click()
+    dialog = page.locator("dialog.act-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Retry step ship")
+    dialog.locator("textarea").fill("shipping is back")
+    dialog.locator("button[type=submit]").click()
+    expect(dialog).to_be_hidden()
+
+    expect(live.run_status()).to_have_text("completed", timeout=SLOW)
+    expect(live.node("ship")).to_have_attribute("data-status", "succeeded")
+    expect(page.locator(".stuck-alert")).to_have_count(0)
+    expect(page.locator("button[data-act]")).to_have_count(0)
+    act = page.locator('.event-log tr[data-event="act.retry"]')
+    expect(act).to_contain_text("by olga")
+    expect(act).to_contain_text("shipping is back", timeout=SLOW)
+    assert wait_for_status(client, run_id, {"completed"})["steps"][1]["attempts"] == 3
+
+    # The overview counts it, drawn by uPlot.
+    page.goto(f"{live.url}/workflows/orders/overview/")
+    expect(page.locator('[data-tile="started"] .tile-value')).to_have_text("2")
+    expect(page.locator('[data-tile="completed"] .tile-value')).to_have_text("50%")
+    expect(page.locator(".uplot canvas")).to_have_count(2)
+    expect(page.locator('.latency-table tr[data-step="ship"]')).to_be_visible()
+    live.shot("overview")
+    assert page_errors == []
+
+
+def test_a_user_without_permission_sees_nothing_of_that_workflow(
+    live: Live, page_errors: PageErrors
+) -> None:
+    public = publish("public", saga(approval("gate")))
+    publish("hidden", saga(approval("gate")))
+    boss = UserFactory(username="boss", is_staff=True)
+    boss_api = api_as(boss)
+    mallory = grant(UserFactory(username="mallory"), public, "view_workflow")
+    hidden_run = start(boss_api, "hidden")
+    public_run = start(boss_api, "public")
+
+    live.sign_in(mallory)
+    live.open("/runs/")
+    page = live.page
+    runs = page.locator('table[data-testid="runs"]')
+    expect(runs.locator(f'tr[data-run="{public_run}"]')).to_be_visible()
+    expect(runs.locator("tbody tr")).to_have_count(1)
+    assert page.locator("#f-workflow option").all_inner_texts() == ["All workflows", "Public"]
+
+    # Live: a hidden run started before a public one never shows; the public one does.
+    later_hidden = start(boss_api, "hidden")
+    later_public = start(boss_api, "public")
+    expect(runs.locator(f'tr[data-run="{later_public}"]')).to_be_visible(timeout=SLOW)
+    expect(runs.locator("tbody tr")).to_have_count(2)
+    for run in (hidden_run, later_hidden):
+        expect(page.locator(f'[data-run="{run}"]')).to_have_count(0)
+    assert "Hidden" not in page.content() and "hidden" not in page.inner_text("body")
+
+    # Nor its pages, nor its stream.
+    for path in (f"/runs/{hidden_run}/", "/workflows/hidden/overview/", "/workflows/hidden/"):
+        response = page.goto(f"{live.url}{path}")
+        assert response is not None and response.status == 404, path
+        expect(page.locator("h1")).to_have_text("Not found")
+    page.goto(f"{live.url}/runs/{public_run}/")
+    closed = page.evaluate(
+        """(url) => new Promise((resolve) => {
+             const ws = new WebSocket(url);
+             ws.onclose = (e) => resolve(e.code);
+           })""",
+        f"{live.url.replace('http', 'ws')}/ws/runs/{hidden_run}/",
+    )
+    assert closed == 4403
+    page_errors[:] = [e for e in page_errors if "404" not in e]
+    assert page_errors == []
+
+
+def test_a_run_page_shows_a_drop_and_catches_up_when_the_server_is_back(
+    live: Live, asgi_server: AsgiServer, page_errors: PageErrors
+) -> None:
+    publish("orders", saga(approval("first"), approval("second", ["first"])))
+    boss = UserFactory(username="boss", is_staff=True)
+    client = api_as(boss)
+    run_id = start(client, "orders")
+    live.sign_in(boss)
+    live.open(f"/runs/{run_id}/")
+    page = live.page
+    expect(live.node("first")).to_have_attribute("data-status", "waiting")
+
+    asgi_server.stop()
+    expect(page.locator(".live-badge")).to_have_attribute("data-state", "reconnecting")
+    expect(page.locator("[data-live-banner]")).to_contain_text("Disconnected")
+    # What happens meanwhile is in the log; the page asks for what follows its last seq.
+    response = client.post(f"/api/runs/{run_id}/steps/first/approve/", {}, format="json")
+    assert response.status_code == 200, response.json()
+    asgi_server.start()
+
+    expect(page.locator(".live-badge")).to_have_attribute("data-state", "live", timeout=SLOW)
+    expect(page.locator("[data-live-banner]")).to_have_count(0)
+    expect(live.node("first")).to_have_attribute("data-status", "succeeded")
+    expect(live.node("second")).to_have_attribute("data-status", "waiting")
+    log = page.locator(".event-log tbody tr")
+    seqs = [int(s) for s in log.evaluate_all("rows => rows.map(r => r.dataset.seq)")]
+    assert seqs == list(range(1, len(seqs) + 1)), "a gap or a duplicate in the log"
+    expect(page.locator('.event-log tr[data-event="act.approve"]')).to_have_count(1)
+    live.still_same_page()
+    # The browser reports the refused connections while the server was down.
+    page_errors[:] = [e for e in page_errors if "WebSocket" not in e]
+    assert page_errors == []
