@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import ipaddress
 import json
 import logging
 import re
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +55,39 @@ def host_allowed(url: str) -> bool:
         if pattern == host or (pattern.startswith("*.") and fnmatch.fnmatch(host, pattern)):
             return True
     return False
+
+
+def address_refused(url: str) -> str:
+    """Why ``url``'s host may not be called for where it resolves to ("" when it may).
+
+    An allowed name must not lead into the machine's own or a private network
+    unless SAGABOARD_HTTP_ALLOWED_NETWORKS holds that address: a DNS entry
+    pointing an allowed name at 127.0.0.1 or 10.x must not open those to steps.
+    Public addresses pass.
+    """
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".")
+    try:
+        port = parts.port or 80
+    except ValueError:
+        return ""  # a malformed URL: the request itself fails, naming what is wrong
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError) as exc:
+        return f"cannot resolve {host}: {exc}"
+    networks = [
+        ipaddress.ip_network(n, strict=False) for n in settings.SAGABOARD_HTTP_ALLOWED_NETWORKS
+    ]
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if address.is_global and not address.is_multicast:
+            continue
+        if not any(address in network for network in networks):
+            return (
+                f"{host} resolves to {address}, a non-public address that "
+                "SAGABOARD_HTTP_ALLOWED_NETWORKS does not allow"
+            )
+    return ""
 
 
 def _client() -> httpx.Client:
@@ -126,6 +161,10 @@ def _call_http(
             return Outcome(
                 False, error=f"host of {url} is not allowed for http steps", retryable=False
             )
+        refused = address_refused(url)
+        if refused:
+            retryable = refused.startswith("cannot resolve")  # DNS may come back
+            return Outcome(False, error=refused, retryable=retryable)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return Outcome(False, error=f"{method} {url} {timed_out}", retryable=True)

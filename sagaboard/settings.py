@@ -8,6 +8,7 @@ start without a secret key.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from datetime import timedelta
@@ -296,6 +297,13 @@ SAGABOARD_DEMO_FAIL_RATE = env_float("SAGABOARD_DEMO_FAIL_RATE", 0.2)  # share c
 
 # Hosts that http steps may call: exact names, or "*.example.com" for subdomains.
 SAGABOARD_HTTP_ALLOWED_HOSTS = env_list("SAGABOARD_HTTP_ALLOWED_HOSTS", "127.0.0.1,localhost")
+# Non-public addresses (loopback, private, link-local) that an allowed host may resolve
+# to: CIDRs. Public addresses need no entry. The default lets the demo participants
+# (on this machine) be called; add your services' networks, e.g. 10.0.0.0/8.
+SAGABOARD_HTTP_ALLOWED_NETWORKS = [
+    str(ipaddress.ip_network(n, strict=False))  # a typo fails at start, not at a step
+    for n in env_list("SAGABOARD_HTTP_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+]
 
 # Where participants reach Sagaboard (callback URLs handed to them).
 SAGABOARD_BASE_URL = os.environ.get("SAGABOARD_BASE_URL", "http://127.0.0.1:8000")

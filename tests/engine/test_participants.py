@@ -347,6 +347,42 @@ def test_redirect_to_a_host_not_allowed_is_refused(server, other_server, setting
     assert other_server.seen == []
 
 
+def test_an_allowed_name_resolving_to_a_loopback_address_not_allowed_is_refused(server, settings):
+    # "localhost" is an allowed name, but it leads into this machine: only the networks
+    # allowed by SAGABOARD_HTTP_ALLOWED_NETWORKS may be reached that way.
+    settings.SAGABOARD_HTTP_ALLOWED_HOSTS = ["localhost", "127.0.0.1"]
+    settings.SAGABOARD_HTTP_ALLOWED_NETWORKS = ["10.0.0.0/8"]
+    server.routes["/op"] = answer(200, {"secret": "s3cr3t"})
+    for host in ("localhost", "127.0.0.1"):
+        outcome = call(server.url("/op", host=host))
+        assert not outcome.ok and not outcome.retryable
+        assert "resolves to 127.0.0.1" in outcome.error
+        assert "SAGABOARD_HTTP_ALLOWED_NETWORKS" in outcome.error
+    assert server.seen == []
+
+    settings.SAGABOARD_HTTP_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    assert call(server.url("/op", host="localhost")).ok and len(server.seen) == 1
+
+
+def test_a_redirect_to_a_non_public_address_not_allowed_is_refused(server, other_server, settings):
+    settings.SAGABOARD_HTTP_ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+    settings.SAGABOARD_HTTP_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    other_server.routes["/metadata"] = answer(200, {"secret": "s3cr3t"})
+    # 127.0.0.2 is loopback too, outside the one address allowed.
+    server.routes["/op"] = answer(302, Location=f"http://127.0.0.2:{other_server.port}/metadata")
+    settings.SAGABOARD_HTTP_ALLOWED_HOSTS.append("127.0.0.2")
+    outcome = call(server.url("/op"))
+    assert not outcome.ok and "resolves to 127.0.0.2" in outcome.error
+    assert len(server.seen) == 1 and other_server.seen == []
+
+
+def test_a_name_that_does_not_resolve_is_a_retryable_error(settings):
+    settings.SAGABOARD_HTTP_ALLOWED_HOSTS = ["*.invalid"]
+    outcome = call("http://participant.invalid/op")
+    assert not outcome.ok and outcome.retryable
+    assert "cannot resolve participant.invalid" in outcome.error
+
+
 @pytest.mark.parametrize("location", ["file:///etc/passwd", "//evil.example/x", "gopher://x/"])
 def test_redirect_out_of_http_or_to_another_host_is_refused(server, location):
     server.routes["/op"] = answer(301, Location=location)
