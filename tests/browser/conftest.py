@@ -34,9 +34,13 @@ VIEWPORT = {"width": 1440, "height": 900}
 BUNDLE = ROOT / "static" / "build" / "designer.js"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium (Playwright's own download does not work on these machines)."""
+    """Debian's Chromium (Playwright's own download does not work on these machines).
+
+    One per test module, not per session: Playwright's sync API keeps its event loop
+    running in the main thread until it stops, and the tests after the browser's
+    (Channels consumers, async_to_sync) must not find one there."""
     executable = shutil.which("chromium")
     if executable is None:
         pytest.fail("The browser tests need Debian's chromium: run `make setup-test`.")

@@ -112,7 +112,9 @@ def asgi_server(django_db_setup, asgi_address: AsgiServer) -> Iterator[AsgiServe
     asgi_address.stop()
 
 
-@pytest.fixture(scope="session")
+# Per module: a worker left running would take the tasks of later tests, with this
+# server's address as its callback base.
+@pytest.fixture(scope="module")
 def live_worker(django_db_setup, asgi_address, tmp_path_factory) -> Iterator[Worker]:
     redis.Redis.from_url(settings.CELERY_BROKER_URL).ping()  # fails, never skips, without it
     worker = Worker(tmp_path_factory.mktemp("live-worker") / "worker.log", asgi_address.url)
