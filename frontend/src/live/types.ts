@@ -1,29 +1,9 @@
 // The live pages' payloads: stream frames (engine/consumers.py), the run API
 // (engine/serializers.py) and the overview's figures (engine/stats.py), named
 // as the server names them.
-import type { Json, JsonObject, Layout, Spec } from "../types";
+import type { Json, JsonObject, Layout, RunStatus, Spec, StepStatus } from "../types";
 
-export type RunStatus =
-  | "pending"
-  | "running"
-  | "waiting"
-  | "compensating"
-  | "completed"
-  | "compensated"
-  | "stuck"
-  | "cancelled";
-
-export type StepStatus =
-  | "pending"
-  | "running"
-  | "retrying"
-  | "waiting"
-  | "succeeded"
-  | "failed"
-  | "skipped"
-  | "compensating"
-  | "compensated"
-  | "compensation_failed";
+export type { RunStatus, StepStatus } from "../types";
 
 export const TERMINAL: ReadonlySet<string> = new Set(["completed", "compensated", "cancelled"]);
 
