@@ -233,8 +233,12 @@ def run_start(
                 started_by=by,
             )
             definition = definition_for(run)
-            StepRun.objects.bulk_create(new_rows(run, definition, version.spec["steps"]))
-            run, rows = _locked_run(run.pk)
+            created = StepRun.objects.bulk_create(new_rows(run, definition, version.spec["steps"]))
+            if all(row.pk is not None for row in created):
+                # Just inserted, so locked by this transaction already, and as written.
+                rows = {row.step_id: row for row in created}
+            else:  # a database that does not return the new rows' ids
+                run, rows = _locked_run(run.pk)
             state = run_state(run, rows)
             decision = core.decide(state, core.RunStarted(), now=time.time())
             _commit(run, rows, state, decision)

@@ -29,6 +29,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Iterable
@@ -141,7 +142,9 @@ def group_batches(messages: Iterable[dict[str, Any]]) -> dict[str, list[dict[str
 def publish(messages: Iterable[dict[str, Any]]) -> None:
     """Send committed events to their groups. Called on commit, never inside a transaction.
 
-    Waits at most ``PUBLISH_WAIT_S`` for the send (usually a millisecond or two).
+    On the Redis pub/sub layer, from sync code: sent from the calling thread, one
+    pipelined round trip. Otherwise queued for the process's sender loop, waited
+    for at most ``PUBLISH_WAIT_S`` (usually a millisecond or two).
     """
     batch = list(messages)
     if not batch:
@@ -200,6 +203,21 @@ class _Publisher:
         self._server_loop: asyncio.AbstractEventLoop | None = None
         self._drain_loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
+        self._direct: dict[int, _DirectSender | None] = {}
+
+    def _direct_for(self, layer: Any) -> _DirectSender | None:
+        """The direct sender for ``layer``, when it is the Redis pub/sub layer and the
+        caller is sync code (a worker or request thread, not an event loop)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            return None
+        key = id(layer)
+        if key not in self._direct:
+            self._direct[key] = _DirectSender.for_layer(layer)
+        return self._direct[key]
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._server_loop is not loop:
@@ -217,9 +235,14 @@ class _Publisher:
                 self._done.notify_all()
 
     def submit(self, batch: list[dict[str, Any]]) -> int:
-        """Queue ``batch`` for sending; its ticket for :meth:`wait` (0: not queued)."""
+        """Send ``batch``, or queue it for sending: its ticket for :meth:`wait` (0: nothing
+        to wait for)."""
         layer = get_channel_layer()
         if layer is None:
+            return 0
+        direct = self._direct_for(layer)
+        if direct is not None:
+            direct.send(batch)
             return 0
         with self._lock:
             loop = self._loop_for(layer)
@@ -306,6 +329,78 @@ class _Publisher:
 
     def flush(self, timeout: float) -> bool:
         return self.wait(self._submitted, timeout)
+
+
+class _DirectSender:
+    """Publishes to channels-redis' pub/sub layer from the calling thread.
+
+    What ``group_send`` does on that layer is one PUBLISH of the serialized
+    message to ``<prefix>__group__<group>`` on the group's shard; doing it here
+    with a blocking client pipelines a commit's sends into one round trip (about
+    0.2 ms) and needs no thread hop. The sender thread it replaces cost a busy
+    Celery worker about 2 ms a commit, waiting for the GIL to pass back and forth.
+    """
+
+    #: A failed send makes the next ones wait this long before trying Redis again,
+    #: so that a Redis that is down costs a worker one timeout, not one per commit.
+    RETRY_AFTER_S = 5.0
+    TIMEOUT_S = 1.0
+
+    def __init__(self, layer: Any, hosts: list[dict[str, Any]]) -> None:
+        import redis
+
+        self.layer = layer
+        self.prefix = layer._kwargs.get("prefix", "asgi")
+        self.clients = []
+        for host in hosts:
+            options = {k: v for k, v in host.items() if k != "address"}
+            options.update(socket_timeout=self.TIMEOUT_S, socket_connect_timeout=self.TIMEOUT_S)
+            self.clients.append(redis.Redis.from_url(host["address"], **options))
+        self.down_until = 0.0
+
+    @classmethod
+    def for_layer(cls, layer: Any) -> _DirectSender | None:
+        from channels_redis.pubsub import RedisPubSubChannelLayer
+        from channels_redis.utils import decode_hosts
+
+        if not isinstance(layer, RedisPubSubChannelLayer):
+            return None
+        hosts = decode_hosts(layer._kwargs.get("hosts"))
+        if not hosts or not all("address" in host for host in hosts):
+            return None  # Sentinel: left to the layer itself
+        return cls(layer, hosts)
+
+    def send(self, batch: list[dict[str, Any]]) -> None:
+        import redis
+        from channels_redis.utils import _consistent_hash
+
+        if time.monotonic() < self.down_until:
+            return
+        by_shard: dict[int, list[tuple[str, bytes]]] = {}
+        for group, events in group_batches(batch).items():
+            channel = f"{self.prefix}__group__{group}"
+            shard = _consistent_hash(channel, len(self.clients))
+            for start in range(0, len(events), MAX_BATCH):
+                message = {
+                    "type": BATCH_TYPE,
+                    "group": group,
+                    "events": events[start : start + MAX_BATCH],
+                }
+                by_shard.setdefault(shard, []).append((channel, self.layer.serialize(message)))
+        try:
+            for shard, sends in by_shard.items():
+                pipe = self.clients[shard].pipeline(transaction=False)
+                for channel, payload in sends:
+                    pipe.publish(channel, payload)
+                pipe.execute()
+        except redis.RedisError as exc:
+            self.down_until = time.monotonic() + self.RETRY_AFTER_S
+            log.warning(
+                "live stream send failed (clients fill the gap from the log); "
+                "not trying again for %.0f s: %r",
+                self.RETRY_AFTER_S,
+                exc,
+            )
 
 
 _publisher = _Publisher()

@@ -25,7 +25,7 @@ from engine.metrics import observe_reconcile
 from engine.models import TERMINAL_RUN_STATUSES, Run, StepRun
 from engine.participants import Outcome, call_http, call_task
 from engine.services import run_apply, run_apply_and_continue
-from engine.store import definition_for_version, workflow_slug
+from engine.store import claim_step, definition_for_version, workflow_slug
 from engine.templating import TemplateError, find_references, render
 from sagaboard.logs import log_context
 
@@ -42,15 +42,11 @@ RECONCILE_BATCH = 500
 MAX_CONTINUATIONS = 50
 
 
-def _claim(run_id: str, step_id: str, attempt: int, compensation: bool) -> bool:
-    if compensation:
-        where = Q(status="compensating", compensation_attempt=attempt, next_attempt_at__isnull=True)
-    else:
-        where = Q(status="running", attempt=attempt)
-    claimed = StepRun.objects.filter(
-        where, run_id=run_id, step_id=step_id, claimed_at__isnull=True
-    ).update(claimed_at=timezone.now(), claimed_by=WORKER)
-    return bool(claimed)
+def _claim(run_id: str, step_id: str, attempt: int, compensation: bool) -> RunFacts | None:
+    """Claim the attempt for this worker; what running it needs to know of the run, or None
+    when the attempt is not there to claim (a duplicate message, or the step moved on)."""
+    facts = claim_step(run_id, step_id, attempt, compensation, by=WORKER, fields=RunFacts._fields)
+    return None if facts is None else RunFacts(*facts)
 
 
 @lru_cache(maxsize=4096)
@@ -83,7 +79,8 @@ def execute_step(run_id: str, step_id: str, attempt: int, compensation: bool = F
     When recording the outcome starts a next step, this worker claims it in the
     same transaction and runs it at once, up to MAX_CONTINUATIONS in a row.
     """
-    if not _claim(run_id, step_id, attempt, compensation):
+    run = _claim(run_id, step_id, attempt, compensation)
+    if run is None:
         log.info(
             "attempt %s of %s in run %s is not ours to run (duplicate or moved on)",
             attempt,
@@ -91,7 +88,6 @@ def execute_step(run_id: str, step_id: str, attempt: int, compensation: bool = F
             run_id,
         )
         return
-    run = RunFacts(*Run.objects.values_list(*RunFacts._fields).get(pk=run_id))
     for _ in range(MAX_CONTINUATIONS):
         with log_context(run_id=run_id, step_id=step_id, correlation_id=run.correlation_id):
             happening = _attempt(run_id, run, step_id, attempt, compensation)
