@@ -250,18 +250,28 @@ def _db() -> Any:
 
 @lru_cache(maxsize=4)
 def _lock_sql(vendor: str) -> str:
-    """The run's row, locked, and its step rows: one statement, one row per step."""
+    """Lock the run's row; then read it with its step rows, one row per step.
+
+    Two statements sent together (one round trip on PostgreSQL). They must stay
+    two: under READ COMMITTED each statement reads a snapshot taken when it
+    starts, so the read that follows the lock sees every change committed by
+    whoever held the lock before. A single SELECT ... JOIN ... FOR UPDATE OF r
+    waits for the lock but then reads the step rows as they were before the
+    wait: two parallel steps finishing together would each miss the other.
+    """
     conn = _db()
     quote = conn.ops.quote_name
     run_table, step_table = quote(Run._meta.db_table), quote(StepRun._meta.db_table)
     columns = [f"r.{quote(f.column)}" for f in _run_fields()]
     columns += [f"s.{quote(f.column)}" for f in _step_all_fields()]
-    sql = (
+    read = (
         f"SELECT {', '.join(columns)} FROM {run_table} r "
         f"LEFT JOIN {step_table} s ON s.{quote('run_id')} = r.{quote('id')} "
         f"WHERE r.{quote('id')} = %s"
     )
-    return sql + " FOR UPDATE OF r" if conn.features.has_select_for_update_of else sql
+    if not conn.features.has_select_for_update:
+        return read  # SQLite: one writer at a time, the transaction is the lock
+    return f"SELECT 1 FROM {run_table} WHERE {quote('id')} = %s FOR UPDATE;\n{read}"
 
 
 def lock_run(run_id: Any) -> tuple[Run, dict[str, StepRun]]:
@@ -270,8 +280,9 @@ def lock_run(run_id: Any) -> tuple[Run, dict[str, StepRun]]:
     run_fields = _run_fields()
     step_fields = _step_all_fields()
     pk = Run._meta.pk.get_db_prep_value(Run._meta.pk.to_python(run_id), conn)
+    sql = _lock_sql(conn.vendor)
     with conn.cursor() as cursor:
-        cursor.execute(_lock_sql(conn.vendor), [pk])
+        cursor.execute(sql, [pk] * sql.count("%s"))
         found = cursor.fetchall()
     if not found:
         raise Run.DoesNotExist(f"no run {run_id}")
