@@ -4,12 +4,14 @@ Publishing. Events leave only after the transaction that wrote them commits,
 for the groups of the run, its workflow and the global board: one
 ``stream.batch`` message per group per commit, holding that commit's events in
 ``seq`` order. ``publish`` is called from sync code (Celery workers, request
-threads); the sends run on one long-lived event loop per process, which keeps
-its Redis connections (``async_to_sync(group_send)`` opens one per call, about
-2.3 ms of CPU each, NOTES.md) and merges what queued up during a send into the
-next one. The caller waits for its send, at most ``PUBLISH_WAIT_S``. With the
-in-process layer (standalone mode) the sends are handed to the ASGI server's
-loop, which owns the layer's queues (:func:`attach_loop`).
+threads). On the Redis pub/sub layer (production) the calling thread sends
+them itself, one pipelined round trip (:class:`_DirectSender`). Otherwise the
+sends run on one long-lived event loop per process, which keeps its Redis
+connections (``async_to_sync(group_send)`` opens one per call, about 2.3 ms of
+CPU each, NOTES.md) and merges what queued up during a send into the next one;
+the caller waits for its send, at most ``PUBLISH_WAIT_S``. With the in-process
+layer (standalone mode) the sends are handed to the ASGI server's loop, which
+owns the layer's queues (:func:`attach_loop`).
 
 Subscribing. The sockets of a process do not each hold a channel: one
 channel per process (per event loop) joins the groups its sockets want and
@@ -337,8 +339,9 @@ class _DirectSender:
     What ``group_send`` does on that layer is one PUBLISH of the serialized
     message to ``<prefix>__group__<group>`` on the group's shard; doing it here
     with a blocking client pipelines a commit's sends into one round trip (about
-    0.2 ms) and needs no thread hop. The sender thread it replaces cost a busy
-    Celery worker about 2 ms a commit, waiting for the GIL to pass back and forth.
+    0.2 ms) and needs no thread hop. The sender thread (still used for the other
+    layers) cost a busy Celery worker about 2 ms a commit, waiting for the GIL to
+    pass back and forth, and delayed the events as long.
     """
 
     #: A failed send makes the next ones wait this long before trying Redis again,
@@ -347,16 +350,28 @@ class _DirectSender:
     TIMEOUT_S = 1.0
 
     def __init__(self, layer: Any, hosts: list[dict[str, Any]]) -> None:
-        import redis
-
         self.layer = layer
         self.prefix = layer._kwargs.get("prefix", "asgi")
-        self.clients = []
-        for host in hosts:
-            options = {k: v for k, v in host.items() if k != "address"}
-            options.update(socket_timeout=self.TIMEOUT_S, socket_connect_timeout=self.TIMEOUT_S)
-            self.clients.append(redis.Redis.from_url(host["address"], **options))
+        self.clients = [
+            self.client(host["address"], **{k: v for k, v in host.items() if k != "address"})
+            for host in hosts
+        ]
         self.down_until = 0.0
+
+    @classmethod
+    def client(cls, address: str, **options: Any) -> Any:
+        """A blocking client that fails fast: redis-py would otherwise retry a refused
+        connection three times with backoff, holding the worker for seconds."""
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        options.update(
+            socket_timeout=cls.TIMEOUT_S,
+            socket_connect_timeout=cls.TIMEOUT_S,
+            retry=Retry(NoBackoff(), 0),
+        )
+        return redis.Redis.from_url(address, **options)
 
     @classmethod
     def for_layer(cls, layer: Any) -> _DirectSender | None:

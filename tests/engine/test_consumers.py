@@ -12,6 +12,7 @@ import asyncio
 import functools
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -482,6 +483,46 @@ async def test_events_reach_clients_only_after_commit(orders, viewer, fail):
             (4, "step.waiting"),
         ]
     await comm.disconnect()
+
+
+@asynchronous
+async def test_a_publish_from_sync_code_is_what_the_layer_delivers_to_its_group():
+    """On the Redis pub/sub layer, sync code publishes with its own client (one pipelined
+    round trip): the layer's own members must receive exactly what group_send would give."""
+    layer = channel_layers["default"]
+    assert isinstance(layer, RedisPubSubChannelLayer)
+    channel = await layer.new_channel()
+    group = streams.run_group("r-direct")
+    await layer.group_add(group, channel)
+    events = [
+        {"run": "r-direct", "workflow": "w", "seq": 1, "event": "run.started"},
+        {"run": "r-direct", "workflow": "w", "seq": 2, "event": "step.started"},
+    ]
+    await sync_to_async(streams.publish, thread_sensitive=False)(events)
+    message = await asyncio.wait_for(layer.receive(channel), 5)
+    assert message == {"type": streams.BATCH_TYPE, "group": group, "events": events}
+    await layer.group_discard(group, channel)
+
+
+def test_a_publish_while_redis_is_down_returns_at_once_and_tries_again_later(monkeypatch):
+    """The committed state is what matters: a dead Redis costs a worker one short timeout,
+    then nothing until the retry pause has passed (clients fill the gap from the log)."""
+    sender = streams._DirectSender.for_layer(channel_layers["default"])
+    assert sender is not None
+    dead = sender.client("redis://127.0.0.1:1/0")  # nothing listens there
+    sender.clients = [dead]
+    calls = []
+    real_pipeline = dead.pipeline
+    monkeypatch.setattr(dead, "pipeline", lambda **kw: calls.append(1) or real_pipeline(**kw))
+    event = {"run": "r", "workflow": "w", "seq": 1, "event": "run.started"}
+    began = time.monotonic()
+    sender.send([event])  # refused: logged, not raised
+    sender.send([event])  # within the pause: not even tried
+    assert time.monotonic() - began < 2
+    assert len(calls) == 1
+    sender.down_until = 0.0
+    sender.send([event])
+    assert len(calls) == 2
 
 
 # Bad input and slow clients
