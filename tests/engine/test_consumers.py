@@ -26,7 +26,7 @@ from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 from django.contrib.sessions.models import Session
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.test import Client
 from guardian.shortcuts import remove_perm
 
@@ -242,6 +242,45 @@ async def test_withdrawn_permission_closes_the_stream(orders, viewer, monkeypatc
     await events_until(comm, run_id, 2)
     await db(remove_perm)("designer.view_workflow", viewer, orders)
     assert await closed_with(comm, timeout=5) == CLOSE_FORBIDDEN
+    await comm.disconnect()
+
+
+@asynchronous
+async def test_a_failed_access_check_is_tried_again(orders, viewer, monkeypatch):
+    monkeypatch.setattr(consumers.StreamConsumer, "RECHECK_EVERY", 0.2)
+    real = consumers.StreamConsumer._reauthorize
+    failures = []
+
+    def flaky(self):
+        if not failures:
+            failures.append(1)
+            raise OperationalError("the database went away for a moment")
+        return real(self)
+
+    monkeypatch.setattr(consumers.StreamConsumer, "_reauthorize", flaky)
+    run_id = await db(start)(orders)
+    comm = await opened(await socket(f"/ws/runs/{run_id}/", viewer))
+    await events_until(comm, run_id, 2)
+    await asyncio.sleep(0.5)
+    assert failures
+    await db(remove_perm)("designer.view_workflow", viewer, orders)
+    assert await closed_with(comm, timeout=5) == CLOSE_FORBIDDEN
+    await comm.disconnect()
+
+
+@asynchronous
+async def test_a_run_streams_last_events_lost_on_the_way_still_arrive(orders, viewer, monkeypatch):
+    """Nothing follows the lost commit to reveal the gap: the periodic check finds the log
+    ahead of what the socket was sent, and replays the rest, once."""
+    monkeypatch.setattr(consumers.StreamConsumer, "RECHECK_EVERY", 0.2)
+    run_id = await db(start)(orders)
+    comm = await opened(await socket(f"/ws/runs/{run_id}/", viewer))
+    await events_until(comm, run_id, 2)
+    with monkeypatch.context() as lost:
+        lost.setattr(streams._publisher, "submit", lambda batch: 0)
+        last = await db(advance)(run_id)  # seq 3, 4: never published
+    assert seqs(await events_until(comm, run_id, last, timeout=5), run_id) == [3, 4]
+    assert await comm.receive_nothing(0.6)  # and not again at the next check
     await comm.disconnect()
 
 
