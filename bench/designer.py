@@ -31,6 +31,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench import common  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sagaboard.settings")
 
 USERNAME = "bench-designer"
@@ -56,34 +59,6 @@ ALL_RENDERED = """([nodes, edges]) => {
   for (const box of boxes) if (box.style.visibility === 'hidden') return false;
   return true;
 }"""
-
-
-def setup_django() -> None:
-    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        sys.exit("Set DATABASE_URL to a PostgreSQL database (it is created if missing).")
-    import dj_database_url
-    import psycopg2
-
-    db = dj_database_url.parse(os.environ["DATABASE_URL"])
-    conn = psycopg2.connect(
-        dbname="postgres",
-        user=db["USER"],
-        password=db["PASSWORD"],
-        host=db["HOST"],
-        port=db["PORT"],
-    )
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]])
-        if not cur.fetchone():
-            cur.execute(f'CREATE DATABASE "{db["NAME"]}"')
-    conn.close()
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def big_spec(steps: int, seed: int = 7) -> dict[str, Any]:
@@ -248,7 +223,7 @@ def main() -> None:
     args = parser.parse_args()
     if not (ROOT / "static" / "build" / "designer.js").exists():
         sys.exit("Build the front end first: make setup")
-    setup_django()
+    common.setup_django()
     number = bench_version(args.steps)
     from designer.canvas import layout_positions
 

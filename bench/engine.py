@@ -24,45 +24,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench import common  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sagaboard.settings")
 
 STEPS = 10
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
 def setup_django() -> None:
-    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        sys.exit("Set DATABASE_URL to a PostgreSQL database (it is created if missing).")
     if not os.environ.get("CELERY_BROKER_URL", "").startswith("redis"):
         sys.exit("Set CELERY_BROKER_URL to a Redis URL.")
-    import dj_database_url
-    import psycopg2
-
-    db = dj_database_url.parse(os.environ["DATABASE_URL"])
-    conn = psycopg2.connect(
-        dbname="postgres",
-        user=db["USER"],
-        password=db["PASSWORD"],
-        host=db["HOST"],
-        port=db["PORT"],
-    )
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]])
-        if not cur.fetchone():
-            cur.execute(f'CREATE DATABASE "{db["NAME"]}"')
-    conn.close()
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    common.setup_django()
 
 
 def bench_workflow():
@@ -236,7 +209,10 @@ def main() -> None:
             "p50 latency, ms",
             *_pair(statistics.median(saga_lat), statistics.median(chain_lat), 1000),
         ),
-        ("p99 latency, ms", *_pair(percentile(saga_lat, 99), percentile(chain_lat, 99), 1000)),
+        (
+            "p99 latency, ms",
+            *_pair(common.percentile(saga_lat, 99), common.percentile(chain_lat, 99), 1000),
+        ),
         ("runs/s", *_pair(n / saga_wall, n / chain_wall, 1)),
         ("steps/s", *_pair(n * STEPS / saga_wall, n * STEPS / chain_wall, 1)),
         ("step transitions/s", f"{2 * n * STEPS / saga_wall:.0f}", "-", ""),

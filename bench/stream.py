@@ -44,6 +44,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench import common  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sagaboard.settings")
 
 BARE_GROUP = "bench.bare"
@@ -52,43 +55,11 @@ STEPS = 10
 WARMUP_S = 2.0
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
 def setup_django(*, migrate: bool) -> None:
-    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        sys.exit("Set DATABASE_URL to a PostgreSQL database (it is created if missing).")
     if not os.environ.get("CHANNEL_LAYER_URL", "").startswith("redis"):
         sys.exit("Set CHANNEL_LAYER_URL to a Redis URL.")
-    if migrate:
-        import dj_database_url
-        import psycopg2
-
-        db = dj_database_url.parse(os.environ["DATABASE_URL"])
-        conn = psycopg2.connect(
-            dbname="postgres",
-            user=db["USER"],
-            password=db["PASSWORD"],
-            host=db["HOST"],
-            port=db["PORT"],
-        )
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]])
-            if not cur.fetchone():
-                cur.execute(f'CREATE DATABASE "{db["NAME"]}"')
-        conn.close()
-    import django
-
-    django.setup()
+    common.setup_django(migrate=migrate)
     use_layer(os.environ.get("BENCH_LAYER", "settings"))
-    if migrate:
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
 
 
 LAYERS = {
@@ -442,8 +413,8 @@ async def phase(name: str, args: argparse.Namespace, port: int, cookie: str) -> 
         "events": len(measured),
         "rate": len(sent) / elapsed,
         "frames_per_s": frames / elapsed,
-        "p50": percentile(latencies, 50) if latencies else float("nan"),
-        "p99": percentile(latencies, 99) if latencies else float("nan"),
+        "p50": common.percentile(latencies, 50) if latencies else float("nan"),
+        "p99": common.percentile(latencies, 99) if latencies else float("nan"),
         "max": max(latencies) if latencies else float("nan"),
         "mean": statistics.fmean(latencies) if latencies else float("nan"),
         "lost": lost,

@@ -1,0 +1,52 @@
+"""What the benchmark scripts share: their database, and percentiles."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile of ``values`` (nearest rank)."""
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def ensure_database() -> None:
+    """Create the PostgreSQL database DATABASE_URL names, if it is missing."""
+    import dj_database_url
+    import psycopg2
+
+    db = dj_database_url.parse(os.environ["DATABASE_URL"])
+    conn = psycopg2.connect(
+        dbname="postgres",
+        user=db["USER"],
+        password=db["PASSWORD"],
+        host=db["HOST"],
+        port=db["PORT"],
+    )
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]])
+            if not cur.fetchone():
+                cur.execute(f'CREATE DATABASE "{db["NAME"]}"')
+    finally:
+        conn.close()
+
+
+def setup_django(*, migrate: bool = True) -> None:
+    """Django on the PostgreSQL database of DATABASE_URL: with ``migrate``, created if
+    missing and migrated."""
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        sys.exit("Set DATABASE_URL to a PostgreSQL database (it is created if missing).")
+    if migrate:
+        ensure_database()
+    import django
+
+    django.setup()
+    if migrate:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
