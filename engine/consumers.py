@@ -31,9 +31,9 @@ Ordering: per run, events are sent in ``seq`` order with no gap and no
 duplicate. The consumer joins its group before it reads the log, keeps what
 arrives live while it reads, then sends the rest, dropping any ``seq`` it has
 already sent; a gap in what arrives live (a reordered or dropped layer
-message) is filled from the log before the later event goes out. A run stream
-also compares the run's log with what it sent at every access check, so that
-events whose publish was lost arrive even when nothing follows them.
+message) is filled from the log before the later event goes out. Events whose
+publish was lost with nothing after them come from the process's periodic sweep
+of the log (``engine.streams``), through ``behind``.
 """
 
 from __future__ import annotations
@@ -90,11 +90,6 @@ def encoded(event: dict[str, Any]) -> str:
         if len(_encoded) > _ENCODED_MAX:
             del _encoded[next(iter(_encoded))]
     return text
-
-
-#: A run stream's resync from what the socket was sent, not from what a client asked for
-#: (clients cannot ask for a negative ``after``).
-CATCH_UP = -1
 
 
 class Refused(Exception):
@@ -226,6 +221,20 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             self._closer = asyncio.create_task(self._shut(CLOSE_TOO_SLOW))
             return
         self._wake.set()
+
+    def behind(self, run: str, workflow: str, last_seq: int) -> int | None:
+        """The process's sweep asks: the seq after which this socket lacks the run's
+        events (its log ends at ``last_seq``), or None."""
+        if self._closing or self._resync is not None:
+            return None  # a replay or a snapshot is coming anyway
+        if not self.wants({"run": run, "workflow": workflow}):
+            return None
+        sent = self._last_sent.get(run)
+        if sent is None:
+            # A run never seen here (board and workflow streams): its last event is
+            # enough, the writer owes the rest from the log as for any untracked run.
+            return last_seq - 1 if self._untracked_since is not None and last_seq else None
+        return sent if sent < last_seq else None
 
     # From the client
 
@@ -364,13 +373,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
                 # The database is away for a moment: check again next time, rather
                 # than never again.
                 log.exception("could not check a live stream's access; trying again later")
-            else:
-                self.catch_up()
             await asyncio.sleep(self.RECHECK_EVERY)
-
-    def catch_up(self) -> None:
-        """After a check: replay what the log holds and the socket was never sent (events
-        whose publish was lost, with nothing after them to reveal the gap)."""
 
     def _reauthorize(self) -> None:
         """``authorize`` again, for the user as the session now says (logged out, deactivated,
@@ -411,14 +414,7 @@ class RunConsumer(StreamConsumer):
             raise Refused from None
         self.run_id = str(run.pk)
         self.workflow = run.workflow.slug
-        self.logged_seq = run.last_seq
         return [streams.run_group(self.run_id)]
-
-    def catch_up(self) -> None:
-        sent = self._last_sent.get(self.run_id)
-        if sent is not None and self.logged_seq > sent and self._resync is None:
-            self._resync = CATCH_UP
-            self._wake.set()
 
     def initial_resync(self, query: dict[str, list[str]]) -> Any:
         return parse_after_query(query.get("after", ["0"])[-1])
@@ -435,10 +431,7 @@ class RunConsumer(StreamConsumer):
         self._wake.set()
 
     async def resync(self, after: int) -> None:
-        """Send the log after ``after`` (CATCH_UP: after what was sent) in chunks; live
-        events that arrive meanwhile wait."""
-        if after == CATCH_UP:
-            after = self._last_sent.get(self.run_id, 0)
+        """Send the log after ``after`` in chunks; live events that arrive meanwhile wait."""
         self._last_sent[self.run_id] = after
         while True:
             rows = await database_sync_to_async(streams.events_after)(

@@ -424,7 +424,22 @@ _publisher = _Publisher()
 class Subscriber(Protocol):
     def deliver(self, events: list[dict[str, Any]]) -> None:
         """Take events of a group it subscribed to; on the loop, must not block or await.
-        The list is shared with the process's other subscribers: read, never change."""
+        The list is shared with the process's other subscribers: read, never change.
+        An event it has already taken may come again, and one may come out of order."""
+
+    def behind(self, run: str, workflow: str, last_seq: int) -> int | None:
+        """For a run whose log ends at ``last_seq``: the seq after which this subscriber
+        lacks events it wants, or None (it has them all, or wants none)."""
+
+
+def runs_changed(since: datetime, until: datetime, limit: int) -> list[tuple[str, str, int]]:
+    """Runs last changed in ``[since, until)``, oldest change first: (run, workflow, last_seq)."""
+    rows = (
+        Run.objects.filter(updated_at__gte=since, updated_at__lt=until)
+        .order_by("updated_at")
+        .values_list("id", "workflow__slug", "last_seq")[:limit]
+    )
+    return [(str(run), slug, last_seq) for run, slug, last_seq in rows]
 
 
 async def subscribe(groups: Iterable[str], subscriber: Subscriber) -> None:
@@ -447,6 +462,13 @@ class _Hub:
     #: Seconds between renewals of the memberships (channels-redis forgets a
     #: member after its group_expiry, one day by default).
     REJOIN_EVERY = 3600.0
+    #: Seconds between sweeps of the log for events lost on their way (:meth:`_sweep`).
+    SWEEP_EVERY = 15.0
+    #: Runs changed this recently wait for the next sweep: their events may still be
+    #: on their way through the layer.
+    SWEEP_SETTLE = 2.0
+    #: At most this many changed runs per sweep.
+    SWEEP_LIMIT = 5000
 
     def __init__(self) -> None:
         self.layer: Any = None
@@ -463,6 +485,7 @@ class _Hub:
                 self.tasks = [
                     asyncio.create_task(self._receive()),
                     asyncio.create_task(self._rejoin()),
+                    asyncio.create_task(self._sweep()),
                 ]
             for group in groups:
                 if group not in self.members:
@@ -496,6 +519,48 @@ class _Hub:
             # Let the sockets' writers run between messages: a layer that hands over a
             # backlog without waiting (pub/sub) would otherwise pile it all up first.
             await asyncio.sleep(0)
+
+    async def _sweep(self) -> None:
+        """Every ``SWEEP_EVERY``: hand the subscribers the logged events they were never
+        delivered. A publish lost on its way (Redis restarting, a worker's connection
+        down) leaves a gap that the next live event of the run would reveal; when
+        nothing follows, this is what fills it."""
+        since = timezone.now()
+        while True:
+            await asyncio.sleep(self.SWEEP_EVERY)
+            until = timezone.now() - timedelta(seconds=self.SWEEP_SETTLE)
+            try:
+                await self.sweep(since, until)
+            except Exception:
+                # The same window again next time.
+                log.exception("live stream sweep failed; trying again later")
+                continue
+            since = until
+
+    async def sweep(self, since: datetime, until: datetime) -> None:
+        from channels.db import database_sync_to_async
+
+        changed = await database_sync_to_async(runs_changed)(since, until, self.SWEEP_LIMIT)
+        if len(changed) == self.SWEEP_LIMIT:
+            log.warning("live stream sweep: more than %d runs changed", self.SWEEP_LIMIT)
+        for run, workflow, last_seq in changed:
+            subscribers = {s for members in self.members.values() for s in members}
+            lacking = [
+                (subscriber, after)
+                for subscriber in subscribers
+                if (after := subscriber.behind(run, workflow, last_seq)) is not None
+            ]
+            if not lacking:
+                continue
+            after = min(after for _, after in lacking)
+            events = await database_sync_to_async(events_between)(
+                run, workflow, after, last_seq + 1
+            )
+            for subscriber, _ in lacking:
+                try:
+                    subscriber.deliver(events)
+                except Exception:
+                    log.exception("a live stream subscriber failed")
 
     async def _rejoin(self) -> None:
         while True:

@@ -9,12 +9,13 @@ publish path, after its commit. One test runs a run on a real worker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -268,19 +269,54 @@ async def test_a_failed_access_check_is_tried_again(orders, viewer, monkeypatch)
     await comm.disconnect()
 
 
+@pytest.fixture
+def quick_sweeps(monkeypatch):
+    monkeypatch.setattr(streams._Hub, "SWEEP_EVERY", 0.2)
+    monkeypatch.setattr(streams._Hub, "SWEEP_SETTLE", 0.0)
+
+
+@contextlib.contextmanager
+def lose_publishes(monkeypatch) -> Iterator[None]:
+    """Within the block, commits reach the log but never the layer."""
+    with monkeypatch.context() as lost:
+        lost.setattr(streams._publisher, "submit", lambda batch: 0)
+        yield
+
+
 @asynchronous
-async def test_a_run_streams_last_events_lost_on_the_way_still_arrive(orders, viewer, monkeypatch):
-    """Nothing follows the lost commit to reveal the gap: the periodic check finds the log
-    ahead of what the socket was sent, and replays the rest, once."""
-    monkeypatch.setattr(consumers.StreamConsumer, "RECHECK_EVERY", 0.2)
+async def test_a_run_streams_last_events_lost_on_the_way_still_arrive(
+    orders, viewer, monkeypatch, quick_sweeps
+):
+    """Nothing follows the lost commit to reveal the gap: the process's sweep finds the
+    log ahead of what the socket was sent, and hands it the rest, once."""
     run_id = await db(start)(orders)
     comm = await opened(await socket(f"/ws/runs/{run_id}/", viewer))
     await events_until(comm, run_id, 2)
-    with monkeypatch.context() as lost:
-        lost.setattr(streams._publisher, "submit", lambda batch: 0)
+    with lose_publishes(monkeypatch):
         last = await db(advance)(run_id)  # seq 3, 4: never published
     assert seqs(await events_until(comm, run_id, last, timeout=5), run_id) == [3, 4]
-    assert await comm.receive_nothing(0.6)  # and not again at the next check
+    assert await comm.receive_nothing(0.6)  # and not again at the next sweep
+    await comm.disconnect()
+
+
+@asynchronous
+async def test_the_boards_lost_events_still_arrive_and_only_where_visible(
+    orders, secret, viewer, monkeypatch, quick_sweeps
+):
+    mine = await db(start)(orders)
+    comm = await opened(await socket("/ws/board/", viewer))
+    snapshot = (await frames(comm, lambda seen: bool(seen)))[0]
+    assert [r["run"] for r in snapshot["runs"]] == [mine]
+    with lose_publishes(monkeypatch):
+        last = await db(advance)(mine)  # seq 3, 4 of a run the board follows
+        new = await db(start)(orders)  # a run the board never heard of
+        await db(start)(secret)  # a run it may not see
+    events = await events_until(comm, mine, last, timeout=5)
+    events += await events_until(comm, new, 2, timeout=5)
+    assert seqs(events, mine) == [3, 4]
+    assert seqs(events, new) == [1, 2]
+    assert {e["workflow"] for e in events} == {"orders"}
+    assert await comm.receive_nothing(0.6)
     await comm.disconnect()
 
 
