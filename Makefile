@@ -35,7 +35,7 @@ run: setup
 	$(BIN)/python manage.py sagaboard demo
 	exec $(BIN)/python manage.py sagaboard serve --host $(HOST) --port $(PORT)
 
-test: setup-test
+test: setup-test lint
 	scripts/test.sh
 
 lint: $(STAMP)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import OuterRef, QuerySet, Subquery
@@ -11,7 +11,7 @@ from designer.models import AuditEntry, ReviewDecision, Version, VersionStatus, 
 from designer.services import version_contributors
 from sagaboard.access import can_manage_permissions, user_can, visible_workflows
 
-User = AbstractBaseUser | AnonymousUser
+User: TypeAlias = AbstractBaseUser | AnonymousUser
 
 
 def workflow_versions(workflow: Workflow) -> QuerySet[Version]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeAlias
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
@@ -20,7 +21,7 @@ from engine.store import run_state
 from sagaboard.access import user_can, visible_workflows
 from sagaboard.errors import InvalidInput
 
-User = AbstractBaseUser | AnonymousUser
+User: TypeAlias = AbstractBaseUser | AnonymousUser
 
 
 def visible_runs(user: User) -> QuerySet[Run]:

@@ -12,6 +12,7 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -117,7 +118,9 @@ def _commit(
     return continuation
 
 
-def after_commit(run_id: str, commands: list[core.Command], messages: list[dict[str, Any]]) -> None:
+def after_commit(
+    run_id: str, commands: Sequence[core.Command], messages: list[dict[str, Any]]
+) -> None:
     """Send the decision's commands to the broker and its events to the live streams."""
     from engine.dispatch import dispatch
 

@@ -487,20 +487,19 @@ def append_events(
         )
     if not rows:
         return rows
-    own = writes is None
-    writes = Writes() if own else writes
+    batch = writes if writes is not None else Writes()
     conn = _db()
     fields = [Event._meta.get_field("run" if name == "run_id" else name) for name in EVENT_COLUMNS]
     quote = conn.ops.quote_name
     one = "(" + ", ".join(["%s"] * len(fields)) + ")"
     params = [f.get_db_prep_save(getattr(row, f.attname), conn) for row in rows for f in fields]
-    writes.add(
+    batch.add(
         f"INSERT INTO {quote(Event._meta.db_table)} "
         f"({', '.join(quote(f.column) for f in fields)}) VALUES {', '.join([one] * len(rows))}",
         params,
     )
-    if own:
-        writes.execute()
+    if writes is None:
+        batch.execute()
     return rows
 
 

@@ -144,8 +144,8 @@ def group_batches(messages: Iterable[dict[str, Any]]) -> dict[str, list[dict[str
 def publish(messages: Iterable[dict[str, Any]]) -> None:
     """Send committed events to their groups. Called on commit, never inside a transaction.
 
-    On the Redis pub/sub layer, from sync code: sent from the calling thread, one
-    pipelined round trip. Otherwise queued for the process's sender loop, waited
+    On the Redis pub/sub layer: sent from the calling thread, one pipelined round
+    trip. Otherwise queued for the process's sender loop, waited
     for at most ``PUBLISH_WAIT_S`` (usually a millisecond or two).
     """
     batch = list(messages)
@@ -208,14 +208,9 @@ class _Publisher:
         self._direct: dict[int, _DirectSender | None] = {}
 
     def _direct_for(self, layer: Any) -> _DirectSender | None:
-        """The direct sender for ``layer``, when it is the Redis pub/sub layer and the
-        caller is sync code (a worker or request thread, not an event loop)."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-        else:
-            return None
+        """The direct sender for ``layer``, when it is the Redis pub/sub layer. Also for
+        sync code that runs on an event loop's thread: it blocks that loop for one round
+        trip, as it did for the database writes before."""
         key = id(layer)
         if key not in self._direct:
             self._direct[key] = _DirectSender.for_layer(layer)

@@ -7,6 +7,8 @@ for an act gets a 403.
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 from django.http import Http404
@@ -15,7 +17,7 @@ from guardian.shortcuts import get_objects_for_user
 from designer.models import WORKFLOW_PERMS, Workflow
 from sagaboard.errors import NotAllowed
 
-User = AbstractBaseUser | AnonymousUser
+User: TypeAlias = AbstractBaseUser | AnonymousUser
 
 
 def user_can(user: User, workflow: Workflow, perm: str) -> bool:

@@ -25,8 +25,8 @@ def _flatten(detail: Any, prefix: str = "") -> list[dict[str, Any]]:
         for key, value in detail.items():
             name = f"{prefix}.{key}" if prefix else str(key)
             if key == "non_field_errors":
-                name = prefix or None
-            items.extend(_flatten(value, name or ""))
+                name = prefix
+            items.extend(_flatten(value, name))
         return items
     if isinstance(detail, list):
         items = []
