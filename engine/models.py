@@ -61,6 +61,11 @@ class Run(models.Model):
             models.Index(fields=["-updated_at"], name="run_updated"),
             # A workflow's overview: its runs that changed in a window (engine/stats.py).
             models.Index(fields=["workflow", "-updated_at"], name="run_workflow_updated"),
+            # The run list's stuck order (the longest stuck first), a page at a time; only
+            # stuck runs are in it, so the other runs' updates never touch it.
+            models.Index(
+                fields=["stuck_since", "id"], condition=models.Q(status="stuck"), name="run_stuck"
+            ),
         ]
 
     def __str__(self) -> str:

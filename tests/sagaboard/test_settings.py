@@ -66,3 +66,12 @@ def test_standalone_defaults_to_sqlite_in_wal_mode(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["wal", "sqlite"]
     assert (tmp_path / "sagaboard.sqlite3").exists()
+
+
+def test_the_models_and_their_migrations_agree(tmp_path):
+    """A model change without its migration would reach production as a schema that
+    differs from the code (an index missing, a column absent)."""
+    result = manage(
+        "makemigrations", "--check", "--dry-run", DATABASE_URL=f"sqlite:///{tmp_path}/x"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
