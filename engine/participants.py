@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 from django.conf import settings
 
@@ -63,7 +64,8 @@ def address_refused(url: str) -> str:
     An allowed name must not lead into the machine's own or a private network
     unless SAGABOARD_HTTP_ALLOWED_NETWORKS holds that address: a DNS entry
     pointing an allowed name at 127.0.0.1 or 10.x must not open those to steps.
-    Public addresses pass.
+    Public addresses pass. The connection itself goes only to an address
+    checked when it is made (:class:`_CheckedBackend`).
     """
     parts = urlsplit(url)
     host = (parts.hostname or "").rstrip(".")
@@ -71,23 +73,64 @@ def address_refused(url: str) -> str:
         port = parts.port or 80
     except ValueError:
         return ""  # a malformed URL: the request itself fails, naming what is wrong
+    return _checked_addresses(host, port)[0]
+
+
+def _checked_addresses(host: str, port: int) -> tuple[str, list[str]]:
+    """Where ``host`` resolves to, if every address may be called: ``(refusal, addresses)``,
+    the refusal "" when they may."""
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError) as exc:
-        return f"cannot resolve {host}: {exc}"
+        return f"cannot resolve {host}: {exc}", []
     networks = [
         ipaddress.ip_network(n, strict=False) for n in settings.SAGABOARD_HTTP_ALLOWED_NETWORKS
     ]
+    addresses = []
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        addresses.append(str(info[4][0]))
         if address.is_global and not address.is_multicast:
             continue
         if not any(address in network for network in networks):
             return (
                 f"{host} resolves to {address}, a non-public address that "
                 "SAGABOARD_HTTP_ALLOWED_NETWORKS does not allow"
-            )
-    return ""
+            ), []
+    return "", addresses
+
+
+class AddressRefused(httpcore.ConnectError):
+    """The name resolved, when connecting, to an address steps may not call."""
+
+
+class _CheckedBackend(httpcore.SyncBackend):
+    """Connects to an address checked as the connection is made.
+
+    The check before each request (``address_refused``) resolves the name once,
+    and the connection would resolve it again: a name that answers a public
+    address to the first lookup and 127.0.0.1 to the second (DNS rebinding)
+    would get through. Here the addresses checked are the ones connected to.
+    """
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        refused, addresses = _checked_addresses(host, port)
+        if refused:
+            raise AddressRefused(refused)
+        failure: Exception = httpcore.ConnectError(f"{host} has no address")
+        for address in addresses:
+            try:
+                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                failure = exc
+        raise failure
 
 
 def _client() -> httpx.Client:
@@ -95,7 +138,10 @@ def _client() -> httpx.Client:
     if _shared_client is None:
         # One pooled client per process; redirects are followed by hand, so
         # each hop is checked against the allowed hosts.
-        _shared_client = httpx.Client(follow_redirects=False, trust_env=False)
+        transport = httpx.HTTPTransport()
+        # httpx takes no network backend of its own; its connection pool does.
+        transport._pool._network_backend = _CheckedBackend()
+        _shared_client = httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
     return _shared_client
 
 
@@ -202,6 +248,14 @@ def _call_http(
                 status = response.status_code
         except httpx.TimeoutException:
             return Outcome(False, error=f"{method} {url} {timed_out}", retryable=True)
+        except httpx.ConnectError as exc:
+            if isinstance(exc.__cause__, AddressRefused):
+                return Outcome(False, error=str(exc.__cause__), retryable=False)
+            return Outcome(
+                False,
+                error=f"{method} {url} failed: {exc.__class__.__name__}: {exc}",
+                retryable=True,
+            )
         except httpx.HTTPError as exc:
             return Outcome(
                 False,

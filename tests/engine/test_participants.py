@@ -635,3 +635,29 @@ def test_task_result_with_nul_is_storable(registered):
     outcome = task("tests.returns", value={"label": "a\x00b"})
     assert outcome.ok
     storable(outcome)
+
+
+def test_a_name_that_rebinds_between_the_check_and_the_connection_is_refused(
+    server, settings, monkeypatch
+):
+    """DNS rebinding: the name answers a public address when checked and a loopback one
+    when connected to. The connection goes only to an address checked as it is made."""
+    settings.SAGABOARD_HTTP_ALLOWED_HOSTS = ["rebind.test"]
+    settings.SAGABOARD_HTTP_ALLOWED_NETWORKS = ["10.0.0.0/8"]
+    server.routes["/op"] = answer(200, {"secret": "s3cr3t"})
+    real = socket.getaddrinfo
+    lookups = []
+
+    def rebinding(host, port, *args, **kwargs):
+        if host != "rebind.test":
+            return real(host, port, *args, **kwargs)
+        lookups.append(host)
+        address = "93.184.215.14" if len(lookups) == 1 else "127.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    outcome = call(f"http://rebind.test:{server.port}/op")
+    assert not outcome.ok and not outcome.retryable
+    assert "resolves to 127.0.0.1" in outcome.error
+    assert len(lookups) == 2
+    assert server.seen == []
