@@ -137,6 +137,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         #: For a run not in ``_last_sent``: the events of the log since this moment are
         #: owed before its first live one (None: take its events as they come).
         self._untracked_since: datetime | None = None
+        #: When the last snapshot was read (board and workflow streams).
+        self._snapshot_at: datetime | None = None
         self._resync: Any = None
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -222,18 +224,22 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             return
         self._wake.set()
 
-    def behind(self, run: str, workflow: str, last_seq: int) -> int | None:
+    def behind(self, run: str, workflow: str, last_seq: int, changed_at: datetime) -> int | None:
         """The process's sweep asks: the seq after which this socket lacks the run's
-        events (its log ends at ``last_seq``), or None."""
+        events (its log ends at ``last_seq``, written at ``changed_at``), or None."""
         if self._closing or self._resync is not None:
             return None  # a replay or a snapshot is coming anyway
         if not self.wants({"run": run, "workflow": workflow}):
             return None
         sent = self._last_sent.get(run)
         if sent is None:
-            # A run never seen here (board and workflow streams): its last event is
-            # enough, the writer owes the rest from the log as for any untracked run.
-            return last_seq - 1 if self._untracked_since is not None and last_seq else None
+            # A run never seen here (board and workflow streams). Changed before the
+            # snapshot, it is in it or was left out of a truncated one: nothing owed.
+            # Changed since, its events were lost on the way: its last one is enough,
+            # the writer owes the rest from the log as for any untracked run.
+            if self._untracked_since is None or self._snapshot_at is None:
+                return None
+            return last_seq - 1 if changed_at > self._snapshot_at and last_seq else None
         return sent if sent < last_seq else None
 
     # From the client
@@ -483,7 +489,8 @@ class SnapshotConsumer(StreamConsumer):
 
     def snapshot(self, user: Any) -> dict[str, Any]:
         """The snapshot frame (runs in a worker thread)."""
-        self._untracked_since = timezone.now() - self.UNTRACKED_MARGIN
+        self._snapshot_at = timezone.now()
+        self._untracked_since = self._snapshot_at - self.UNTRACKED_MARGIN
         runs, truncated = streams.runs_snapshot(
             self.visible_runs(user), limit=self.SNAPSHOT_LIMIT, recent=self.RECENT
         )

@@ -36,10 +36,10 @@ import weakref
 from collections import deque
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from engine.models import TERMINAL_RUN_STATUSES, Event, Run
@@ -422,19 +422,49 @@ class Subscriber(Protocol):
         The list is shared with the process's other subscribers: read, never change.
         An event it has already taken may come again, and one may come out of order."""
 
-    def behind(self, run: str, workflow: str, last_seq: int) -> int | None:
-        """For a run whose log ends at ``last_seq``: the seq after which this subscriber
-        lacks events it wants, or None (it has them all, or wants none)."""
+    def behind(self, run: str, workflow: str, last_seq: int, changed_at: datetime) -> int | None:
+        """For a run whose log ends at ``last_seq`` (written at ``changed_at``): the seq
+        after which this subscriber lacks events it wants, or None (it has them all, or
+        wants none)."""
 
 
-def runs_changed(since: datetime, until: datetime, limit: int) -> list[tuple[str, str, int]]:
-    """Runs last changed in ``[since, until)``, oldest change first: (run, workflow, last_seq)."""
+class Changed(NamedTuple):
+    """A run as the sweep sees it."""
+
+    run: str
+    workflow: str
+    last_seq: int
+    at: datetime
+
+
+def runs_changed(since: datetime, until: datetime, limit: int) -> list[Changed]:
+    """Runs last changed in ``[since, until)``, oldest change first."""
     rows = (
         Run.objects.filter(updated_at__gte=since, updated_at__lt=until)
         .order_by("updated_at")
-        .values_list("id", "workflow__slug", "last_seq")[:limit]
+        .values_list("id", "workflow__slug", "last_seq", "updated_at")[:limit]
     )
-    return [(str(run), slug, last_seq) for run, slug, last_seq in rows]
+    return [Changed(str(run), slug, last_seq, at) for run, slug, last_seq, at in rows]
+
+
+#: Runs per query when the sweep reads the events its subscribers lack.
+SWEEP_CHUNK = 200
+
+
+def events_lacking(wanted: dict[str, tuple[str, int, int]]) -> dict[str, list[dict[str, Any]]]:
+    """For each run, ``(workflow, after, last)``: its events with ``after < seq <= last``, as
+    stream messages. A few queries of many runs each, not a query per run."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    runs = list(wanted)
+    for start in range(0, len(runs), SWEEP_CHUNK):
+        condition = Q()
+        for run in runs[start : start + SWEEP_CHUNK]:
+            _, after, last = wanted[run]
+            condition |= Q(run_id=run, seq__gt=after, seq__lte=last)
+        for row in Event.objects.filter(condition).order_by("run_id", "seq"):
+            run = str(row.run_id)
+            found.setdefault(run, []).append(event_message(row, wanted[run][0]))
+    return found
 
 
 async def subscribe(groups: Iterable[str], subscriber: Subscriber) -> None:
@@ -533,27 +563,33 @@ class _Hub:
             since = until
 
     async def sweep(self, since: datetime, until: datetime) -> None:
+        """Two queries in the common case (runs changed, then the events lacked), one
+        hop to the database thread each: the sweep shares that thread with the
+        process's requests and must not hold it for long."""
         from channels.db import database_sync_to_async
 
         changed = await database_sync_to_async(runs_changed)(since, until, self.SWEEP_LIMIT)
         if len(changed) == self.SWEEP_LIMIT:
             log.warning("live stream sweep: more than %d runs changed", self.SWEEP_LIMIT)
-        for run, workflow, last_seq in changed:
-            subscribers = {s for members in self.members.values() for s in members}
-            lacking = [
-                (subscriber, after)
-                for subscriber in subscribers
-                if (after := subscriber.behind(run, workflow, last_seq)) is not None
-            ]
-            if not lacking:
-                continue
-            after = min(after for _, after in lacking)
-            events = await database_sync_to_async(events_between)(
-                run, workflow, after, last_seq + 1
-            )
-            for subscriber, _ in lacking:
+        subscribers = {s for members in self.members.values() for s in members}
+        lacking: dict[str, list[Subscriber]] = {}
+        wanted: dict[str, tuple[str, int, int]] = {}
+        for run in changed:
+            for subscriber in subscribers:
+                after = subscriber.behind(run.run, run.workflow, run.last_seq, run.at)
+                if after is None:
+                    continue
+                lacking.setdefault(run.run, []).append(subscriber)
+                earliest = wanted.get(run.run, (run.workflow, after, run.last_seq))[1]
+                wanted[run.run] = (run.workflow, min(after, earliest), run.last_seq)
+        if not wanted:
+            return
+        log.info("live stream sweep: %d runs' events were not delivered here", len(wanted))
+        events = await database_sync_to_async(events_lacking)(wanted)
+        for run_id, runs_subscribers in lacking.items():
+            for subscriber in runs_subscribers:
                 try:
-                    subscriber.deliver(events)
+                    subscriber.deliver(events.get(run_id, []))
                 except Exception:
                     log.exception("a live stream subscriber failed")
 

@@ -311,13 +311,37 @@ async def test_the_boards_lost_events_still_arrive_and_only_where_visible(
         last = await db(advance)(mine)  # seq 3, 4 of a run the board follows
         new = await db(start)(orders)  # a run the board never heard of
         await db(start)(secret)  # a run it may not see
-    events = await events_until(comm, mine, last, timeout=5)
-    events += await events_until(comm, new, 2, timeout=5)
+
+    def both(seen: list[dict]) -> bool:
+        got = flat(seen)
+        return seqs(got, mine)[-1:] == [last] and seqs(got, new)[-1:] == [2]
+
+    events = flat(await frames(comm, both, timeout=5))
     assert seqs(events, mine) == [3, 4]
     assert seqs(events, new) == [1, 2]
     assert {e["workflow"] for e in events} == {"orders"}
     assert await comm.receive_nothing(0.6)
     await comm.disconnect()
+
+
+@asynchronous
+async def test_the_sweep_does_not_push_runs_a_truncated_snapshot_left_out(
+    orders, viewer, monkeypatch, quick_sweeps
+):
+    """A board holds the newest runs of its snapshot; older ones left out of it stay out,
+    rather than coming back through the sweep at every pass."""
+    monkeypatch.setattr(consumers.SnapshotConsumer, "SNAPSHOT_LIMIT", 1)
+    first = await db(start)(orders)
+    watcher = await opened(await socket(f"/ws/runs/{first}/", viewer))  # the sweep starts
+    await events_until(watcher, first, 2)
+    await db(advance)(first)  # changed within the sweep's window, before the snapshot
+    second = await db(start)(orders)
+    comm = await opened(await socket("/ws/board/", viewer))
+    snapshot = (await frames(comm, lambda seen: bool(seen)))[0]
+    assert snapshot["truncated"] and [r["run"] for r in snapshot["runs"]] == [second]
+    assert await comm.receive_nothing(1.0)
+    await comm.disconnect()
+    await watcher.disconnect()
 
 
 @asynchronous
