@@ -522,6 +522,9 @@ class ChaosRun:
                 time.sleep(1.0)
             if left:
                 self.violations.append(f"{left} runs did not settle within {self.args.timeout} s")
+                # What the processes were saying by then, to find out why.
+                for proc in self.topology.started:
+                    print(f"----- {proc.name}, last lines -----\n{proc.log[-3000:]}")
             self.elapsed_runs = time.monotonic() - started_at
             log(f"{len(runs) - left} of {len(runs)} runs settled in {self.elapsed_runs:.0f} s")
         finally:
