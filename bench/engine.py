@@ -4,10 +4,12 @@ Runs both against the same Redis, PostgreSQL and worker processes, in one go:
 
     DATABASE_URL=postgres://... CELERY_BROKER_URL=redis://... python bench/engine.py
 
-Prints, for each: latency p50/p99 of runs started one at a time, and throughput
-(runs/s, steps/s and step transitions/s) of N runs started at once, then the
-ratios. A step transition is one change of a step's status (pending ->
-running -> succeeded is two).
+Prints, for each: latency p50/p99 of runs started one at a time (a chain, then a
+saga, in turn, so that both meet the same noise), and throughput (runs/s,
+steps/s and step transitions/s) of N runs started at once, then the ratios. A
+step transition is one change of a step's status (pending -> running ->
+succeeded is two). The engine's tables are vacuumed first: this machine's
+PostgreSQL runs without autovacuum, and each run would be slower than the last.
 """
 
 from __future__ import annotations
@@ -185,6 +187,7 @@ def main() -> None:
 
     setup_django()
     workflow = bench_workflow()
+    common.vacuum()
     procs = start_workers(args.workers, args.concurrency, args.pool)
     try:
         wait_ready()
@@ -192,8 +195,11 @@ def main() -> None:
         run_sagas(workflow, 5, together=False)
         run_chains(5, together=False)
 
-        chain_lat, _ = run_chains(args.sequential, together=False)
-        saga_lat, _ = run_sagas(workflow, args.sequential, together=False)
+        # One of each in turn, so that both meet the same noise of a shared machine.
+        chain_lat, saga_lat = [], []
+        for _ in range(args.sequential):
+            chain_lat += run_chains(1, together=False)[0]
+            saga_lat += run_sagas(workflow, 1, together=False)[0]
         _, chain_wall = run_chains(args.concurrent, together=True)
         _, saga_wall = run_sagas(workflow, args.concurrent, together=True)
     finally:

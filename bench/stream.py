@@ -503,6 +503,7 @@ def main() -> None:
     os.environ["BENCH_LAYER"] = args.layer
     setup_django(migrate=True)
     cookie = prepare()
+    common.vacuum()
     results = []
     for name in args.phases.split(","):
         # A fresh server per phase (a new process channel): one phase's backlog must

@@ -29,6 +29,7 @@ from engine.store import (
     Writes,
     append_events,
     definition_for,
+    insert_steps,
     lock_run,
     new_rows,
     run_state,
@@ -236,7 +237,8 @@ def run_start(
                 started_by=by,
             )
             definition = definition_for(run)
-            created = StepRun.objects.bulk_create(new_rows(run, definition, version.spec["steps"]))
+            created = new_rows(run, definition, version.spec["steps"])
+            insert_steps(created)
             if all(row.pk is not None for row in created):
                 # Just inserted, so locked by this transaction already, and as written.
                 rows = {row.step_id: row for row in created}

@@ -100,6 +100,45 @@ def new_rows(
     ]
 
 
+def insert_steps(rows: list[StepRun]) -> None:
+    """INSERT a new run's step rows in one statement and set their ids.
+
+    What ``bulk_create`` does, without compiling the statement anew for every
+    run (about a millisecond of CPU here, inside every saga's latency).
+    """
+    conn = _db()
+    if not conn.features.can_return_rows_from_bulk_insert:
+        StepRun.objects.bulk_create(rows)
+        return
+    fields = _step_insert_fields()
+    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params = [f.get_db_prep_save(f.pre_save(row, True), conn) for row in rows for f in fields]
+    with conn.cursor() as cursor:
+        cursor.execute(
+            f"{_step_insert_sql(conn.vendor)} VALUES {', '.join([one] * len(rows))} "
+            f"RETURNING {conn.ops.quote_name(StepRun._meta.pk.column)}",
+            params,
+        )
+        ids = [found[0] for found in cursor.fetchall()]
+    # In the order of VALUES, as bulk_create relies on too.
+    for row, pk in zip(rows, ids, strict=True):
+        row.pk = pk
+        row._state.adding = False
+        row._state.db = conn.alias
+
+
+@lru_cache(maxsize=1)
+def _step_insert_fields() -> tuple[Any, ...]:
+    return tuple(f for f in StepRun._meta.concrete_fields if f is not StepRun._meta.pk)
+
+
+@lru_cache(maxsize=4)
+def _step_insert_sql(vendor: str) -> str:
+    quote = _db().ops.quote_name
+    columns = ", ".join(quote(f.column) for f in _step_insert_fields())
+    return f"INSERT INTO {quote(StepRun._meta.db_table)} ({columns})"
+
+
 STEP_FIELDS = [
     "status",
     "attempt",
