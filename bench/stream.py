@@ -3,7 +3,8 @@ next to a bare channels-redis group_send measured in the same run.
 
     DATABASE_URL=postgres://... CHANNEL_LAYER_URL=redis://... python bench/stream.py
 
-For each of two phases, one after the other, a fresh uvicorn process serves the
+For each of two phases, in turn for ``--rounds`` rounds (latencies pooled per
+phase, so that both meet the same noise of a shared machine), a fresh uvicorn process serves the
 ASGI app on a spare port; ``--clients`` WebSocket clients (in ``--client-procs``
 processes of their own) watch, and producer processes emit ``--rate`` events
 per second (two per commit or message) for ``--seconds`` after a warm-up:
@@ -407,18 +408,34 @@ async def phase(name: str, args: argparse.Namespace, port: int, cookie: str) -> 
                 continue
             duplicates += len(times) - 1
             latencies.append((times[0] - t) * 1000)
-    elapsed = args.seconds + WARMUP_S
     return {
         "name": name,
+        "latencies": latencies,
         "events": len(measured),
-        "rate": len(sent) / elapsed,
-        "frames_per_s": frames / elapsed,
+        "sent": len(sent),
+        "frames": frames,
+        "elapsed": args.seconds + WARMUP_S,
+        "lost": lost,
+        "duplicates": duplicates,
+    }
+
+
+def summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One phase's figures over all its rounds, latencies pooled."""
+    latencies = [ms for r in rounds for ms in r["latencies"]]
+    elapsed = sum(r["elapsed"] for r in rounds)
+    return {
+        "name": rounds[0]["name"],
+        "events": sum(r["events"] for r in rounds),
+        "rate": sum(r["sent"] for r in rounds) / elapsed,
+        "frames_per_s": sum(r["frames"] for r in rounds) / elapsed,
         "p50": common.percentile(latencies, 50) if latencies else float("nan"),
         "p99": common.percentile(latencies, 99) if latencies else float("nan"),
         "max": max(latencies) if latencies else float("nan"),
         "mean": statistics.fmean(latencies) if latencies else float("nan"),
-        "lost": lost,
-        "duplicates": duplicates,
+        "lost": sum(r["lost"] for r in rounds),
+        "duplicates": sum(r["duplicates"] for r in rounds),
+        "server_cpu": sum(r["server_cpu"] for r in rounds),
     }
 
 
@@ -450,6 +467,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--rate", type=float, default=200, help="events per second")
     parser.add_argument("--seconds", type=float, default=20, help="measured seconds per phase")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="the phases in turn, this many times (pooled)"
+    )
     parser.add_argument(
         "--phases", default="bare,sagaboard", help="which phases, in order (default both)"
     )
@@ -504,25 +524,29 @@ def main() -> None:
     setup_django(migrate=True)
     cookie = prepare()
     common.vacuum()
-    results = []
-    for name in args.phases.split(","):
-        # A fresh server per phase (a new process channel): one phase's backlog must
-        # not slow the next.
-        port = spare_port()
-        command = [sys.executable, __file__, f"--serve={port}"]
-        if args.frame_interval is not None:
-            command.append(f"--frame-interval={args.frame_interval}")
-        server = subprocess.Popen(command)
-        try:
-            wait_port(port)
-            before = cpu_seconds(server.pid)
-            result = asyncio.run(phase(name, args, port, cookie))
-            result["server_cpu"] = cpu_seconds(server.pid) - before
-            results.append(result)
-        finally:
-            server.terminate()
-            server.wait(10)
-    report(results, args)
+    names = args.phases.split(",")
+    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    # The phases in turn, ``--rounds`` times: on a shared machine each meets the
+    # same noise, rather than one the quiet minute and the other the busy one.
+    for _ in range(args.rounds):
+        for name in names:
+            # A fresh server per phase (a new process channel): one phase's backlog
+            # must not slow the next.
+            port = spare_port()
+            command = [sys.executable, __file__, f"--serve={port}"]
+            if args.frame_interval is not None:
+                command.append(f"--frame-interval={args.frame_interval}")
+            server = subprocess.Popen(command)
+            try:
+                wait_port(port)
+                before = cpu_seconds(server.pid)
+                result = asyncio.run(phase(name, args, port, cookie))
+                result["server_cpu"] = cpu_seconds(server.pid) - before
+                rounds[name].append(result)
+            finally:
+                server.terminate()
+                server.wait(10)
+    report([summary(rounds[name]) for name in names], args)
 
 
 def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
@@ -530,7 +554,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
 
     print(
         f"\n{args.clients} clients on /ws/board/, {args.rate:g} events/s offered, "
-        f"{args.seconds:g} s measured per phase, producer mode {args.mode} "
+        f"{args.seconds:g} s measured per phase and round, {args.rounds} rounds, "
+        f"producer mode {args.mode} "
         f"({args.producers} processes), frame interval "
         f"{args.frame_interval if args.frame_interval is not None else 'default'}, "
         f"permessage-deflate {'on' if args.deflate else 'off'}, "
