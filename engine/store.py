@@ -111,11 +111,10 @@ def insert_steps(rows: list[StepRun]) -> None:
         StepRun.objects.bulk_create(rows)
         return
     fields = _step_insert_fields()
-    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
     params = [f.get_db_prep_save(f.pre_save(row, True), conn) for row in rows for f in fields]
     with conn.cursor() as cursor:
         cursor.execute(
-            f"{_step_insert_sql(conn.vendor)} VALUES {', '.join([one] * len(rows))} "
+            f"{_insert_sql(StepRun, fields, len(rows))} "
             f"RETURNING {conn.ops.quote_name(StepRun._meta.pk.column)}",
             params,
         )
@@ -130,13 +129,6 @@ def insert_steps(rows: list[StepRun]) -> None:
 @lru_cache(maxsize=1)
 def _step_insert_fields() -> tuple[Any, ...]:
     return tuple(f for f in StepRun._meta.concrete_fields if f is not StepRun._meta.pk)
-
-
-@lru_cache(maxsize=4)
-def _step_insert_sql(vendor: str) -> str:
-    quote = _db().ops.quote_name
-    columns = ", ".join(quote(f.column) for f in _step_insert_fields())
-    return f"INSERT INTO {quote(StepRun._meta.db_table)} ({columns})"
 
 
 STEP_FIELDS = [
@@ -528,18 +520,28 @@ def append_events(
         return rows
     batch = writes if writes is not None else Writes()
     conn = _db()
-    fields = [Event._meta.get_field("run" if name == "run_id" else name) for name in EVENT_COLUMNS]
-    quote = conn.ops.quote_name
-    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    fields = _event_fields()
     params = [f.get_db_prep_save(getattr(row, f.attname), conn) for row in rows for f in fields]
-    batch.add(
-        f"INSERT INTO {quote(Event._meta.db_table)} "
-        f"({', '.join(quote(f.column) for f in fields)}) VALUES {', '.join([one] * len(rows))}",
-        params,
-    )
+    batch.add(_insert_sql(Event, fields, len(rows)), params)
     if writes is None:
         batch.execute()
     return rows
+
+
+@lru_cache(maxsize=1)
+def _event_fields() -> tuple[Any, ...]:
+    return tuple(Event._meta.get_field("run" if n == "run_id" else n) for n in EVENT_COLUMNS)
+
+
+@lru_cache(maxsize=64)
+def _insert_sql(model: type[models.Model], fields: tuple[Any, ...], count: int) -> str:
+    """INSERT of ``count`` rows of ``fields`` into ``model``'s table, %s placeholders."""
+    quote = _db().ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    return (
+        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES {', '.join([one] * count)}"
+    )
 
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:

@@ -34,7 +34,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
@@ -141,6 +141,15 @@ def group_batches(messages: Iterable[dict[str, Any]]) -> dict[str, list[dict[str
     return groups
 
 
+def layer_messages(messages: Iterable[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The channel-layer messages of committed events: ``(group, message)``, at most
+    ``MAX_BATCH`` events each, in the order given."""
+    for group, events in group_batches(messages).items():
+        for start in range(0, len(events), MAX_BATCH):
+            chunk = events[start : start + MAX_BATCH]
+            yield group, {"type": BATCH_TYPE, "group": group, "events": chunk}
+
+
 def publish(messages: Iterable[dict[str, Any]]) -> None:
     """Send committed events to their groups. Called on commit, never inside a transaction.
 
@@ -205,16 +214,18 @@ class _Publisher:
         self._server_loop: asyncio.AbstractEventLoop | None = None
         self._drain_loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
-        self._direct: dict[int, _DirectSender | None] = {}
+        # Per layer object (weakly: a layer made anew gets a sender of its own).
+        self._direct: weakref.WeakKeyDictionary[Any, _DirectSender | None] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def _direct_for(self, layer: Any) -> _DirectSender | None:
         """The direct sender for ``layer``, when it is the Redis pub/sub layer. Also for
         sync code that runs on an event loop's thread: it blocks that loop for one round
         trip, as it did for the database writes before."""
-        key = id(layer)
-        if key not in self._direct:
-            self._direct[key] = _DirectSender.for_layer(layer)
-        return self._direct[key]
+        if layer not in self._direct:
+            self._direct[layer] = _DirectSender.for_layer(layer)
+        return self._direct[layer]
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._server_loop is not loop:
@@ -301,12 +312,7 @@ class _Publisher:
         layer = get_channel_layer()
         if layer is None:
             return
-        sends = []
-        for group, events in group_batches(messages).items():
-            for start in range(0, len(events), MAX_BATCH):
-                chunk = events[start : start + MAX_BATCH]
-                message = {"type": BATCH_TYPE, "group": group, "events": chunk}
-                sends.append(layer.group_send(group, message))
+        sends = [layer.group_send(group, message) for group, message in layer_messages(messages)]
         # Groups are independent; within a group, order holds because the next
         # round of sends starts only when this one is done.
         results = await asyncio.gather(*sends, return_exceptions=True)
@@ -387,16 +393,10 @@ class _DirectSender:
         if time.monotonic() < self.down_until:
             return
         by_shard: dict[int, list[tuple[str, bytes]]] = {}
-        for group, events in group_batches(batch).items():
+        for group, message in layer_messages(batch):
             channel = f"{self.prefix}__group__{group}"
             shard = _consistent_hash(channel, len(self.clients))
-            for start in range(0, len(events), MAX_BATCH):
-                message = {
-                    "type": BATCH_TYPE,
-                    "group": group,
-                    "events": events[start : start + MAX_BATCH],
-                }
-                by_shard.setdefault(shard, []).append((channel, self.layer.serialize(message)))
+            by_shard.setdefault(shard, []).append((channel, self.layer.serialize(message)))
         try:
             for shard, sends in by_shard.items():
                 pipe = self.clients[shard].pipeline(transaction=False)
@@ -535,12 +535,7 @@ class _Hub:
                 log.exception("live stream receive failed; trying again in a second")
                 await asyncio.sleep(1)
                 continue
-            events = message.get("events")
-            for subscriber in list(self.members.get(message.get("group", ""), ())):
-                try:
-                    subscriber.deliver(events)
-                except Exception:
-                    log.exception("a live stream subscriber failed")
+            _hand(self.members.get(message.get("group", ""), ()), message.get("events"))
             # Let the sockets' writers run between messages: a layer that hands over a
             # backlog without waiting (pub/sub) would otherwise pile it all up first.
             await asyncio.sleep(0)
@@ -587,11 +582,7 @@ class _Hub:
         log.info("live stream sweep: %d runs' events were not delivered here", len(wanted))
         events = await database_sync_to_async(events_lacking)(wanted)
         for run_id, runs_subscribers in lacking.items():
-            for subscriber in runs_subscribers:
-                try:
-                    subscriber.deliver(events.get(run_id, []))
-                except Exception:
-                    log.exception("a live stream subscriber failed")
+            _hand(runs_subscribers, events.get(run_id, []))
 
     async def _rejoin(self) -> None:
         while True:
@@ -599,6 +590,15 @@ class _Hub:
             async with self.lock:
                 for group in self.members:
                     await self.layer.group_add(group, self.channel)
+
+
+def _hand(subscribers: Iterable[Subscriber], events: Any) -> None:
+    """Deliver ``events`` to each subscriber; one that fails does not stop the others."""
+    for subscriber in list(subscribers):
+        try:
+            subscriber.deliver(events)
+        except Exception:
+            log.exception("a live stream subscriber failed")
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Hub] = weakref.WeakKeyDictionary()
