@@ -37,10 +37,10 @@ def prepare() -> tuple[Any, Any]:
     """An empty run table, the workflows, a staff user and a viewer of two workflows."""
     from django.contrib.auth.models import User
     from django.db import connection
+    from guardian.shortcuts import assign_perm
 
     from designer import services
     from designer.models import Workflow
-    from tests.factories import grant
 
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE engine_event, engine_steprun, engine_run CASCADE")
@@ -72,7 +72,7 @@ def prepare() -> tuple[Any, Any]:
             services.version_review(version=version, by=reviewer, decision="approve")
             services.version_publish(version=version, by=author)
         if i < 2:
-            grant(viewer, workflow, "view_workflow")
+            assign_perm("designer.view_workflow", viewer, workflow)
     return staff, viewer
 
 
