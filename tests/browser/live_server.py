@@ -23,7 +23,7 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from playwright.sync_api import Page, expect
 
-from tests.engine.conftest import Worker, _test_database_url
+from tests.engine.conftest import Worker, _test_database_url, wait_until_settled
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS_SHOTS = ROOT / "docs" / "screenshots"
@@ -124,10 +124,11 @@ def live_worker(django_db_setup, asgi_address, tmp_path_factory) -> Iterator[Wor
 
 
 @pytest.fixture
-def worker(live_worker: Worker) -> Worker:
+def worker(live_worker: Worker) -> Iterator[Worker]:
     if live_worker.proc is None or live_worker.proc.poll() is not None:
         live_worker.start()
-    return live_worker
+    yield live_worker
+    wait_until_settled()
 
 
 # ----------------------------------------------------------------------------- helpers

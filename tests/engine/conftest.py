@@ -116,9 +116,32 @@ def shared_worker(django_db_setup, broker, live_server, tmp_path_factory) -> Ite
     w.stop()
 
 
+#: Run statuses in which the worker may still be writing on its own.
+BUSY_RUN_STATUSES = ("pending", "running", "compensating")
+
+
+def wait_until_settled(timeout: float = 20) -> None:
+    """Wait until no run has work the worker would do of its own accord.
+
+    A test may end with runs still moving; the worker writing their steps while
+    the test's closing TRUNCATE takes its locks deadlocks the two, the flush
+    fails and the next test starts on the last one's rows. Runs left waiting
+    for an approval, a callback or an operator are quiet and do not hold this.
+    """
+    from engine.models import Run
+
+    deadline = time.monotonic() + timeout
+    while Run.objects.filter(status__in=BUSY_RUN_STATUSES).exists():
+        if time.monotonic() > deadline:
+            return  # a test that leaves a run busy on purpose (a killed worker)
+        time.sleep(0.05)
+    time.sleep(0.1)  # the last commit's messages are sent after it
+
+
 @pytest.fixture
-def worker(shared_worker: Worker) -> Worker:
+def worker(shared_worker: Worker) -> Iterator[Worker]:
     """The session's worker; restarted if a test killed it."""
     if shared_worker.proc is None or shared_worker.proc.poll() is not None:
         shared_worker.start()
-    return shared_worker
+    yield shared_worker
+    wait_until_settled()
