@@ -58,31 +58,20 @@ def host_allowed(url: str) -> bool:
     return False
 
 
-def address_refused(url: str) -> str:
-    """Why ``url``'s host may not be called for where it resolves to ("" when it may).
+def _checked_addresses(host: str, port: int) -> tuple[str, list[str]]:
+    """Where ``host`` resolves to, if every address may be called: ``(refusal, addresses)``,
+    the refusal "" when they may.
 
     An allowed name must not lead into the machine's own or a private network
     unless SAGABOARD_HTTP_ALLOWED_NETWORKS holds that address: a DNS entry
     pointing an allowed name at 127.0.0.1 or 10.x must not open those to steps.
-    Public addresses pass. The connection itself goes only to an address
-    checked when it is made (:class:`_CheckedBackend`).
+    Public addresses pass. A name that does not resolve raises ``ConnectError``
+    (retryable: DNS may come back).
     """
-    parts = urlsplit(url)
-    host = (parts.hostname or "").rstrip(".")
-    try:
-        port = parts.port or 80
-    except ValueError:
-        return ""  # a malformed URL: the request itself fails, naming what is wrong
-    return _checked_addresses(host, port)[0]
-
-
-def _checked_addresses(host: str, port: int) -> tuple[str, list[str]]:
-    """Where ``host`` resolves to, if every address may be called: ``(refusal, addresses)``,
-    the refusal "" when they may."""
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError) as exc:
-        return f"cannot resolve {host}: {exc}", []
+        raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
     networks = [
         ipaddress.ip_network(n, strict=False) for n in settings.SAGABOARD_HTTP_ALLOWED_NETWORKS
     ]
@@ -105,12 +94,11 @@ class AddressRefused(httpcore.ConnectError):
 
 
 class _CheckedBackend(httpcore.SyncBackend):
-    """Connects to an address checked as the connection is made.
+    """Connects only to the addresses it has just checked.
 
-    The check before each request (``address_refused``) resolves the name once,
-    and the connection would resolve it again: a name that answers a public
-    address to the first lookup and 127.0.0.1 to the second (DNS rebinding)
-    would get through. Here the addresses checked are the ones connected to.
+    The name is resolved once, here: a check made apart from the connection
+    would let a name answer a public address to the check and 127.0.0.1 to the
+    connection (DNS rebinding).
     """
 
     def connect_tcp(
@@ -207,10 +195,6 @@ def _call_http(
             return Outcome(
                 False, error=f"host of {url} is not allowed for http steps", retryable=False
             )
-        refused = address_refused(url)
-        if refused:
-            retryable = refused.startswith("cannot resolve")  # DNS may come back
-            return Outcome(False, error=refused, retryable=retryable)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return Outcome(False, error=f"{method} {url} {timed_out}", retryable=True)

@@ -637,27 +637,33 @@ def test_task_result_with_nul_is_storable(registered):
     storable(outcome)
 
 
-def test_a_name_that_rebinds_between_the_check_and_the_connection_is_refused(
-    server, settings, monkeypatch
-):
-    """DNS rebinding: the name answers a public address when checked and a loopback one
-    when connected to. The connection goes only to an address checked as it is made."""
+def test_the_address_checked_is_the_address_connected_to(server, settings, monkeypatch):
+    """DNS rebinding: a name may answer a public address to one lookup and a loopback
+    one to the next. The name is resolved once per connection, and the connection goes
+    to the address that lookup answered and the check passed: no second lookup could
+    answer something else."""
     settings.SAGABOARD_HTTP_ALLOWED_HOSTS = ["rebind.test"]
     settings.SAGABOARD_HTTP_ALLOWED_NETWORKS = ["10.0.0.0/8"]
     server.routes["/op"] = answer(200, {"secret": "s3cr3t"})
     real = socket.getaddrinfo
     lookups = []
+    answers = iter(["127.0.0.1", "127.0.0.1", "93.184.215.14"])
 
     def rebinding(host, port, *args, **kwargs):
         if host != "rebind.test":
             return real(host, port, *args, **kwargs)
         lookups.append(host)
-        address = "93.184.215.14" if len(lookups) == 1 else "127.0.0.1"
+        address = next(answers)
         return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
     outcome = call(f"http://rebind.test:{server.port}/op")
     assert not outcome.ok and not outcome.retryable
     assert "resolves to 127.0.0.1" in outcome.error
-    assert len(lookups) == 2
+    assert len(lookups) == 1
     assert server.seen == []
+
+    # Allowed now: the one lookup's address is the one the request reaches.
+    settings.SAGABOARD_HTTP_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    assert call(f"http://rebind.test:{server.port}/op").ok
+    assert len(lookups) == 2 and len(server.seen) == 1
