@@ -20,6 +20,26 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Any:
+    """pytest-django's test database, with every other connection to it ended before
+    it is dropped.
+
+    Threads of this process (the live server's, channels' executor) keep their
+    connections for CONN_MAX_AGE, as in production; one still open when the database
+    is dropped would make the drop fail and leave the database behind.
+    """
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    connection.close()
+
+
 @pytest.fixture(autouse=True)
 def _fast_passwords(request: pytest.FixtureRequest) -> None:
     # Django's default hasher takes a third of a second per password on purpose.
