@@ -1,6 +1,6 @@
 """The chaos run: sagas on the production topology while workers, Redis and PostgreSQL fail.
 
-    python bench/chaos.py [--sagas 1000] [--kills 10] [--seed N]
+    python bench/chaos.py [--sagas 1000] [--kills 10] [--seed N] [--plan kill,kill+redis,...]
 
 Brings up the production topology on the real services: a PostgreSQL database of its
 own on the server of DATABASE_URL (default postgres://postgres@127.0.0.1:5432), a
@@ -496,8 +496,11 @@ class ChaosRun:
         runs = plan_runs(self.args.sagas, self.rng)
         self.runs = runs
         self.print_mix(runs)
-        actions = ["kill"] * self.args.kills + ["redis", "postgres"]
-        self.rng.shuffle(actions)
+        if self.args.plan:
+            actions = self.args.plan.split(",")
+        else:
+            actions = ["kill"] * self.args.kills + ["redis", "postgres"]
+            self.rng.shuffle(actions)
         window = max(20.0, len(runs) / self.args.rate)
         log(f"starting {len(runs)} runs over about {window:.0f} s, with chaos among them")
 
@@ -579,15 +582,17 @@ class ChaosRun:
             due = total * (i + self.rng.uniform(-0.3, 0.3)) / (len(actions) + 1)
             while self.started < due and self.started < total:
                 time.sleep(0.05)
-            try:
-                if action == "kill":
-                    self._kill_worker()
-                elif action == "redis":
-                    self._restart_redis()
-                else:
-                    self._drop_connections()
-            except Exception:
-                self.violations.append(f"chaos action {action} failed: {traceback.format_exc()}")
+            # "kill+redis": one act right after the other.
+            for act in action.split("+"):
+                try:
+                    if act == "kill":
+                        self._kill_worker()
+                    elif act == "redis":
+                        self._restart_redis()
+                    else:
+                        self._drop_connections()
+                except Exception:
+                    self.violations.append(f"chaos action {act} failed: {traceback.format_exc()}")
 
     def _kill_worker(self) -> None:
         victim = self.rng.choice(self.workers)
@@ -975,7 +980,20 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=10.0, help="runs started per second")
     parser.add_argument("--timeout", type=float, default=None, help="seconds to settle")
     parser.add_argument("--logs", help="keep the processes' logs in this folder")
+    parser.add_argument(
+        "--plan",
+        help="the acts in order instead of --kills shuffled with one of each other, e.g. "
+        "'kill,kill+redis,postgres' (kill, redis, postgres; '+' joins acts done back to back)",
+    )
     args = parser.parse_args()
+    if args.plan:
+        unknown = {a for step in args.plan.split(",") for a in step.split("+")} - {
+            "kill",
+            "redis",
+            "postgres",
+        }
+        if unknown:
+            parser.error(f"--plan: unknown acts {sorted(unknown)}; kill, redis, postgres are known")
     if args.seed is None:
         args.seed = random.randrange(1_000_000)
     if args.timeout is None:
