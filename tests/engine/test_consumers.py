@@ -429,6 +429,30 @@ async def test_run_stream_replays_then_streams_live(orders, viewer):
 
 
 @asynchronous
+async def test_leaving_while_redis_is_away_forgets_the_socket_and_others_stream_on(
+    orders, viewer, monkeypatch
+):
+    run_id = await db(start)(orders)
+    board = await opened(await socket("/ws/board/", viewer))
+    await frames(board, lambda seen: len(seen) == 1)  # the snapshot
+    page = await opened(await socket(f"/ws/runs/{run_id}/", viewer))
+    await events_until(page, run_id, 2)
+    hub = streams._hub()
+    layer = hub.layer
+
+    async def away(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("Error 111 connecting to redis. Connection refused.")
+
+    monkeypatch.setattr(layer, "group_discard", away)
+    await page.disconnect()  # its group emptied; leaving it fails; the socket ends well
+    assert all(len(members) == 1 for members in hub.members.values())
+    assert streams.run_group(run_id) not in hub.members
+    last = await db(advance)(run_id)
+    assert seqs(await events_until(board, run_id, last), run_id) == list(range(3, last + 1))
+    await board.disconnect()
+
+
+@asynchronous
 async def test_a_run_on_a_celery_worker_streams_to_its_page(worker, viewer):
     """Published from the worker's processes, through Redis, to this one."""
     workflow = await db(make_workflow)("fast")
