@@ -6,6 +6,7 @@ from typing import Any
 
 from axes.handlers.proxy import AxesProxyHandler
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
 from drf_spectacular.utils import inline_serializer
@@ -43,6 +44,10 @@ def error_response(detail: str, code: int, errors: list[dict[str, Any]] | None =
     return Response({"detail": detail, "errors": errors or []}, status=code)
 
 
+#: Seconds a client is asked to wait when the database could not be reached.
+RETRY_AFTER_S = 1
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, InvalidInput):
         return error_response(exc.detail, status.HTTP_400_BAD_REQUEST, exc.errors)
@@ -56,6 +61,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return error_response("The request body is too large.", status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, exceptions.ValidationError):
         return error_response("Invalid input.", status.HTTP_400_BAD_REQUEST, _flatten(exc.detail))
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database went away under the request (a restart, a dropped connection).
+        # Its transaction is almost surely rolled back; the next request gets a fresh
+        # connection (health-checked). A run start with its idempotency key, and any act,
+        # can be sent again safely: a repeat returns the same run or answers 409.
+        response = error_response(
+            "The database could not be reached while answering this request; try again.",
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+        response["Retry-After"] = str(RETRY_AFTER_S)
+        return response
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(response.data, dict) and "detail" in response.data:
         response.data = {"detail": str(response.data["detail"]), "errors": []}
@@ -82,6 +98,8 @@ _ERRORS_ALWAYS = {
     "401": "Not signed in (no session, or a missing or wrong token).",
     "403": "Visible, but not yours to do.",
     "404": "No such object, or not visible to you.",
+    "503": "The database could not be reached while answering; try again after "
+    "`Retry-After` seconds.",
 }
 _ERRORS_INPUT = {
     "400": "Bad input; nothing was stored. `errors` says where.",

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import F
 from rest_framework.test import APIClient
 
@@ -382,6 +382,23 @@ def test_input_that_breaks_the_schema_is_refused_and_nothing_stored(operator):
     assert response.status_code == 400
     assert [e["field"] for e in response.json()["errors"]] == ["input.amount"]
     assert Run.objects.count() == 0 and StepRun.objects.count() == 0
+
+
+def test_a_database_gone_under_a_request_answers_503_to_try_again(operator, monkeypatch):
+    _, client = publish(saga(task("a", "demo.noop")), operator)
+
+    def gone(**kwargs: Any) -> None:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(services, "run_start", gone)
+    response = client.post(
+        "/api/workflows/orders/runs/", {"input": {"order_id": "o-1"}}, format="json"
+    )
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"
+    assert "try again" in response.json()["detail"] and response.json()["errors"] == []
+    monkeypatch.undo()
+    assert start(client)["status"] in ("pending", "running", "completed")
 
 
 def test_starting_a_workflow_without_a_published_version_is_a_conflict(operator):
