@@ -66,12 +66,23 @@ COUNTED_TYPES = ("run.started", "step.retry_scheduled", *_ATTEMPTS, *_COMPENSATI
 _TIMED_TYPES = tuple(_ATTEMPTS)
 
 
-def observe_reconcile(counts: Mapping[str, int]) -> None:
-    """Count one reconciler pass: ``counts`` as ``engine.tasks.reconcile`` returns them."""
-    for kind, n in counts.items():
+def observe_reconcile(counts: Mapping[str, int], at: datetime | None = None) -> None:
+    """Count one reconciler pass, made ``at``: ``counts`` as ``engine.tasks.reconcile``
+    returns them."""
+    at = at or timezone.now()
+    for kind, n in ((ReconcilerTally.PASSES, 1), *counts.items()):
         if n:
             tally, _ = ReconcilerTally.objects.get_or_create(kind=kind)
-            ReconcilerTally.objects.filter(pk=tally.pk).update(count=F("count") + n)
+            ReconcilerTally.objects.filter(pk=tally.pk).update(count=F("count") + n, at=at)
+
+
+def last_reconcile() -> datetime | None:
+    """When the reconciler last made a pass, if ever."""
+    return (
+        ReconcilerTally.objects.filter(kind=ReconcilerTally.PASSES)
+        .values_list("at", flat=True)
+        .first()
+    )
 
 
 class _Histogram:
@@ -219,13 +230,24 @@ class EventCollector(Collector):
             ["workflow", "outcome"],
             self.compensations.items(),
         )
+        tallies = dict(ReconcilerTally.objects.values_list("kind", "count"))
+        passes = tallies.pop(ReconcilerTally.PASSES, 0)
         yield _counter(
             "sagaboard_reconciler_resends",
             "What the reconciler delivered or sent again, by kind (timers, timeouts, resent, "
             "deadlines).",
             ["kind"],
-            (((kind,), n) for kind, n in ReconcilerTally.objects.values_list("kind", "count")),
+            (((kind,), n) for kind, n in tallies.items()),
         )
+        yield _counter("sagaboard_reconciler_passes", "Reconciler passes made.", [], [((), passes)])
+        last = last_reconcile()
+        if last is not None:
+            # Alert on time() - this: no pass for long means no worker or no beat.
+            yield GaugeMetricFamily(
+                "sagaboard_reconciler_last_pass_timestamp_seconds",
+                "When the reconciler last made a pass (Unix time).",
+                value=last.timestamp(),
+            )
         stuck = GaugeMetricFamily(
             "sagaboard_runs_stuck", "Runs stuck now, waiting for an operator.", labels=["workflow"]
         )

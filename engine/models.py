@@ -160,14 +160,19 @@ class Event(models.Model):
 
 
 class ReconcilerTally(models.Model):
-    """How many happenings the reconciler has delivered or re-sent, by kind, ever.
+    """How many happenings the reconciler has delivered or re-sent, by kind, ever;
+    the kind ``PASSES`` counts its passes, and its ``at`` is when the last one ran.
 
     Kept in the database rather than in the process that reconciles: that is a
-    Celery worker on any machine, and /metrics is served by the web processes.
+    Celery worker on any machine, and /metrics and /healthz are served by the web
+    processes.
     """
+
+    PASSES = "passes"
 
     kind = models.CharField(max_length=24, primary_key=True)
     count = models.BigIntegerField(default=0)
+    at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.count}"

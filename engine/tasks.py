@@ -278,7 +278,7 @@ def reconcile() -> dict[str, int]:
         counts["deadlines"] += 1
     if any(counts.values()):
         log.info("reconciler: %s", counts)
-        observe_reconcile(counts)
+    observe_reconcile(counts, now)
     return counts
 
 

@@ -9,6 +9,7 @@ from designer.api_urls import urlpatterns as designer_api
 from engine.api_urls import urlpatterns as engine_api
 from engine.metrics import metrics_view
 from sagaboard.api import TokenApi
+from sagaboard.health import healthz
 
 api_patterns = [
     path("auth/token/", TokenApi.as_view(), name="token"),
@@ -27,6 +28,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),
+    path("healthz", healthz, name="healthz"),
     path("workflows/", include(("designer.urls", "designer"), namespace="designer")),
     path("api/", include((api_patterns, "api"), namespace="api")),
     path("demo/", include(("demo.urls", "demo"), namespace="demo")),

@@ -4,17 +4,20 @@ process committed counts, once."""
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 
 import pytest
 from django.test import Client
 from django.urls import path
+from django.utils import timezone
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine import core, metrics, services
 from engine.metrics import metrics_view
 from engine.models import Run
+from engine.tasks import reconcile
 from tests.factories import UserFactory, make_published, make_workflow
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -173,6 +176,21 @@ def test_a_run_shows_in_the_metrics(orders, staff_client):
     resends = "sagaboard_reconciler_resends_total"
     assert value(samples, resends, kind="timers") == 2
     assert value(samples, resends, kind="resent") == 1
+
+
+def test_the_reconcilers_last_pass_is_a_gauge_to_alert_on(staff_client):
+    before = scrape(staff_client)
+    assert value(before, "sagaboard_reconciler_last_pass_timestamp_seconds") is None
+    assert value(before, "sagaboard_reconciler_passes_total") == 0
+    at = timezone.now() - timedelta(seconds=30)
+    metrics.observe_reconcile({"timers": 0, "timeouts": 0, "resent": 0, "deadlines": 0}, at)
+    reconcile()  # a pass with nothing to do still counts
+    samples = scrape(staff_client)
+    assert value(samples, "sagaboard_reconciler_passes_total") == 2
+    last = value(samples, "sagaboard_reconciler_last_pass_timestamp_seconds")
+    assert last is not None and abs(last - time.time()) < 10
+    # Passes are not re-sends.
+    assert named(samples, "sagaboard_reconciler_resends_total") == {}
 
 
 def test_each_event_counts_once_across_scrapes(orders, staff_client):

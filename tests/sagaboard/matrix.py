@@ -173,6 +173,7 @@ MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
     "login": {"get": ANYONE, "post": ANYONE},
     "logout": {"post": ANYONE},
     "metrics": {"get": SCRAPE},
+    "healthz": {"get": ANYONE},
     "admin:*": {"get": ADMIN_SITE},
     "admin:login": {"get": ANYONE, "post": ANYONE},
     # Whoever is not staff is sent to the admin's index, which asks them to sign in.
