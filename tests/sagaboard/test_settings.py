@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +76,37 @@ def test_the_models_and_their_migrations_agree(tmp_path):
         "makemigrations", "--check", "--dry-run", DATABASE_URL=f"sqlite:///{tmp_path}/x"
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_database_server_that_never_answers_fails_the_connect_in_seconds():
+    """A server that takes the TCP connection and says nothing (a hung host, a black-holed
+    proxy) fails a connect after connect_timeout, not after the OS's TCP timeout."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel completes the handshake; nobody ever answers
+    port = silent.getsockname()[1]
+    code = (
+        "import time, django; django.setup();"
+        "from django.db import connection;"
+        "began = time.monotonic();\n"
+        "try:\n connection.ensure_connection()\n"
+        "except Exception as exc:\n print(type(exc).__name__, round(time.monotonic() - began))"
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": "sagaboard.settings",
+                "DATABASE_URL": f"postgres://postgres@127.0.0.1:{port}/sagaboard",
+            },
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    finally:
+        silent.close()
+    assert result.returncode == 0, result.stderr
+    name, seconds = result.stdout.split()
+    assert name == "OperationalError" and 4 <= int(seconds) <= 10, result.stdout
