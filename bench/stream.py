@@ -197,7 +197,7 @@ def produce_sagaboard(rate: float, seconds: float, out: str, mode: str, start: f
             run = Run.objects.select_for_update().get(pk=run_id)
             events = append_events(run, emits, now=timezone.now())
             Run.objects.filter(pk=run_id).update(last_seq=run.last_seq, updated_at=timezone.now())
-            messages = [event_message(e, WORKFLOW) for e in events]
+            messages = [event_message(e, WORKFLOW, "running") for e in events]
             transaction.on_commit(lambda: services.after_commit(str(run_id), [], messages))
 
     interval = 2 / rate

@@ -110,7 +110,7 @@ def _commit(
     update_run(writes, run)
     writes.execute()
     slug = workflow_slug(run.workflow_id)
-    messages = [event_message(e, slug) for e in events]
+    messages = [event_message(e, slug, run.status) for e in events]
     run_id = str(run.pk)
     transaction.on_commit(lambda: after_commit(run_id, commands, messages))
     if tracing.enabled() and run.finished_at == now:

@@ -69,8 +69,14 @@ def workflow_group(slug: str) -> str:
     return f"workflow.{slug}"
 
 
-def event_message(event: Event, workflow: str) -> dict[str, Any]:
-    """An event as DESIGN.md's WebSocket message."""
+def event_message(event: Event, workflow: str, run_status: str | None = None) -> dict[str, Any]:
+    """An event as DESIGN.md's WebSocket message.
+
+    ``run_status``: the run's status once the event's transaction committed, sent
+    with events as they happen (null in a replay from the log). A step event can
+    move its run between running and waiting with no run event of its own; with
+    this a board keeps its rows right without reading the list again.
+    """
     return {
         "type": "event",
         "run": str(event.run_id),
@@ -84,6 +90,7 @@ def event_message(event: Event, workflow: str) -> dict[str, Any]:
         "latency_ms": event.latency_ms,
         "error": event.error or None,
         "actor": event.actor or None,
+        "run_status": run_status,
     }
 
 

@@ -149,6 +149,41 @@ def test_a_run_started_through_the_api_appears_on_the_board_and_its_steps_change
     assert page_errors == []
 
 
+def test_the_board_follows_a_run_into_waiting_from_its_events_without_reading_the_list(
+    live: Live, worker: Worker, page_errors: PageErrors
+) -> None:
+    """A step event moves its run from running to waiting with no run event of its own;
+    the live event says the run's status, so the board does not read its lists again
+    for it (a board open on a busy system would otherwise read them every second)."""
+    orders = publish(
+        "orders",
+        saga(
+            task("reserve", "demo.inventory.reserve", latency_ms=4000),
+            approval("manager_ok", ["reserve"]),
+        ),
+    )
+    rita = grant(UserFactory(username="rita"), orders, "view_workflow", "run_workflow")
+    client = api_as(rita)
+    live.sign_in(rita)
+    live.open("/runs/")
+    page = live.page
+    reads: list[str] = []
+    page.on("request", lambda r: "/api/runs/" in r.url and reads.append(r.url))
+
+    run_id = start(client, "orders")
+    row = page.locator(f'table[data-testid="runs"] tr[data-run="{run_id}"]')
+    expect(row.locator(".badge")).to_have_text("running", timeout=SLOW)
+    # (Playwright hands over the page's events while it waits, not in time.sleep.)
+    page.wait_for_timeout(1500)  # a read the run's first events asked for has been made
+    before = len(reads)
+    assert before > 0
+    assert wait_for_status(client, run_id, {"waiting"}, timeout=30)["status"] == "waiting"
+    expect(row.locator(".badge")).to_have_text("waiting", timeout=SLOW)
+    page.wait_for_timeout(1500)
+    assert reads[before:] == []
+    live.still_same_page()
+
+
 def test_a_compensation_appears_on_the_timeline(
     live: Live, worker: Worker, page_errors: PageErrors
 ) -> None:

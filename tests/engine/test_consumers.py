@@ -420,10 +420,14 @@ async def test_run_stream_replays_then_streams_live(orders, viewer):
     assert first["event"] == "run.started" and first["workflow"] == "orders"
     assert set(first) >= {
         "type", "run", "seq", "event", "step", "status", "attempt", "at", "latency_ms",
-        "error", "actor",
+        "error", "actor", "run_status",
     }  # fmt: skip
+    assert {e["run_status"] for e in events} == {None}  # replayed: as of now unknown
     last = await db(advance)(run_id)
-    assert seqs(await events_until(comm, run_id, last), run_id) == [7, 8]
+    live = await events_until(comm, run_id, last)
+    assert seqs(live, run_id) == [7, 8]
+    status = (await db(Run.objects.get)(pk=run_id)).status
+    assert [e["run_status"] for e in live] == [status, status]  # as each commit left it
     assert await comm.receive_nothing(0.3)
     await comm.disconnect()
 

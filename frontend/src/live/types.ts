@@ -21,6 +21,8 @@ export interface StreamEvent {
   latency_ms: number | null;
   error: string | null;
   actor: string | null;
+  /** The run's status once the event committed; null in a replay from the log. */
+  run_status?: string | null;
   data?: JsonObject;
 }
 

@@ -70,25 +70,31 @@ export function Board({ config }: { config: BoardConfig }) {
   const onEvents = (events: StreamEvent[]) => {
     let unseen = false;
     let stuckChanged = false;
-    const latest = new Map<string, StreamEvent>();
+    const latest = new Map<string, { status: string; at: string; seq: number }>();
     for (const event of events) {
       if (wanted.size && event.workflow && !wanted.has(event.workflow)) continue;
-      // Run events and acts carry the run's status; step events the step's.
+      // Events as they happen carry the run's status (run_status). Replayed ones do
+      // not: there run events and acts carry it, and step events only the step's.
       const runEvent = (event.step === null || event.event.startsWith("act.")) && event.status !== "";
-      if (runEvent) latest.set(event.run, event);
+      const runStatus = event.run_status ?? (runEvent ? event.status : null);
+      if (runStatus) {
+        const before = latest.get(event.run);
+        if (!before || event.seq > before.seq) latest.set(event.run, { status: runStatus, at: event.at, seq: event.seq });
+      }
       if (!known.current.has(event.run) && !closed) {
         // A run not on the page: it belongs on it if it matches the filters now.
-        if (!statuses.size || (runEvent && statuses.has(event.status))) unseen = true;
+        if (!statuses.size || (runStatus && statuses.has(runStatus))) unseen = true;
       }
-      if (runEvent && (event.status === "stuck") !== stuckIds.current.has(event.run)) stuckChanged = true;
-      // Going from running to waiting and back has no run event of its own: the
-      // step events of an active run may have changed its status, which a read tells.
-      if (!runEvent && known.current.has(event.run) && active.current.has(event.run)) unseen = true;
+      if (runStatus && (runStatus === "stuck") !== stuckIds.current.has(event.run)) stuckChanged = true;
+      // A replayed step event of an active run may have moved it between running and
+      // waiting, which has no run event of its own: a read tells.
+      if (!runStatus && known.current.has(event.run) && active.current.has(event.run)) unseen = true;
     }
     if (latest.size) {
       const update = (row: RunRow): RunRow => {
         const event = latest.get(row.id);
-        if (!event) return row;
+        // Events of one run published by different processes can arrive out of order.
+        if (!event || event.seq <= row.last_seq) return row;
         return { ...row, status: event.status as RunRow["status"], updated_at: event.at, last_seq: event.seq };
       };
       setRuns((list) => ({ ...list, rows: list.rows.map(update) }));
