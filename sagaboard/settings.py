@@ -131,7 +131,8 @@ if os.environ.get("DATABASE_URL"):
     # A server that cannot be reached fails a connect in seconds, not after the
     # operating system's TCP timeout (minutes): a request, a step or /healthz waits no
     # longer. A connect_timeout in DATABASE_URL's query wins.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    if "postgresql" in DATABASES["default"]["ENGINE"]:
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
