@@ -523,6 +523,16 @@ class ChaosRun:
             deadline = time.monotonic() + self.args.timeout
             while (left := self.db.unsettled(ids)) and time.monotonic() < deadline:
                 time.sleep(1.0)
+            for worker in self.workers:
+                # Only the chaos kills workers, and it starts each again: one that
+                # exited on its own crashed (as kombu's Redis transport made them do
+                # when Redis restarted under a busy worker: sagaboard/broker.py).
+                if not worker.alive():
+                    assert worker.proc is not None
+                    self.violations.append(
+                        f"{worker.name} exited on its own (status {worker.proc.returncode}); "
+                        f"its last lines:\n{worker.log[-3000:]}"
+                    )
             if left:
                 self.violations.append(f"{left} runs did not settle within {self.args.timeout} s")
                 # What the processes were saying by then, to find out why.

@@ -274,6 +274,10 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 if CELERY_BROKER_URL.startswith("memory://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.02}
+elif CELERY_BROKER_URL.startswith("redis://"):
+    # kombu's Redis transport without a crash that kills a worker when Redis restarts
+    # under it (sagaboard/broker.py).
+    CELERY_BROKER_TRANSPORT = "sagaboard.broker:Transport"
 
 # Channels: Redis in production, in-process when standalone.
 CHANNEL_LAYER_URL = os.environ.get("CHANNEL_LAYER_URL", "")
