@@ -72,8 +72,10 @@ def observe_reconcile(counts: Mapping[str, int], at: datetime | None = None) -> 
     at = at or timezone.now()
     for kind, n in ((ReconcilerTally.PASSES, 1), *counts.items()):
         if n:
-            tally, _ = ReconcilerTally.objects.get_or_create(kind=kind)
-            ReconcilerTally.objects.filter(pk=tally.pk).update(count=F("count") + n, at=at)
+            tally = ReconcilerTally.objects.filter(pk=kind)
+            if not tally.update(count=F("count") + n, at=at):  # one query once it exists
+                ReconcilerTally.objects.get_or_create(kind=kind)
+                tally.update(count=F("count") + n, at=at)
 
 
 def last_reconcile() -> datetime | None:

@@ -58,15 +58,18 @@ def host_allowed(url: str) -> bool:
     return False
 
 
-def _checked_addresses(host: str, port: int) -> tuple[str, list[str]]:
-    """Where ``host`` resolves to, if every address may be called: ``(refusal, addresses)``,
-    the refusal "" when they may.
+class AddressRefused(httpcore.ConnectError):
+    """The name resolved, when connecting, to an address steps may not call."""
+
+
+def _checked_addresses(host: str, port: int) -> list[str]:
+    """Where ``host`` resolves to, when every address may be called.
 
     An allowed name must not lead into the machine's own or a private network
     unless SAGABOARD_HTTP_ALLOWED_NETWORKS holds that address: a DNS entry
-    pointing an allowed name at 127.0.0.1 or 10.x must not open those to steps.
-    Public addresses pass. A name that does not resolve raises ``ConnectError``
-    (retryable: DNS may come back).
+    pointing an allowed name at 127.0.0.1 or 10.x must not open those to steps
+    (``AddressRefused``). Public addresses pass. A name that does not resolve
+    raises ``ConnectError`` (retryable: DNS may come back).
     """
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
@@ -82,15 +85,11 @@ def _checked_addresses(host: str, port: int) -> tuple[str, list[str]]:
         if address.is_global and not address.is_multicast:
             continue
         if not any(address in network for network in networks):
-            return (
+            raise AddressRefused(
                 f"{host} resolves to {address}, a non-public address that "
                 "SAGABOARD_HTTP_ALLOWED_NETWORKS does not allow"
-            ), []
-    return "", addresses
-
-
-class AddressRefused(httpcore.ConnectError):
-    """The name resolved, when connecting, to an address steps may not call."""
+            )
+    return addresses
 
 
 class _CheckedBackend(httpcore.SyncBackend):
@@ -109,9 +108,7 @@ class _CheckedBackend(httpcore.SyncBackend):
         local_address: str | None = None,
         socket_options: Any = None,
     ) -> httpcore.NetworkStream:
-        refused, addresses = _checked_addresses(host, port)
-        if refused:
-            raise AddressRefused(refused)
+        addresses = _checked_addresses(host, port)
         failure: Exception = httpcore.ConnectError(f"{host} has no address")
         for address in addresses:
             try:
@@ -232,15 +229,9 @@ def _call_http(
                 status = response.status_code
         except httpx.TimeoutException:
             return Outcome(False, error=f"{method} {url} {timed_out}", retryable=True)
-        except httpx.ConnectError as exc:
+        except httpx.HTTPError as exc:
             if isinstance(exc.__cause__, AddressRefused):
                 return Outcome(False, error=str(exc.__cause__), retryable=False)
-            return Outcome(
-                False,
-                error=f"{method} {url} failed: {exc.__class__.__name__}: {exc}",
-                retryable=True,
-            )
-        except httpx.HTTPError as exc:
             return Outcome(
                 False,
                 error=f"{method} {url} failed: {exc.__class__.__name__}: {exc}",

@@ -51,23 +51,18 @@ def _ping(url: str) -> None:
         broker.ensure_connection(max_retries=1, timeout=TIMEOUT_S)
 
 
-def _broker() -> str:
-    url = settings.CELERY_BROKER_URL
-    if url.startswith("memory://"):
+def _service(url: str) -> str:
+    if not url or url.startswith("memory://"):
         return "in-process"  # standalone: nothing to reach
     _ping(url)
     return "ok"
 
 
-def _channel_layer() -> str:
-    url = getattr(settings, "CHANNEL_LAYER_URL", "")
-    if not url:
-        return "in-process"
-    _ping(url)
-    return "ok"
-
-
-CHECKS = {"database": _database, "broker": _broker, "channel_layer": _channel_layer}
+CHECKS = {
+    "database": _database,
+    "broker": lambda: _service(settings.CELERY_BROKER_URL),
+    "channel_layer": lambda: _service(getattr(settings, "CHANNEL_LAYER_URL", "")),
+}
 
 
 @never_cache
