@@ -111,6 +111,9 @@ def layout_positions(spec: Any) -> dict[str, Any]:
             capture_output=True,
             timeout=LAYOUT_TIMEOUT_S,
             check=True,
+            # Its own session: a Ctrl-C or SIGTERM sent to the server's process group
+            # must not kill a layout in flight; the server's graceful stop lets it finish.
+            start_new_session=True,
         )
     except subprocess.TimeoutExpired:
         raise _error("spec", "the graph took too long to lay out") from None

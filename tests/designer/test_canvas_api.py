@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -121,6 +128,45 @@ def test_layout_refuses_what_is_not_a_graph_or_too_big(api: APIClient, settings:
     response = api.post("/api/layout/", {"spec": "steps: [a"}, format="json")
     assert response.status_code == 400
     assert "line 1" in response.json()["errors"][0]["message"]
+
+
+_LAYOUT_IN_A_SERVER = """
+import json, signal, django
+django.setup()
+signal.signal(signal.SIGTERM, lambda *_: print("stopping", flush=True))
+from designer.canvas import layout_positions
+print(json.dumps(layout_positions({"steps": [{"id": "a"}, {"id": "b", "after": ["a"]}]})))
+"""
+
+
+def test_a_layout_in_flight_finishes_when_the_server_is_told_to_stop(tmp_path: Path) -> None:
+    # A server stopped with SIGTERM (or Ctrl-C) to its process group finishes the
+    # requests it holds; dot, its child, must not die of the same signal.
+    started = tmp_path / "dot-started"
+    slow_dot = tmp_path / "dot"
+    slow_dot.write_text(f'#!/bin/sh\ntouch {started}\nsleep 1\nexec {shutil.which("dot")} "$@"\n')
+    slow_dot.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    env.setdefault("DJANGO_SETTINGS_MODULE", "sagaboard.settings")
+    server = subprocess.Popen(
+        [sys.executable, "-c", _LAYOUT_IN_A_SERVER],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while not started.exists():
+        assert server.poll() is None, server.communicate()
+        assert time.monotonic() < deadline, "dot never started"
+        time.sleep(0.02)
+    os.killpg(server.pid, signal.SIGTERM)
+    out, err = server.communicate(timeout=30)
+    assert server.returncode == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "stopping"
+    assert set(json.loads(lines[1])["positions"]) == {"a", "b"}
 
 
 # --- simulate ---------------------------------------------------------------------------
