@@ -121,6 +121,16 @@ class Proc:
 
         poll(seen, timeout=timeout, what=f"{text!r} in the log of {self.name}")
 
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` to the process only (as Ctrl-C or a supervisor's stop would)."""
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        """The exit status, once the process has ended (``subprocess.TimeoutExpired``)."""
+        assert self.proc is not None
+        return self.proc.wait(timeout=timeout)
+
     def kill(self) -> None:
         """SIGKILL the process and all its children, as a crash would."""
         assert self.proc is not None
@@ -267,7 +277,10 @@ def manage(*args: str, env: dict[str, str], timeout: float = 180) -> str:
 
 def demo_passwords(output: str) -> dict[str, str]:
     """The passwords `manage.py sagaboard demo` printed, by user."""
-    return dict(re.findall(r"^ {4}(\w+) +(\S+)$", output, re.MULTILINE))
+    found = dict(re.findall(r"^ {4}(\w+) +(\S+)$", output, re.MULTILINE))
+    if not {"admin", "author", "operator"} <= set(found):
+        raise RuntimeError(f"no demo users in the output of `sagaboard demo`:\n{output}")
+    return found
 
 
 def production_env(**extra: str) -> dict[str, str]:

@@ -16,23 +16,23 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import pytest
 import redis
 
-from tests.topology.conftest import (
-    ROOT,
-    Api,
-    Stream,
+from bench.topology import (
+    Database,
     clean_env,
     demo_passwords,
     manage,
     poll,
+    procfile,
     session_cookie,
     spare_port,
+    with_db,
 )
+from tests.topology.conftest import Api, Stream
 
 TERMINAL = {"completed", "compensated", "cancelled"}
 LATENCY_MS = 1200
@@ -119,16 +119,6 @@ SPEC: dict[str, Any] = {
 }
 
 
-def procfile() -> dict[str, str]:
-    lines = (ROOT / "Procfile").read_text().splitlines()
-    return dict(line.split(": ", 1) for line in lines if line.strip() and not line.startswith("#"))
-
-
-def with_db(url: str, path: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=path))
-
-
 @pytest.fixture
 def services() -> Iterator[dict[str, str]]:
     """A database and two Redis databases of this test's own, on the suite's servers."""
@@ -138,17 +128,13 @@ def services() -> Iterator[dict[str, str]]:
         "redis://"
     ):
         pytest.fail("The topology test needs PostgreSQL and Redis: run it with scripts/test.sh")
-    name = f"sagaboard_topology_{os.getpid()}"
-    admin = psycopg2.connect(with_db(database_url, "/postgres"))
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cursor.execute(f'CREATE DATABASE "{name}"')
+    database = Database(database_url, f"sagaboard_topology_{os.getpid()}")
+    database.create()
     urls = {
-        "DATABASE_URL": with_db(database_url, f"/{name}"),
+        "DATABASE_URL": database.url,
         # Databases no other test uses, so no other worker takes these tasks.
-        "CELERY_BROKER_URL": with_db(broker_url, "/12"),
-        "CHANNEL_LAYER_URL": with_db(broker_url, "/13"),
+        "CELERY_BROKER_URL": with_db(broker_url, "12"),
+        "CHANNEL_LAYER_URL": with_db(broker_url, "13"),
     }
     for key in ("CELERY_BROKER_URL", "CHANNEL_LAYER_URL"):
         redis.Redis.from_url(urls[key]).flushdb()
@@ -157,9 +143,7 @@ def services() -> Iterator[dict[str, str]]:
     finally:
         for key in ("CELERY_BROKER_URL", "CHANNEL_LAYER_URL"):
             redis.Redis.from_url(urls[key]).flushdb()
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+        database.drop()
 
 
 def process_group(pid: int) -> set[int]:

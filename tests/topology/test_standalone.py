@@ -14,10 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import streams
-from tests.topology.conftest import (
-    Api,
-    Stream,
+from bench.topology import (
     clean_env,
     demo_passwords,
     manage,
@@ -25,6 +22,8 @@ from tests.topology.conftest import (
     session_cookie,
     spare_port,
 )
+from engine import streams
+from tests.topology.conftest import Api, Stream
 
 TERMINAL = {"completed", "compensated", "cancelled"}
 # An attempt this slow is in flight when the process is stopped.
