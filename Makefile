@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 
-.PHONY: run test setup setup-test lint bench clean
+.PHONY: run test setup setup-test lint bench screenshots clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ run: setup
 
 test: setup-test lint
 	scripts/test.sh
+
+# The README's screenshots, taken again by the browser tests that show those pages.
+screenshots: setup-test
+	SAGABOARD_DOCS_SCREENSHOTS=1 scripts/test.sh tests/browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -27,8 +27,18 @@ from tests.engine.conftest import Worker, _test_database_url, wait_until_settled
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS_SHOTS = ROOT / "docs" / "screenshots"
+#: Set to 1 to write the README's screenshots again (`make screenshots`); the tests do
+#: not touch the working tree otherwise.
+WRITE_DOCS_SHOTS = os.environ.get("SAGABOARD_DOCS_SCREENSHOTS") == "1"
 # Generous: a loaded two-core machine runs the server, the worker and Chromium.
 SLOW = 30_000
+
+
+def docs_shot(page: Page, name: str, *, full_page: bool = False) -> None:
+    """The page as the README shows it, in docs/screenshots, when asked for."""
+    if WRITE_DOCS_SHOTS:
+        DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(DOCS_SHOTS / f"{name}.png"), full_page=full_page)
 
 
 # ----------------------------------------------------------------------------- servers
@@ -171,8 +181,7 @@ class Live:
         return self.page.locator('[data-testid="run-status"] .badge')
 
     def shot(self, name: str) -> None:
-        DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(DOCS_SHOTS / f"{name}.png"), full_page=True)
+        docs_shot(self.page, name, full_page=True)
 
 
 @pytest.fixture

@@ -12,13 +12,12 @@ from playwright.sync_api import Locator, Page, expect
 
 from designer.models import Version, VersionStatus, Workflow
 from tests.browser.conftest import PageErrors
+from tests.browser.live_server import docs_shot
 from tests.factories import GroupFactory, UserFactory, make_published, make_workflow
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SHOTS = os.environ.get("SAGABOARD_SCREENSHOTS")
-# The README shows the pages from here.
-DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def shot(page: Page, name: str) -> None:
@@ -167,8 +166,7 @@ def test_draw_save_reload_submit_review_and_simulate(
     expect(canvas.node("charge").locator(".step-node")).to_have_attribute("data-zone", "pivot")
     expect(canvas.node("ship").locator(".step-node")).to_have_attribute("data-zone", "forward")
     shot(page, "designer-drawn")
-    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS_SHOTS / "designer.png"))
+    docs_shot(page, "designer")
 
     # A cycle is refused by the server's validator, on the nodes it concerns.
     canvas.connect("ship", "reserve")
