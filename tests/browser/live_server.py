@@ -6,11 +6,7 @@ every browser test by conftest.py."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from importlib import import_module
@@ -23,6 +19,7 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from playwright.sync_api import Page, expect
 
+from bench.topology import Proc, poll, spare_port
 from tests.engine.conftest import Worker, _test_database_url, wait_until_settled
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,65 +41,48 @@ def docs_shot(page: Page, name: str, *, full_page: bool = False) -> None:
 # ----------------------------------------------------------------------------- servers
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class AsgiServer:
     """uvicorn serving sagaboard.asgi on the test database, in its own process group."""
 
     def __init__(self, log_path: Path) -> None:
-        self.log_path = log_path
-        self.port = _free_port()
+        self.port = spare_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
+        env = {**os.environ, "DATABASE_URL": _test_database_url(), "PYTHONUNBUFFERED": "1"}
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "sagaboard.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+        ]
+        self.process = Proc(log_path.stem, command, env, log_path.parent)
+
+    def _answers(self) -> bool:
+        if not self.process.alive():
+            raise RuntimeError("uvicorn exited:\n" + self.process.log[-3000:])
+        try:
+            with urllib.request.urlopen(f"{self.url}/login/", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
 
     def start(self) -> None:
-        env = {**os.environ, "DATABASE_URL": _test_database_url(), "PYTHONUNBUFFERED": "1"}
-        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "sagaboard.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("uvicorn exited:\n" + self.log_path.read_text()[-3000:])
-            try:
-                with urllib.request.urlopen(f"{self.url}/login/", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        # A fixture that fails to set up is not torn down: leave no server behind.
-        self.stop()
-        raise RuntimeError("uvicorn did not start:\n" + self.log_path.read_text()[-3000:])
+        self.process.start()
+        try:
+            poll(self._answers, timeout=60, what="uvicorn answering")
+        except TimeoutError:
+            # A fixture that fails to set up is not torn down: leave no server behind.
+            self.process.stop()
+            raise
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        """SIGTERM (uvicorn finishes the requests it holds), then SIGKILL."""
+        self.process.stop()
 
 
 @pytest.fixture(scope="session")
@@ -135,7 +115,7 @@ def live_worker(django_db_setup, asgi_address, tmp_path_factory) -> Iterator[Wor
 
 @pytest.fixture
 def worker(live_worker: Worker) -> Iterator[Worker]:
-    if live_worker.proc is None or live_worker.proc.poll() is not None:
+    if not live_worker.alive():
         live_worker.start()
     yield live_worker
     wait_until_settled()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -13,6 +11,8 @@ from pathlib import Path
 import pytest
 import redis
 from django.conf import settings
+
+from bench.topology import Proc
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,65 +34,48 @@ class Worker:
     """
 
     def __init__(self, log_path: Path, live_url: str) -> None:
-        self.log_path = log_path
-        self.live_url = live_url
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
         env = {
             **os.environ,
             "DATABASE_URL": _test_database_url(),
-            "SAGABOARD_BASE_URL": self.live_url,
+            "SAGABOARD_BASE_URL": live_url,
             "PYTHONUNBUFFERED": "1",
         }
-        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "sagaboard",
-                "worker",
-                "-P",
-                "prefork",
-                "-c",
-                "2",
-                "--loglevel=INFO",
-                "-n",
-                f"test-{time.time_ns()}@%h",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    "the Celery worker exited:\n" + self.log_path.read_text()[-3000:]
-                )
-            if b"ready." in self.log_path.read_bytes():
-                return
-            time.sleep(0.2)
-        raise RuntimeError("the Celery worker did not start:\n" + self.log_path.read_text()[-3000:])
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "sagaboard",
+            "worker",
+            "-P",
+            "prefork",
+            "-c",
+            "2",
+            "--loglevel=INFO",
+            "-n",
+            f"test-{time.time_ns()}@%h",
+        ]
+        self.process = Proc(log_path.stem, command, env, log_path.parent)
+
+    def start(self) -> None:
+        since = len(self.process.log)
+        self.process.start()
+        try:
+            self.process.wait_for_log("ready.", timeout=60, since=since)
+        except TimeoutError:
+            # A fixture that fails to set up is not torn down: leave no worker behind.
+            self.process.stop()
+            raise
+
+    def alive(self) -> bool:
+        return self.process.alive()
 
     def kill(self) -> None:
         """SIGKILL the worker and its children, as a crash would."""
-        assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
+        self.process.kill()
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        self.process.stop()
 
 
 @pytest.fixture(scope="session")
@@ -141,7 +124,7 @@ def wait_until_settled(timeout: float = 20) -> None:
 @pytest.fixture
 def worker(shared_worker: Worker) -> Iterator[Worker]:
     """The session's worker; restarted if a test killed it."""
-    if shared_worker.proc is None or shared_worker.proc.poll() is not None:
+    if not shared_worker.alive():
         shared_worker.start()
     yield shared_worker
     wait_until_settled()
