@@ -9,84 +9,30 @@ API, as a script would; what the tests look at is what an operator sees.
 from __future__ import annotations
 
 import re
-import time
+from functools import partial
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
 from playwright.sync_api import expect
-from rest_framework.test import APIClient
 
+from tests import sagas
 from tests.browser.conftest import PageErrors
 from tests.browser.live_server import SLOW, AsgiServer, Live
 from tests.engine.conftest import Worker
 from tests.factories import UserFactory, grant, make_published, make_workflow
+from tests.sagas import approval, client_for, saga, start, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-RETRY = {"max_attempts": 2, "initial_delay_s": 0.1, "backoff": 2, "max_delay_s": 1}
-
-
-def task(
-    sid: str, name: str, after: list[str] | None = None, comp: str | None = None, **knobs: Any
-) -> dict[str, Any]:
-    step: dict[str, Any] = {
-        "id": sid,
-        "name": sid.replace("_", " ").capitalize(),
-        "type": "task",
-        "after": after or [],
-        "action": {"name": name, "args": {"order": "{{ input.order_id }}", **knobs}},
-        "timeout_s": 10,
-        "retry": RETRY,
-    }
-    if comp:
-        step["compensation"] = {"name": comp, "args": {"id": f"{{{{ steps.{sid}.output.id }}}}"}}
-    return step
-
-
-def approval(sid: str, after: list[str] | None = None) -> dict[str, Any]:
-    return {
-        "id": sid,
-        "name": "Manager approval",
-        "type": "approval",
-        "after": after or [],
-        "action": {"group": "managers", "timeout_s": 3600},
-    }
-
-
-def saga(*steps: dict[str, Any]) -> dict[str, Any]:
-    return {"format": "sagaboard/v1", "steps": list(steps)}
+# Two attempts: a step that fails twice is stuck, for an operator to retry.
+task = partial(sagas.task, retry={**sagas.RETRY, "max_attempts": 2})
 
 
 def publish(slug: str, spec: dict[str, Any]):
     workflow = make_workflow(slug)
     make_published(workflow, spec)
     return workflow
-
-
-def api_as(user: Any) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
-def start(client: APIClient, slug: str, order: str = "o-1") -> str:
-    response = client.post(
-        f"/api/workflows/{slug}/runs/", {"input": {"order_id": order}}, format="json"
-    )
-    assert response.status_code == 201, response.json()
-    return response.json()["id"]
-
-
-def wait_for_status(client: APIClient, run_id: str, statuses: set[str], timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while True:
-        body = client.get(f"/api/runs/{run_id}/").json()
-        if body["status"] in statuses:
-            return body
-        if time.monotonic() > deadline:
-            raise AssertionError(f"run stayed {body['status']}: {body['steps']}")
-        time.sleep(0.1)
 
 
 # ----------------------------------------------------------------------------- tests
@@ -99,18 +45,18 @@ def test_a_run_started_through_the_api_appears_on_the_board_and_its_steps_change
         "orders",
         saga(
             task("reserve", "demo.inventory.reserve", comp="demo.inventory.release"),
-            approval("manager_ok", ["reserve"]),
+            approval("manager_ok", ["reserve"], name="Manager approval"),
             task("ship", "demo.shipping.ship", ["manager_ok"], latency_ms=300),
         ),
     )
     rita = grant(UserFactory(username="rita"), orders, "view_workflow", "run_workflow")
     rita.groups.add(Group.objects.get_or_create(name="managers")[0])
-    client = api_as(rita)
+    client = client_for(rita)
     live.sign_in(rita)
     live.open("/runs/")
     page = live.page
 
-    run_id = start(client, "orders")
+    run_id = start(client, "orders")["id"]
     row = page.locator(f'table[data-testid="runs"] tr[data-run="{run_id}"]')
     expect(row).to_be_visible(timeout=SLOW)
     expect(row.locator(".badge")).to_have_text("waiting", timeout=SLOW)
@@ -159,25 +105,25 @@ def test_the_board_follows_a_run_into_waiting_from_its_events_without_reading_th
         "orders",
         saga(
             task("reserve", "demo.inventory.reserve", latency_ms=4000),
-            approval("manager_ok", ["reserve"]),
+            approval("manager_ok", ["reserve"], name="Manager approval"),
         ),
     )
     rita = grant(UserFactory(username="rita"), orders, "view_workflow", "run_workflow")
-    client = api_as(rita)
+    client = client_for(rita)
     live.sign_in(rita)
     live.open("/runs/")
     page = live.page
     reads: list[str] = []
     page.on("request", lambda r: "/api/runs/" in r.url and reads.append(r.url))
 
-    run_id = start(client, "orders")
+    run_id = start(client, "orders")["id"]
     row = page.locator(f'table[data-testid="runs"] tr[data-run="{run_id}"]')
     expect(row.locator(".badge")).to_have_text("running", timeout=SLOW)
     # (Playwright hands over the page's events while it waits, not in time.sleep.)
     page.wait_for_timeout(1500)  # a read the run's first events asked for has been made
     before = len(reads)
     assert before > 0
-    assert wait_for_status(client, run_id, {"waiting"}, timeout=30)["status"] == "waiting"
+    assert wait_for(client, run_id, {"waiting"}, timeout=30)["status"] == "waiting"
     expect(row.locator(".badge")).to_have_text("waiting", timeout=SLOW)
     page.wait_for_timeout(1500)
     assert reads[before:] == []
@@ -213,9 +159,9 @@ def test_a_compensation_appears_on_the_timeline(
     olga = grant(
         UserFactory(username="olga"), trips, "view_workflow", "run_workflow", "operate_workflow"
     )
-    client = api_as(olga)
+    client = client_for(olga)
     live.sign_in(olga)
-    run_id = start(client, "trips")
+    run_id = start(client, "trips")["id"]
     live.open(f"/runs/{run_id}/")
     page = live.page
 
@@ -250,16 +196,16 @@ def test_an_operator_retries_a_stuck_step_from_the_page_and_the_run_completes(
     olga = grant(
         UserFactory(username="olga"), orders, "view_workflow", "run_workflow", "operate_workflow"
     )
-    client = api_as(olga)
-    done = start(client, "orders", order="o-0")
-    wait_for_status(client, done, {"stuck"})
+    client = client_for(olga)
+    done = start(client, "orders", input={"order_id": "o-0"})["id"]
+    wait_for(client, done, {"stuck"})
     response = client.post(f"/api/runs/{done}/cancel/", {"reason": "a test order"}, format="json")
     assert response.status_code == 200, response.json()
     live.sign_in(olga)
     live.open("/runs/")
     page = live.page
 
-    run_id = start(client, "orders")
+    run_id = start(client, "orders")["id"]
     stuck_row = page.locator(f'.stuck-table tr[data-run="{run_id}"]')
     expect(stuck_row).to_be_visible(timeout=SLOW)
     expect(stuck_row).to_contain_text("ship")
@@ -291,7 +237,7 @@ def test_an_operator_retries_a_stuck_step_from_the_page_and_the_run_completes(
     act = page.locator('.event-log tr[data-event="act.retry"]')
     expect(act).to_contain_text("by olga")
     expect(act).to_contain_text("shipping is back", timeout=SLOW)
-    assert wait_for_status(client, run_id, {"completed"})["steps"][1]["attempts"] == 3
+    assert wait_for(client, run_id, {"completed"})["steps"][1]["attempts"] == 3
 
     # The overview counts it, drawn by uPlot.
     page.goto(f"{live.url}/workflows/orders/overview/")
@@ -309,10 +255,10 @@ def test_a_user_without_permission_sees_nothing_of_that_workflow(
     public = publish("public", saga(approval("gate")))
     publish("hidden", saga(approval("gate")))
     boss = UserFactory(username="boss", is_staff=True)
-    boss_api = api_as(boss)
+    boss_api = client_for(boss)
     mallory = grant(UserFactory(username="mallory"), public, "view_workflow")
-    hidden_run = start(boss_api, "hidden")
-    public_run = start(boss_api, "public")
+    hidden_run = start(boss_api, "hidden")["id"]
+    public_run = start(boss_api, "public")["id"]
 
     live.sign_in(mallory)
     live.open("/runs/")
@@ -323,8 +269,8 @@ def test_a_user_without_permission_sees_nothing_of_that_workflow(
     assert page.locator("#f-workflow option").all_inner_texts() == ["All workflows", "Public"]
 
     # Live: a hidden run started before a public one never shows; the public one does.
-    later_hidden = start(boss_api, "hidden")
-    later_public = start(boss_api, "public")
+    later_hidden = start(boss_api, "hidden")["id"]
+    later_public = start(boss_api, "public")["id"]
     expect(runs.locator(f'tr[data-run="{later_public}"]')).to_be_visible(timeout=SLOW)
     expect(runs.locator("tbody tr")).to_have_count(2)
     for run in (hidden_run, later_hidden):
@@ -354,8 +300,8 @@ def test_a_run_page_shows_a_drop_and_catches_up_when_the_server_is_back(
 ) -> None:
     publish("orders", saga(approval("first"), approval("second", ["first"])))
     boss = UserFactory(username="boss", is_staff=True)
-    client = api_as(boss)
-    run_id = start(client, "orders")
+    client = client_for(boss)
+    run_id = start(client, "orders")["id"]
     live.sign_in(boss)
     live.open(f"/runs/{run_id}/")
     page = live.page

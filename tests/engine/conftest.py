@@ -122,6 +122,14 @@ def wait_until_settled(timeout: float = 20) -> None:
 
 
 @pytest.fixture
+def operator():
+    """Olga, who is given run and operate rights on the workflows she is handed."""
+    from tests.factories import UserFactory
+
+    return UserFactory(username="olga")
+
+
+@pytest.fixture
 def worker(shared_worker: Worker) -> Iterator[Worker]:
     """The session's worker; restarted if a test killed it."""
     if not shared_worker.alive():

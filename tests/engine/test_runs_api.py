@@ -25,31 +25,25 @@ from engine import services
 from engine.models import Event, Run, StepRun
 from engine.tasks import reconcile
 from tests.factories import UserFactory, grant, make_published, make_workflow
+from tests.sagas import (
+    RETRY,
+    TERMINAL,
+    approval,
+    client_for,
+    events,
+    ledger,
+    publish,
+    saga,
+    start,
+    task,
+    title,
+    wait_for,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-TERMINAL = {"completed", "compensated", "cancelled"}
-RETRY = {"max_attempts": 3, "initial_delay_s": 0.1, "backoff": 2, "max_delay_s": 1}
-
 
 # ----------------------------------------------------------------------- spec helpers
-
-
-def task(
-    sid: str, name: str, after: list[str] | None = None, comp: str | None = None, **knobs: Any
-) -> dict[str, Any]:
-    step: dict[str, Any] = {
-        "id": sid,
-        "name": sid.title(),
-        "type": "task",
-        "after": after or [],
-        "action": {"name": name, "args": {"order": "{{ input.order_id }}", **knobs}},
-        "timeout_s": 10,
-        "retry": RETRY,
-    }
-    if comp:
-        step["compensation"] = {"name": comp, "args": {"id": f"{{{{ steps.{sid}.output.id }}}}"}}
-    return step
 
 
 def http(
@@ -62,7 +56,7 @@ def http(
 ) -> dict[str, Any]:
     step: dict[str, Any] = {
         "id": sid,
-        "name": sid.title(),
+        "name": title(sid),
         "type": "http",
         "after": after or [],
         "action": {
@@ -80,73 +74,6 @@ def http(
             "body": {"id": f"{{{{ steps.{sid}.output.id }}}}"},
         }
     return step
-
-
-def approval(sid: str, after: list[str] | None = None) -> dict[str, Any]:
-    return {
-        "id": sid,
-        "name": sid.title(),
-        "type": "approval",
-        "after": after or [],
-        "action": {"group": "managers", "instructions": "Check it", "timeout_s": 3600},
-    }
-
-
-def saga(*steps: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    return {
-        "format": "sagaboard/v1",
-        "input_schema": {
-            "type": "object",
-            "required": ["order_id"],
-            "properties": {"order_id": {"type": "string"}, "amount": {"type": "integer"}},
-        },
-        "steps": list(steps),
-        **fields,
-    }
-
-
-@pytest.fixture
-def operator():
-    return UserFactory(username="olga")
-
-
-def publish(spec: dict[str, Any], operator, slug: str = "orders"):
-    workflow = make_workflow(slug)
-    make_published(workflow, spec)
-    grant(operator, workflow, "run_workflow", "operate_workflow")
-    return workflow, client_for(operator)
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
-def start(client: APIClient, slug: str = "orders", **body: Any) -> dict[str, Any]:
-    body.setdefault("input", {"order_id": "o-1"})
-    response = client.post(f"/api/workflows/{slug}/runs/", body, format="json")
-    assert response.status_code in (200, 201), response.json()
-    return response.json()
-
-
-def wait_for(client: APIClient, run_id: str, statuses: set[str], timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        body = client.get(f"/api/runs/{run_id}/").json()
-        if body["status"] in statuses:
-            return body
-        if time.monotonic() > deadline:
-            raise AssertionError(f"run stayed {body['status']}: {body['steps']}")
-        time.sleep(0.05)
-
-
-def events(run_id: str) -> list[tuple[str, str]]:
-    return list(Event.objects.filter(run_id=run_id).order_by("seq").values_list("type", "step_id"))
-
-
-def ledger(client: APIClient, run_id: str) -> list[dict[str, Any]]:
-    return client.get(f"/api/demo/ledger/?run={run_id}").json()
 
 
 def steps_of(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
