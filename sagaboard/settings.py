@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import ssl
 from datetime import timedelta
 from pathlib import Path
 
@@ -274,10 +275,15 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 if CELERY_BROKER_URL.startswith("memory://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.02}
-elif CELERY_BROKER_URL.startswith("redis://"):
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # kombu's Redis transport without a crash that kills a worker when Redis restarts
     # under it (sagaboard/broker.py).
     CELERY_BROKER_TRANSPORT = "sagaboard.broker:Transport"
+    if CELERY_BROKER_URL.startswith("rediss://"):
+        # TLS, with the server's certificate checked against the system's CAs (kombu's
+        # own default for a bare rediss:// URL checks nothing). The URL's ssl_cert_reqs,
+        # ssl_ca_certs, ssl_certfile and ssl_keyfile, when it has any, replace this.
+        CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
 
 # Channels: Redis in production, in-process when standalone.
 CHANNEL_LAYER_URL = os.environ.get("CHANNEL_LAYER_URL", "")

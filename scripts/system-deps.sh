@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Sagaboard needs, when they are missing.
 #   scripts/system-deps.sh run    what `make run` needs (graphviz)
-#   scripts/system-deps.sh test   what `make test` needs too (chromium, PostgreSQL, Redis, Node.js)
+#   scripts/system-deps.sh test   what `make test` needs too (chromium, PostgreSQL, Redis, openssl, Node.js)
 set -euo pipefail
 purpose="${1:-run}"
 
@@ -11,6 +11,7 @@ if [ "$purpose" = test ]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # certificates for a TLS Redis
 fi
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 

@@ -4,7 +4,9 @@ its connection down nor acknowledging, after the loss, what it took before it
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from django.conf import settings
 from kombu import Connection, Exchange, Queue
 from kombu.common import ignore_errors
 
-from bench.topology import redis_command, spare_port, wait_redis
+from bench.topology import ROOT, poll, redis_command, spare_port, wait_redis
 from sagaboard.celery import app
 
 TASKS = Queue("tasks", Exchange("tasks", "direct"), "tasks")
@@ -139,3 +141,107 @@ def test_with_redis_there_a_closed_connections_messages_still_go_back(redis_serv
         with connection.Consumer([TASKS], callbacks=[lambda body, m: message.append(m)]):
             connection.drain_events(timeout=5)
         message[0].ack()  # acks go through as ever
+
+
+# --- TLS (rediss://) ----------------------------------------------------------------------
+
+
+def openssl(*args: str | Path) -> None:
+    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+
+
+@pytest.fixture
+def tls_redis(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """A redis-server speaking only TLS, with a certificate signed by a CA of the test's
+    own (no system trusts it); its port and the CA's certificate."""
+    ca_key, ca, key, request, cert, ext = (
+        tmp_path / n for n in ("ca.key", "ca.crt", "srv.key", "srv.csr", "srv.crt", "ext")
+    )
+    new_key = ("-newkey", "rsa:2048", "-nodes", "-days", "1")
+    openssl("req", "-x509", *new_key, "-subj", "/CN=test-ca", "-keyout", ca_key, "-out", ca)
+    openssl("req", *new_key[:3], "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", request)
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl(
+        *("x509", "-req", "-in", request, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial"),
+        *("-out", cert, "-days", "1", "-extfile", ext),
+    )
+    port = spare_port()
+    command = [
+        *redis_command(0, tmp_path),
+        *("--tls-port", str(port), "--tls-cert-file", str(cert), "--tls-key-file", str(key)),
+        *("--tls-auth-clients", "no"),
+    ]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    try:
+        redis_tls = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={ca}"
+        poll(lambda: _round_trip(redis_tls)[0] == 0, timeout=20, what="the TLS redis-server")
+        yield port, ca
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+_ROUND_TRIP = """
+import django
+django.setup()
+from sagaboard.celery import app
+with app.connection_for_write() as connection:
+    connection.ensure_connection(max_retries=1, timeout=5)
+    print(type(connection.transport).__module__)
+    queue = connection.SimpleQueue("tls")
+    queue.put("through")
+    message = queue.get(timeout=5)
+    message.ack()
+    print(message.payload)
+
+import asyncio
+from channels.layers import get_channel_layer
+
+async def layer_round_trip():
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add("tls", channel)
+    await layer.group_send("tls", {"type": "tls", "text": "live"})
+    print((await asyncio.wait_for(layer.receive(channel), 5))["text"])
+
+asyncio.run(layer_round_trip())
+"""
+
+
+def _round_trip(broker_url: str, **env: str) -> tuple[int, str]:
+    """A message sent and taken back through Celery's broker connection, and one through
+    the channel layer, both on ``broker_url`` as the settings configure them: the exit
+    status, and the output."""
+    done = subprocess.run(
+        [sys.executable, "-c", _ROUND_TRIP],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "sagaboard.settings",
+            "CELERY_BROKER_URL": broker_url,
+            "CHANNEL_LAYER_URL": broker_url,
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_rediss_uses_our_transport_and_checks_the_servers_certificate(tls_redis):
+    port, ca = tls_redis
+    bare = f"rediss://127.0.0.1:{port}/0"
+    # Checked against the system's CAs (here: the test's CA, as the system's store).
+    code, out = _round_trip(bare, SSL_CERT_FILE=str(ca))
+    assert code == 0, out
+    assert out.split() == ["sagaboard.broker", "through", "live"]
+    # A certificate no CA vouches for is refused, not used unchecked.
+    code, out = _round_trip(bare, SSL_CERT_FILE=os.devnull)
+    assert code != 0
+    assert "CERTIFICATE_VERIFY_FAILED" in out
+    # The URL's own options win: a CA file, or an explicit choice not to check.
+    for options in (f"ssl_ca_certs={ca}", "ssl_cert_reqs=none"):
+        code, out = _round_trip(f"{bare}?{options}", SSL_CERT_FILE=os.devnull)
+        assert code == 0, out
+        assert out.split() == ["sagaboard.broker", "through", "live"]
