@@ -5,6 +5,7 @@ No business rule lives here; the services decide what is allowed.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -113,3 +114,24 @@ class PermissionsForm:
 
     def is_valid(self) -> bool:
         return not self.errors
+
+
+class RunStartForm(forms.Form):
+    """A run's input as JSON, and the idempotency key that makes starting it again safe."""
+
+    input = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "class": "code"}),
+        help_text="JSON; checked against the published version's input schema.",
+        strip=False,
+    )
+    idempotency_key = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text="Starting again with a key already used opens the run it started.",
+    )
+
+    def clean_input(self) -> Any:
+        try:
+            return json.loads(self.cleaned_data["input"])
+        except (ValueError, RecursionError) as exc:
+            raise forms.ValidationError(f"Not JSON: {exc}") from exc

@@ -158,3 +158,43 @@ def change_lines(changes: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
             yield field, old, show(field, value[1])
         else:
             yield field, "", show(field, value)
+
+
+_BLANKS: dict[str, Any] = {
+    "string": "",
+    "integer": 0,
+    "number": 0,
+    "boolean": False,
+    "array": [],
+    "null": None,
+}
+
+
+def example_input(schema: Any) -> Any:
+    """A run input of the shape ``schema`` asks for, to fill in: the schema's own example,
+    default or first choice where it has one, else a blank of the right type, with
+    every property of an object (required ones first); ``{}`` without a schema."""
+    example = _example(schema, 0)
+    return {} if example is None else example
+
+
+def _example(schema: Any, depth: int) -> Any:
+    if not isinstance(schema, dict) or depth > 8:
+        return None
+    for key in ("examples", "enum"):
+        if isinstance(schema.get(key), list) and schema[key]:
+            return schema[key][0]
+    if "default" in schema:
+        return schema["default"]
+    if "const" in schema:
+        return schema["const"]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), None)
+    properties = schema.get("properties")
+    if kind == "object" or (kind is None and isinstance(properties, dict)):
+        properties = properties if isinstance(properties, dict) else {}
+        required = [k for k in schema.get("required", []) if isinstance(k, str)]
+        names = dict.fromkeys([*required, *properties])
+        return {name: _example(properties.get(name, {}), depth + 1) for name in names}
+    return _BLANKS.get(kind) if isinstance(kind, str) else None

@@ -27,6 +27,7 @@ from designer.forms import (
     CompareForm,
     PermissionsForm,
     ReviewForm,
+    RunStartForm,
     SpecForm,
     WorkflowCreateForm,
 )
@@ -34,6 +35,7 @@ from designer.models import Version, VersionStatus, Workflow
 from designer.presenters import (
     PERM_ROLES,
     diff_view,
+    example_input,
     issue_text,
     pretty_json,
     reading_order,  # noqa: F401 - the canvas pages import it from here
@@ -51,6 +53,7 @@ from designer.selectors import (
     workflow_rows,
     workflow_versions,
 )
+from engine import services as engine_services
 from sagaboard.access import (
     can_manage_permissions,
     user_perms,
@@ -141,6 +144,8 @@ def render_workflow(
     form: SpecForm | None = None,
     issues: list[dict[str, Any]] | None = None,
     status: int = 200,
+    run_form: RunStartForm | None = None,
+    run_issues: list[dict[str, Any]] | None = None,
 ) -> HttpResponse:
     versions = list(workflow_versions(workflow))
     acts = workflow_acts(request.user, workflow)
@@ -148,15 +153,21 @@ def render_workflow(
         start = next((v for v in versions if v.status == VersionStatus.PUBLISHED), None)
         start = start or (versions[0] if versions else None)
         form = SpecForm(initial={"spec": pretty_json(start.spec if start else STARTER_SPEC)})
+    published = next((v for v in versions if v.status == VersionStatus.PUBLISHED), None)
+    if run_form is None and "start_run" in acts and published is not None:
+        example = example_input(published.spec.get("input_schema"))
+        run_form = RunStartForm(initial={"input": pretty_json(example)})
     context = {
         "workflow": workflow,
         "versions": versions,
-        "published": next((v for v in versions if v.status == VersionStatus.PUBLISHED), None),
+        "published": published,
         "acts": acts,
         "act_labels": [WORKFLOW_ACT_LABELS.get(act, act) for act in acts],
         "roles": [PERM_ROLES[p] for p in user_perms(request.user, workflow)],
         "form": form,
         "issues": issues or [],
+        "run_form": run_form,
+        "run_issues": run_issues or [],
         "audit": audit_rows(workflow),
     }
     return render(request, "designer/workflow_detail.html", context, status=status)
@@ -192,6 +203,36 @@ def version_create(request: HttpRequest, slug: str) -> HttpResponse:
     else:
         messages.error(request, "The draft was not created; see the form below.")
     return render_workflow(request, workflow, form=form, issues=issues, status=400)
+
+
+@page
+@require_POST
+def run_start(request: HttpRequest, slug: str) -> HttpResponse:
+    """The workflow page's "Start a run": the run page once started, else the form again."""
+    workflow = workflow_access(request.user, slug, "run_workflow")
+    form = RunStartForm(request.POST)
+    issues: list[dict[str, Any]] = []
+    if form.is_valid():
+        try:
+            run, created = engine_services.run_start(
+                workflow=workflow,
+                by=request.user,
+                input=form.cleaned_data["input"],
+                idempotency_key=form.cleaned_data["idempotency_key"] or None,
+            )
+        except InvalidInput as exc:
+            form.add_error("input", exc.detail)
+            issues = exc.errors
+        except Conflict as exc:
+            form.add_error(None, str(exc))
+        else:
+            if created:
+                messages.success(request, "Run started.")
+            else:
+                messages.info(request, "A run with that idempotency key exists already: this one.")
+            return redirect("engine:run", run_id=run.pk)
+    messages.error(request, "The run was not started; see the form below.")
+    return render_workflow(request, workflow, run_form=form, run_issues=issues, status=400)
 
 
 # Versions

@@ -522,3 +522,120 @@ def test_user_text_is_escaped(client: Client, alice: User, bob: User) -> None:
         page = text(client.get(url))
         assert ESCAPED in page, url
         assert XSS not in page, url
+
+
+# --- starting a run from the workflow page ----------------------------------------------
+
+RUN_SPEC: dict[str, Any] = {
+    "format": "sagaboard/v1",
+    "input_schema": {
+        "type": "object",
+        "required": ["order_id"],
+        "properties": {
+            "order_id": {"type": "string"},
+            "amount": {"type": "integer", "minimum": 1},
+            "express": {"type": "boolean", "default": True},
+        },
+    },
+    "steps": [{"id": "wait", "name": "Wait", "type": "delay", "action": {"seconds": 1}}],
+}
+
+
+@pytest.fixture
+def runnable() -> Workflow:
+    from tests.factories import make_published, make_workflow
+
+    workflow = make_workflow("orders")
+    make_published(workflow, RUN_SPEC)
+    return workflow
+
+
+def test_a_runner_starts_a_run_from_the_workflow_page(client: Client, runnable: Workflow) -> None:
+    from engine.models import Run
+
+    rita = grant(User.objects.create_user("rita"), runnable, "view_workflow", "run_workflow")
+    page = login(client, rita).get(wf())
+    assert page.status_code == 200
+    form = page.context["run_form"]
+    # The input to fill in has the schema's shape: required first, defaults kept.
+    assert json.loads(form.initial["input"]) == {"order_id": "", "amount": 0, "express": True}
+    assert 'action="/workflows/orders/runs/new/"' in page.content.decode()
+
+    body = {"input": json.dumps({"order_id": "o-7", "amount": 3}), "idempotency_key": "k-1"}
+    started = client.post(f"{wf()}runs/new/", body)
+    run = Run.objects.get()
+    assert started.status_code == 302
+    assert started["Location"] == f"/runs/{run.pk}/"
+    assert run.input == {"order_id": "o-7", "amount": 3}
+    assert run.started_by == rita and run.version.number == 1
+
+    # The same key again opens the same run, and says so.
+    again = client.post(f"{wf()}runs/new/", body, follow=True)
+    assert again.redirect_chain == [(f"/runs/{run.pk}/", 302)]
+    assert Run.objects.count() == 1
+    assert "exists already" in again.content.decode()
+
+
+def test_input_the_schema_refuses_is_shown_on_the_form_and_nothing_starts(
+    client: Client, runnable: Workflow
+) -> None:
+    from engine.models import Run
+
+    rita = grant(User.objects.create_user("rita"), runnable, "view_workflow", "run_workflow")
+    login(client, rita)
+    refused = client.post(f"{wf()}runs/new/", {"input": json.dumps({"amount": 0})})
+    assert refused.status_code == 400
+    text = refused.content.decode()
+    assert "The input was refused." in text
+    assert "&#x27;order_id&#x27; is a required property" in text
+    assert "input.amount" in text  # where, beside what
+    # What was typed stays in the form, to correct.
+    assert refused.context["run_form"]["input"].value() == json.dumps({"amount": 0})
+
+    broken = client.post(f"{wf()}runs/new/", {"input": "{order_id: o-1"})
+    assert broken.status_code == 400
+    assert "Not JSON" in broken.content.decode()
+    assert not Run.objects.exists()
+
+
+def test_the_start_form_is_only_for_runners_of_a_published_workflow(
+    client: Client, runnable: Workflow
+) -> None:
+    viewer = grant(User.objects.create_user("vera"), runnable, "view_workflow")
+    page = login(client, viewer).get(wf())
+    assert page.context["run_form"] is None
+    assert "Start a run" not in page.content.decode()
+    assert client.post(f"{wf()}runs/new/", {"input": "{}"}).status_code == 403
+
+    from tests.factories import make_workflow
+
+    unpublished = make_workflow("drafts")
+    grant(viewer, unpublished, "view_workflow", "run_workflow")
+    assert login(client, viewer).get(wf("drafts")).context["run_form"] is None
+    refused = client.post(f"{wf('drafts')}runs/new/", {"input": "{}"})
+    assert refused.status_code == 400
+    assert "no published version" in refused.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("schema", "example"),
+    [
+        (None, {}),
+        ({}, {}),
+        ({"type": "object"}, {}),
+        ({"type": "string", "enum": ["a", "b"]}, "a"),
+        ({"type": ["null", "integer"]}, 0),
+        (
+            {"properties": {"tags": {"type": "array"}, "who": {"examples": [{"id": 1}]}}},
+            {"tags": [], "who": {"id": 1}},
+        ),
+        (
+            {"type": "object", "properties": {"inner": {"type": "object", "required": ["x"]}}},
+            {"inner": {"x": None}},
+        ),
+    ],
+)
+def test_example_input_has_the_shape_of_the_schema(schema: Any, example: Any) -> None:
+    from designer.presenters import example_input
+
+    assert example_input(schema) == example

@@ -119,6 +119,7 @@ FORM_BODIES: dict[str, dict[str, Any]] = {
     "login": {"username": "matrix-nobody", "password": "wrong"},
     "designer:workflow-create": {"slug": "made-by-matrix", "name": "Made"},
     "designer:version-create": {"spec": json.dumps(SPEC), "note": ""},
+    "designer:run-start": {"input": json.dumps({"order_id": "o-3"}), "idempotency_key": ""},
     "designer:version-edit": {"spec": json.dumps(DRAFT_SPEC), "note": ""},
     "designer:version-review": {"decision": "approve", **COMMENT},
     "demo:traffic": {"rate_per_min": "0", "fail_percent": "0"},
