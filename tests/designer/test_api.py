@@ -344,6 +344,11 @@ def test_huge_body_is_400(owner, workflow):
         '{"spec": {"format": "sagaboard/v1", "steps": [], "bogus": 1}}',
         '{"note": "no spec"}',
         '{"spec": {"format": "sagaboard/v1", "steps": [{"id": 7}]}, "layout": "x"}',
+        # Nested past what the parser (or what reads the data next) can recurse into.
+        '{"spec": ' + "[" * 5000 + "]" * 5000 + "}",
+        '{"spec": {"format": "sagaboard/v1", "steps": ' + "[" * 70 + "]" * 70 + "}}",
+        '{"spec": "' + "[" * 5000 + "]" * 5000 + '"}',  # as YAML text
+        '{"spec": "' + "a: " * 5000 + '1"}',
     ],
 )
 def test_malformed_input_is_400_never_500(owner, workflow, body):
