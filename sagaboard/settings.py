@@ -17,6 +17,7 @@ from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONE, SELF, UNSAFE_INLINE
+from redis.connection import parse_url as parse_redis_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("SAGABOARD_VAR_DIR", BASE_DIR / "var"))
@@ -302,6 +303,10 @@ if CHANNEL_LAYER_URL:
             "CONFIG": {
                 # redis-py's 5 s socket timeout would drop idle subscribers.
                 "hosts": [{"address": CHANNEL_LAYER_URL, "socket_timeout": None}],
+                # Pub/sub channels are one namespace per Redis server, whatever the
+                # database number: without the number in the prefix, installations
+                # sharing a server on different databases would see each other's events.
+                "prefix": f"sagaboard:{parse_redis_url(CHANNEL_LAYER_URL).get('db') or 0}",
             },
         }
     }

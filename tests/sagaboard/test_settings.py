@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -110,3 +112,58 @@ def test_a_database_server_that_never_answers_fails_the_connect_in_seconds():
     assert result.returncode == 0, result.stderr
     name, seconds = result.stdout.split()
     assert name == "OperationalError" and 4 <= int(seconds) <= 10, result.stdout
+
+
+def _layer_config(url: str) -> dict:
+    """The channel layer's CONFIG the settings make of CHANNEL_LAYER_URL=``url``."""
+    script = (
+        "import json; from sagaboard import settings; "
+        "print(json.dumps(settings.CHANNEL_LAYERS['default']['CONFIG']))"
+    )
+    env = {**os.environ, "CHANNEL_LAYER_URL": url}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_installations_on_one_redis_server_see_only_their_own_live_events():
+    """Redis pub/sub ignores database numbers: the layer's prefix carries it."""
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    from engine.streams import BOARD_GROUP, _DirectSender
+
+    base = os.environ.get("CHANNEL_LAYER_URL", "")
+    assert base.startswith("redis://"), "needs the suite's Redis (make test sets it)"
+    server = base.rsplit("/", 1)[0]
+    ours, theirs = (RedisPubSubChannelLayer(**_layer_config(f"{server}/{n}")) for n in (14, 15))
+    assert _layer_config(server)["prefix"] == "sagaboard:0"
+
+    async def heard(listener: RedisPubSubChannelLayer, speaker: RedisPubSubChannelLayer) -> int:
+        """How many of the two ways a process sends to the board ``listener`` hears: through
+        the layer (a web process), and straight to Redis (a worker, engine/streams.py)."""
+        channel = await listener.new_channel()
+        await listener.group_add(BOARD_GROUP, channel)
+        await asyncio.sleep(0.1)  # subscribed
+        await speaker.group_send(BOARD_GROUP, {"type": "stream.batch", "events": []})
+        sender = _DirectSender.for_layer(speaker)
+        assert sender is not None
+        sender.send([{"run": "r-1", "workflow": "orders", "seq": 1}])
+        count = 0
+        try:
+            while True:
+                await asyncio.wait_for(listener.receive(channel), 1)
+                count += 1
+        except TimeoutError:
+            return count
+        finally:
+            await listener.group_discard(BOARD_GROUP, channel)
+
+    async def check() -> None:
+        assert await heard(ours, ours) == 2
+        assert await heard(ours, theirs) == 0
+        await ours.flush()
+        await theirs.flush()
+
+    asyncio.run(check())
