@@ -110,13 +110,13 @@ def perform(
         time.sleep(latency / 1000)
     fail = args.get("fail")
     if fail == "permanent":
-        raise ParticipantError(f"{operation} refused (permanent failure)", retryable=False)
+        raise ParticipantError("refused (a permanent failure)", retryable=False)
     if fail == "retryable":
-        raise ParticipantError(f"{operation} unavailable (retryable failure)", retryable=True)
+        raise ParticipantError("unavailable (a retryable failure)", retryable=True)
     if calls <= _knob(args, "fail_attempts", int, 0):
-        raise ParticipantError(f"{operation} failed on call {calls} (injected)", retryable=True)
+        raise ParticipantError(f"failed on call {calls} (injected)", retryable=True)
     if random.random() < _knob(args, "fail_rate", float, 0.0):
-        raise ParticipantError(f"{operation} failed at random (injected)", retryable=True)
+        raise ParticipantError("failed at random (injected)", retryable=True)
 
     with transaction.atomic():
         entry = LedgerEntry.objects.select_for_update().get(pk=entry.pk)

@@ -893,6 +893,9 @@ def _attempt_failed(d: _Draft, step_id: str, error: str, retryable: bool) -> Non
         )
         d.commands.append(ScheduleRetry(step_id, step.attempt, at))
         return
+    if retryable and n >= sdef.retry.max_attempts:
+        # Retryable in kind, but no attempt is left: say so, not only the last error.
+        error = f"gave up after {n} attempt{'s' if n > 1 else ''}; the last: {error}"
     _fail(d, step_id, error, retryable=retryable, latency_ms=d.latency_ms(step))
     # In a compensating or finished run a failure changes nothing more: "if they fail, nothing".
     if not d.terminal and not d.compensating and _pivot_passed(d.definition, d.steps) is None:

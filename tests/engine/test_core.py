@@ -325,6 +325,8 @@ def test_retryable_failures_back_off_then_fail_for_good() -> None:
     assert run.step("a") is StepStatus.FAILED  # three attempts: the round is over
     assert not [c for c in others(decision) if isinstance(c, ScheduleRetry)]
     assert events(decision)[0] == ("step.failed", "a", "failed")
+    # Retryable in kind, but out of attempts: the error says so, and what the last was.
+    assert decision.events[0].error == "gave up after 3 attempts; the last: 503 again"
     assert run.status is RunStatus.COMPENSATED  # nothing had succeeded, nothing to undo
     assert run.step("b") is StepStatus.PENDING
 
@@ -343,6 +345,7 @@ def test_a_permanent_error_is_not_retried() -> None:
     run.succeed("a")
     decision = run(StepFailed("b", 1, "402 payment required", retryable=False))
     assert run.step("b") is StepStatus.FAILED
+    assert decision.events[0].error == "402 payment required"
     assert not any(isinstance(c, ScheduleRetry) for c in decision.commands)
     assert decision.events[0].data["retryable"] is False
 
