@@ -47,6 +47,8 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 
 from designer.models import Workflow
 from engine.models import Event, ReconcilerTally, Run
@@ -282,13 +284,19 @@ REGISTRY.register(collector)
 
 
 def _may_scrape(request: HttpRequest) -> bool:
-    # Workflow and step names are labels: only staff, or a scraper holding the
-    # token (SAGABOARD_METRICS_TOKEN, sent as "Authorization: Bearer <token>").
+    # Workflow and step names are labels: only staff (signed in, or with their API
+    # token as "Authorization: Token <key>"), or a scraper holding the metrics token
+    # (SAGABOARD_METRICS_TOKEN, sent as "Authorization: Bearer <token>").
     token = getattr(settings, "SAGABOARD_METRICS_TOKEN", "")
     header = request.headers.get("Authorization", "")
     if token and header.startswith("Bearer "):
         return hmac.compare_digest(header[len("Bearer ") :].encode(), token.encode())
-    user = getattr(request, "user", None)
+    user: Any = getattr(request, "user", None)
+    if header.startswith("Token "):
+        try:
+            user, _ = TokenAuthentication().authenticate_credentials(header[len("Token ") :])
+        except AuthenticationFailed:
+            return False
     return bool(user is not None and user.is_authenticated and user.is_active and user.is_staff)
 
 

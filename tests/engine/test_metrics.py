@@ -242,3 +242,13 @@ def test_metrics_are_for_staff_or_the_token(orders, settings):
     response = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token")
     assert response.status_code == 200
     assert re.search(r"^# TYPE sagaboard_runs_stuck gauge$", response.content.decode(), re.M)
+
+
+def test_staff_may_scrape_with_their_api_token(orders):
+    from rest_framework.authtoken.models import Token
+
+    staff = Token.objects.create(user=UserFactory(username="root", is_staff=True))
+    viewer = Token.objects.create(user=UserFactory(username="vera"))
+    assert Client().get("/metrics", HTTP_AUTHORIZATION=f"Token {staff.key}").status_code == 200
+    assert Client().get("/metrics", HTTP_AUTHORIZATION=f"Token {viewer.key}").status_code == 401
+    assert Client().get("/metrics", HTTP_AUTHORIZATION="Token not-a-key").status_code == 401
