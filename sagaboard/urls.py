@@ -1,4 +1,4 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -22,10 +22,21 @@ api_patterns = [
 
 handler404 = "sagaboard.api.not_found"
 
+
+class SignOutView(auth_views.LogoutView):
+    """Django's, and the sign-in page it leads to says it is done."""
+
+    def post(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        response = super().post(request, *args, **kwargs)
+        messages.info(request, "You have signed out.")
+        return response
+
+
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="designer:workflow-list"), name="home"),
+    # Operators live on the board; authors are one click away, in the nav.
+    path("", RedirectView.as_view(pattern_name="engine:board"), name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", SignOutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),
     path("healthz", healthz, name="healthz"),

@@ -169,7 +169,7 @@ NO_STREAM = answers(WS_NO_STREAM)
 #: every route of a namespace) -> method -> principal -> answer.
 MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
     # Site
-    "home": {"get": ANYONE},  # a redirect to the workflow list, which asks to sign in
+    "home": {"get": ANYONE},  # a redirect to the board, which asks to sign in
     "login": {"get": ANYONE, "post": ANYONE},
     "logout": {"post": ANYONE},
     "metrics": {"get": SCRAPE},
