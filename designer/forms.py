@@ -53,6 +53,7 @@ class SpecForm(forms.Form):
 class ReviewForm(forms.Form):
     decision = forms.ChoiceField(choices=ReviewDecision.choices)
     comment = forms.CharField(
+        label="Comment (required to request changes)",
         max_length=10000,
         required=False,
         widget=forms.Textarea(

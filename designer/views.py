@@ -348,7 +348,14 @@ def version_review(request: HttpRequest, slug: str, number: int) -> HttpResponse
                 report_refusal(request, exc)
                 return redirect(version_url(version))
             except InvalidInput as exc:
-                report_refusal(request, exc)
+                # Beside the field it concerns, where there is one; else on top.
+                on_form = [e for e in exc.errors if e.get("field") in form.fields]
+                for issue in on_form:
+                    form.add_error(issue["field"], issue["message"].capitalize() + ".")
+                if on_form:
+                    messages.error(request, exc.detail)
+                else:
+                    report_refusal(request, exc)
             else:
                 version.refresh_from_db()
                 decision = "approved" if review.decision == "approve" else "sent back for changes"

@@ -398,6 +398,11 @@ def test_request_changes_sends_back_to_draft_with_the_comment(
     response = client.post(ver(1, "review"), {"decision": "request_changes", "comment": " "})
     assert response.status_code == 400
     assert "Say what should change." in text(response)
+    # Once, on top; and beside the comment field, which says it is needed for this.
+    assert text(response).count("required when requesting changes") == 0
+    assert response.context["form"].errors == {"comment": ["Required when requesting changes."]}
+    assert "Comment (required to request changes)" in text(response)
+    assert "(optional)" not in text(response)
     assert status_of(in_review.workflow, 1) == VersionStatus.IN_REVIEW
 
     response = client.post(
