@@ -104,8 +104,9 @@ def traffic_page(request: HttpRequest) -> HttpResponse:
         form = TrafficForm(
             initial={
                 "enabled": current.enabled,
-                "rate_per_min": current.rate_per_min,
-                "fail_percent": round(current.fail_rate * 100, 2),
+                # 20, not 20.0: whole numbers as people type them.
+                "rate_per_min": f"{current.rate_per_min:g}",
+                "fail_percent": f"{round(current.fail_rate * 100, 2):g}",
             }
         )
     recent = traffic.traffic_recent(minutes=10)

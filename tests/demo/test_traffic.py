@@ -221,6 +221,8 @@ def test_the_page_saves_the_setting_with_csrf_and_without_scripts(demo):
     saved = client.post("/demo/", {**form, "csrfmiddlewaretoken": token}, follow=True)
     assert saved.status_code == 200
     assert "Demo traffic on: 12 runs a minute, 25% of them failing." in saved.content.decode()
+    # The form shows the numbers as they were typed, not as floats.
+    assert 'value="12"' in saved.content.decode() and 'value="25"' in saved.content.decode()
     row = TrafficSetting.objects.get()
     assert (row.enabled, row.rate_per_min, row.fail_rate) == (True, 12.0, 0.25)
     assert row.saved_by == demo["operator"]
