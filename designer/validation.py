@@ -254,7 +254,9 @@ def _issues(spec: object, *, max_steps: int, max_bytes: int) -> tuple[list[Issue
         return [Issue(None, None, f"spec must be a JSON object, not {_actual(spec)}")], []
     shape = _shape_issues(spec)
     if shape:
-        return shape, []
+        # Beside what is malformed, what can already be told of the rest, so that
+        # fixing one error does not only reveal the next.
+        return shape + _issues_beside_shape(spec, shape), []
     return _graph_issues(spec)
 
 
@@ -451,23 +453,32 @@ def _wording(keyword: str, expected: Any, instance: Any, path: tuple[Any, ...]) 
     return None
 
 
-def _graph_issues(spec: dict[str, Any]) -> tuple[list[Issue], list[Issue]]:
-    """The rules a schema cannot say: ids, after, cycles, activities, pivots, templates."""
-    steps: list[dict[str, Any]] = spec["steps"]
+def _wiring(steps: list[Any]) -> tuple[list[Issue], dict[str, set[str]], list[str]]:
+    """Duplicate ids, ``after`` names that are no step, and cycles; the graph, as each
+    step's predecessors, and an order fit for propagation.
+
+    Steps without a well-formed id, and ``after`` entries that are no well-formed id,
+    are passed over: the shape check speaks of them.
+    """
     errors: list[Issue] = []
-    warnings: list[Issue] = []
     first: dict[str, int] = {}
+    named: list[tuple[str, dict[str, Any]]] = []
     for i, step in enumerate(steps):
-        sid = step["id"]
+        sid = step.get("id") if isinstance(step, dict) else None
+        if not isinstance(sid, str) or not _STEP_ID.fullmatch(sid):
+            continue
         if sid in first:
             errors.append(
                 Issue(sid, "id", f"duplicate step id {sid!r}: steps[{first[sid]}] and steps[{i}]")
             )
         first.setdefault(sid, i)
+        named.append((sid, step))
     preds: dict[str, set[str]] = {sid: set() for sid in first}
-    for step in steps:
-        sid = step["id"]
-        for name in step.get("after", []):
+    for sid, step in named:
+        after = step.get("after", [])
+        for name in after if isinstance(after, list) else []:
+            if not isinstance(name, str) or not _STEP_ID.fullmatch(name):
+                continue
             if name == sid:
                 errors.append(Issue(sid, "after", f"step {sid} lists itself in after"))
             elif name not in first:
@@ -480,6 +491,31 @@ def _graph_issues(spec: dict[str, Any]) -> tuple[list[Issue], list[Issue]]:
     cycles, order = _cycles(preds)
     for cycle in cycles:
         errors.extend(Issue(sid, "after", "cycle: " + " -> ".join(cycle)) for sid in cycle[:-1])
+    return errors, preds, order
+
+
+def _issues_beside_shape(spec: dict[str, Any], shape: list[Issue]) -> list[Issue]:
+    """The graph's wiring, and unknown activities of steps the shape check found whole."""
+    steps = spec.get("steps")
+    if not isinstance(steps, list):
+        return []
+    errors, _, _ = _wiring(steps)
+    malformed = {issue.step for issue in shape}
+    for step in steps:
+        sid = step.get("id") if isinstance(step, dict) else None
+        if not isinstance(sid, str) or sid in malformed or step.get("type") != "task":
+            continue
+        errors.extend(_activity_issues(sid, "action", step["action"]))
+        if isinstance(step.get("compensation"), dict):
+            errors.extend(_activity_issues(sid, "compensation", step["compensation"]))
+    return errors
+
+
+def _graph_issues(spec: dict[str, Any]) -> tuple[list[Issue], list[Issue]]:
+    """The rules a schema cannot say: ids, after, cycles, activities, pivots, templates."""
+    steps: list[dict[str, Any]] = spec["steps"]
+    warnings: list[Issue] = []
+    errors, preds, order = _wiring(steps)
     index, ancestors = _ancestors(preds, order)
     pivots = list(dict.fromkeys(s["id"] for s in steps if s.get("pivot") is True))
 

@@ -825,10 +825,36 @@ def test_all_shape_errors_are_reported_once_and_in_order() -> None:
     ]
 
 
-def test_graph_rules_wait_until_the_shape_is_valid() -> None:
-    value = spec(delay("a"), delay("a", after=["ghost"]), delay("c", timeout_s=0))
+def test_the_wiring_and_activities_are_checked_beside_shape_errors() -> None:
+    # All at once, not in rounds: a malformed step does not hide the rest.
+    value = spec(
+        delay("a"),
+        delay("a", after=["ghost"]),
+        delay("c", timeout_s=0),
+        {"id": "d", "type": "bogus", "action": {}},
+        task("e", "test.nope", after=["d"]),
+    )
 
-    assert issues(validate_spec(value)) == [("c", "timeout_s", "must be more than 0")]
+    assert issues(validate_spec(value)) == [
+        ("a", "after", "after names 'ghost', which is not a step"),
+        ("a", "id", "duplicate step id 'a': steps[0] and steps[1]"),
+        ("c", "timeout_s", "must be more than 0"),
+        ("d", "type", "must be one of http, task, approval, delay, callback"),
+        ("e", "action.name", "unknown task activity 'test.nope'"),
+    ]
+
+
+def test_rules_that_need_a_whole_step_wait_for_its_shape() -> None:
+    # Templates and pivots read the whole step: a malformed one is judged once it is fixed.
+    value = spec(
+        task("a", args={"x": "{{ steps.b.output.id }}"}, timeout_s=0),
+        task("b", "test.nope", after=["a"], timeout_s=0),
+    )
+
+    assert issues(validate_spec(value)) == [
+        ("a", "timeout_s", "must be more than 0"),
+        ("b", "timeout_s", "must be more than 0"),
+    ]
 
 
 # --- graph rules -------------------------------------------------------------------------
