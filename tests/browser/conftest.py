@@ -95,12 +95,13 @@ def page(browser: Browser, page_errors: PageErrors) -> Iterator[Page]:
 
 @pytest.fixture
 def sign_in(page: Page, live_server) -> Callable[[User | str], Page]:
-    """Log a user (or a new one of that name) in through the login form; returns the page."""
+    """Log a user (or a new one of that name) in through the login form; returns the page
+    on the workflow list (this server speaks no WebSockets, which the board needs)."""
 
     def sign_in(user: User | str) -> Page:
         if isinstance(user, str):
             user = UserFactory(username=user)
-        page.goto(f"{live_server.url}/login/")
+        page.goto(f"{live_server.url}/login/?next=/workflows/")
         page.fill("#id_username", user.get_username())
         page.fill("#id_password", PASSWORD)
         page.click("form.form button[type=submit]")
