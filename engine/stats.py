@@ -5,6 +5,12 @@ finished and stuck per minute; how the runs started in the window stand now
 (the completed, compensated and stuck rates); the latency percentiles of each
 step's attempts; and the runs stuck now, whenever they got stuck.
 
+Runs per minute is the rate of the last few whole minutes (``RATE_MINUTES``), not
+the window's count over its length: a window of an hour that saw traffic start ten
+minutes ago would say a sixth of the rate it has now. The minute still going is left
+out (it has only begun to fill), and so are the minutes before the workflow's first
+run, which say nothing of its traffic.
+
 Latencies are those of the attempts that ended a step, succeeded or failed for
 good (the events that carry one), as in ``/metrics``. On PostgreSQL the
 percentiles are ``percentile_cont`` in SQL; elsewhere (the standalone SQLite
@@ -20,7 +26,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Min, QuerySet
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
@@ -42,6 +48,8 @@ PERCENTILES = (0.5, 0.95, 0.99)
 TIMED_EVENTS = ("step.succeeded", "step.failed")
 FINISHED = ("completed", "compensated", "cancelled")
 STUCK_LIST = 50
+#: Whole minutes that runs per minute is measured over.
+RATE_MINUTES = 5
 
 
 def window_minutes(value: Any) -> int:
@@ -85,7 +93,7 @@ def workflow_stats(workflow: Workflow, *, minutes: int, now: datetime | None = N
             "until": now.isoformat(),
             "choices": list(WINDOWS),
         },
-        "runs_per_minute": round(started / minutes, 3),
+        **_start_rate(runs, now),
         "started": started,
         "standing": {status: standing.get(status, 0) for status in _STATUSES},
         "rates": {
@@ -104,6 +112,29 @@ def workflow_stats(workflow: Workflow, *, minutes: int, now: datetime | None = N
 
 
 _STATUSES = ("pending", "running", "waiting", "compensating", "stuck", *FINISHED)
+
+
+def _start_rate(runs: QuerySet[Run], now: datetime) -> dict[str, Any]:
+    """Runs started per minute over the last ``RATE_MINUTES`` whole minutes, or over the
+    whole minutes since the workflow's first run if that is younger; ``None`` until a
+    whole minute has passed since it. ``rate_minutes`` says how many minutes it is of."""
+    current = now.replace(second=0, microsecond=0)
+    since = current - timedelta(minutes=RATE_MINUTES)
+    recent = runs.filter(created_at__gte=since, created_at__lt=current)
+    if runs.filter(created_at__lt=since).exists():
+        minutes = RATE_MINUTES
+    else:
+        first = recent.aggregate(first=Min("created_at"))["first"]
+        if first is None:
+            # No run before the current minute: nothing measured yet, or nothing ever.
+            minutes = 0 if runs.exists() else RATE_MINUTES
+        else:
+            minutes = int((current - first.replace(second=0, microsecond=0)) / timedelta(minutes=1))
+    count = recent.count() if minutes else 0
+    return {
+        "runs_per_minute": round(count / minutes, 3) if minutes else None,
+        "rate_minutes": minutes,
+    }
 
 
 def _published_steps(workflow: Workflow) -> list[dict[str, Any]]:

@@ -172,5 +172,6 @@ def workflow_overview(request: HttpRequest, slug: str) -> HttpResponse:
         "board_url": reverse("engine:board") + f"?workflow={workflow.slug}",
         "stats": stats.workflow_stats_cached(workflow, minutes=minutes),
     }
-    context = {"workflow": workflow, "config": config}
+    # A workflow's page, reached from the workflows (as its breadcrumb says), not the board.
+    context = {"workflow": workflow, "config": config, "nav_section": "designer"}
     return render(request, "engine/overview.html", context)

@@ -9,6 +9,7 @@ API, as a script would; what the tests look at is what an operator sees.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -166,6 +167,10 @@ def test_a_compensation_appears_on_the_timeline(
     page = live.page
 
     expect(live.run_status()).to_have_text("compensated", timeout=SLOW)
+    # What the steps came to, in words that are true of a compensated run.
+    steps_tile = page.locator('[data-testid="run-steps"]')
+    expect(steps_tile).to_contain_text("3 of 3 ran")
+    expect(steps_tile).to_contain_text("2 compensated · 1 failed")
     comp = page.locator('.timeline-bar[data-kind="compensation"][data-step="reserve"]')
     expect(comp).to_have_attribute("data-outcome", "compensated", timeout=SLOW)
     expect(
@@ -221,12 +226,23 @@ def test_an_operator_retries_a_stuck_step_from_the_page_and_the_run_completes(
     expect(page.locator(".live-badge")).to_have_attribute("data-state", "live", timeout=SLOW)
     expect(page.locator(".stuck-alert")).to_contain_text("ship")
     expect(live.node("ship")).to_have_attribute("data-status", "failed")
+    # Past its pivot the run only moves forward: the banner offers what the buttons offer.
+    expect(page.locator(".stuck-alert [data-stuck-acts]")).to_have_text(
+        "You may retry or skip step ship, or cancel the run."
+    )
+    expect(page.locator(".stuck-alert")).not_to_contain_text("compensate")
+    expect(page.locator('button[data-act="compensate"]')).to_have_count(0)
+    expect(page.locator('#run-head-actions button[data-act="cancel"]')).to_be_visible()
 
     page.locator('button[data-act="retry"][data-step="ship"]').click()
     dialog = page.locator("dialog.act-dialog")
     expect(dialog).to_be_visible()
-    expect(dialog).to_contain_text("Retry step ship")
+    expect(dialog.locator("h2")).to_have_text("Retry step Ship")
+    expect(dialog.locator(".act-step")).to_have_text("step ship")
+    expect(dialog.locator("textarea")).to_have_attribute("maxlength", "2000")
+    expect(dialog.locator(".reason-left")).to_have_text("2,000 characters left")
     dialog.locator("textarea").fill("shipping is back")
+    expect(dialog.locator(".reason-left")).to_have_text("1,984 characters left")
     dialog.locator("button[type=submit]").click()
     expect(dialog).to_be_hidden()
 
@@ -245,6 +261,18 @@ def test_an_operator_retries_a_stuck_step_from_the_page_and_the_run_completes(
     expect(page.locator('[data-tile="completed"] .tile-value')).to_have_text("50%")
     expect(page.locator(".uplot canvas")).to_have_count(2)
     expect(page.locator('.latency-table tr[data-step="ship"]')).to_be_visible()
+    # The legends say values before anyone hovers: the last whole minute, the slowest step.
+    legends = page.locator(".u-legend")
+    expect(legends).to_have_count(2)
+    for value in legends.locator(".u-value").all():
+        expect(value).not_to_have_text(re.compile(r"^(--|—)?$"))
+    expect(legends.first.locator(".u-series").first.locator(".u-value")).to_have_text(
+        re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$")
+    )
+    expect(legends.last.locator(".u-series").first.locator(".u-value")).to_have_text(
+        re.compile(r"^(charge|ship)$")
+    )
+    expect(page.locator('[data-tile="rpm"]')).to_contain_text("whole min")
     live.shot("overview")
     assert page_errors == []
 
@@ -326,4 +354,137 @@ def test_a_run_page_shows_a_drop_and_catches_up_when_the_server_is_back(
     live.still_same_page()
     # The browser reports the refused connections while the server was down.
     page_errors[:] = [e for e in page_errors if "WebSocket" not in e]
+    assert page_errors == []
+
+
+def test_an_approver_decides_a_gate_from_its_instructions_with_a_reason_cut_to_fit(
+    live: Live, worker: Worker, page_errors: PageErrors
+) -> None:
+    """The approver reads the gate's instructions and group where they decide; the
+    comment stops at what the server keeps, saying how much is left; and a long one
+    stays a few lines in the log until asked for whole."""
+    gate = approval("manager_ok", name="Manager approval")
+    gate["action"]["instructions"] = "Orders over 10k only.\nCall the customer first."
+    orders = publish("orders", saga(gate, task("ship", "demo.shipping.ship", ["manager_ok"])))
+    rita = grant(UserFactory(username="rita"), orders, "view_workflow", "run_workflow")
+    rita.groups.add(Group.objects.get_or_create(name="managers")[0])
+    run_id = start(client_for(rita), "orders")["id"]
+    live.sign_in(rita)
+    live.open(f"/runs/{run_id}/")
+    page = live.page
+
+    # In the steps table, and above it where the decision is asked for.
+    row = page.locator('.steps-table tr[data-step="manager_ok"]')
+    expect(row.locator(".step-gate")).to_contain_text("group managers")
+    expect(row.locator(".step-gate")).to_contain_text("Call the customer first.")
+    callout = page.locator('.gate-alert[data-gate="manager_ok"]')
+    expect(callout).to_contain_text("Waiting for approval: Manager approval")
+    expect(callout.locator(".gate-note")).to_contain_text("Decided by the group managers")
+    expect(callout.locator(".gate-instructions")).to_have_text(
+        "Orders over 10k only.\nCall the customer first."
+    )
+
+    callout.locator('button[data-act="approve"]').click()
+    dialog = page.locator("dialog.act-dialog")
+    expect(dialog.locator("h2")).to_have_text("Approve Manager approval")
+    expect(dialog.locator(".gate-note")).to_contain_text("Decided by the group managers")
+    expect(dialog.locator(".gate-instructions")).to_contain_text("Orders over 10k only.")
+    textarea = dialog.locator("textarea")
+    textarea.fill("x" * 1950)
+    expect(dialog.locator(".reason-left")).to_have_text("50 characters left")
+    textarea.press_sequentially("y" * 60)  # typed past the limit: the last ten go nowhere
+    assert len(textarea.input_value()) == 2000
+    expect(dialog.locator(".reason-left")).to_have_text("0 characters left")
+    dialog.locator("button[type=submit]").click()
+    expect(dialog).to_be_hidden()
+
+    expect(live.node("manager_ok")).to_have_attribute("data-status", "succeeded", timeout=SLOW)
+    act = page.locator('.event-log tr[data-event="act.approve"]')
+    expect(act).to_contain_text("by rita")
+    toggle = act.locator(".clamped-toggle")
+    expect(toggle).to_have_text("Show all (2,002 characters)", timeout=SLOW)
+    short = act.bounding_box()
+    assert short is not None and short["height"] < 120, short
+    toggle.click()
+    expect(act.locator(".clamped")).to_have_attribute("data-clamped", "open")
+    tall = act.bounding_box()
+    assert tall is not None and tall["height"] > short["height"] * 2, (short, tall)
+    assert page_errors == []
+
+
+def test_times_are_utc_24_hour_and_iso_ordered_whatever_the_browsers_locale(
+    browser, asgi_server: AsgiServer, worker: Worker, page_errors: PageErrors
+) -> None:
+    """As the server-rendered pages write them (2026-11-26 10:28), not 11/26/2026 or 9:40am:
+    a browser in New York with US English shows the server's UTC times."""
+    publish("orders", saga(task("reserve", "demo.inventory.reserve")))
+    boss = UserFactory(username="boss", is_staff=True)
+    run = wait_for(client_for(boss), start(client_for(boss), "orders")["id"], {"completed"})
+    created = datetime.fromisoformat(run["created_at"]).astimezone(UTC)
+    context = browser.new_context(locale="en-US", timezone_id="America/New_York")
+    try:
+        live = Live(context.new_page(), asgi_server.url)
+        live.page.on("pageerror", lambda error: page_errors.append(str(error)))
+        live.page.set_default_timeout(SLOW)
+        live.sign_in(boss)
+        expected = created.strftime("%Y-%m-%d %H:%M:%S")
+        live.open("/runs/")
+        started = live.page.locator(f'tr[data-run="{run["id"]}"] time').first
+        expect(started).to_have_text(expected)
+        expect(started).to_have_attribute("title", f"{expected} UTC")
+        live.open(f"/runs/{run['id']}/")
+        stamps = live.page.locator(".stats time, .steps-table time")
+        expect(stamps.first).to_have_text(expected)
+        for text in stamps.all_inner_texts():
+            assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", text), text
+        for text in live.page.locator(".event-log time").all_inner_texts():
+            assert re.fullmatch(r"\d{2}:\d{2}:\d{2}", text), text
+    finally:
+        context.close()
+    assert page_errors == []
+
+
+@pytest.mark.parametrize("where", ["board", "run"])
+def test_a_phone_wide_screen_never_scrolls_the_page_sideways(
+    live: Live, worker: Worker, page_errors: PageErrors, where: str
+) -> None:
+    """At 390 px the nav wraps, and the wide tables scroll inside their cards."""
+    orders = publish(
+        "orders",
+        saga(
+            {**task("charge", "demo.payments.charge"), "pivot": True},
+            task("ship", "demo.shipping.ship", ["charge"], fail="permanent"),
+        ),
+    )
+    olga = grant(
+        UserFactory(username="olga-with-a-rather-long-name", is_staff=True),
+        orders,
+        "view_workflow",
+        "run_workflow",
+        "operate_workflow",
+    )
+    client = client_for(olga)
+    run_id = start(client, "orders")["id"]
+    wait_for(client, run_id, {"stuck"})
+    live.page.set_viewport_size({"width": 390, "height": 844})
+    live.sign_in(olga)
+    live.open("/runs/" if where == "board" else f"/runs/{run_id}/")
+    page = live.page
+    if where == "board":
+        expect(page.locator(f'.stuck-table tr[data-run="{run_id}"]')).to_be_visible()
+    else:
+        expect(page.locator(".stuck-alert")).to_be_visible()
+        expect(page.locator('.event-log tr[data-event="run.stuck"]')).to_be_visible()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the page is {width} px wide"
+    # Every link of the nav is on the screen.
+    for link in page.locator(".mainnav a").all():
+        box = link.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+    # The error reads as words, not a few letters a line.
+    cell = page.locator(
+        ".stuck-table .error-text" if where == "board" else ".steps-table .error-text"
+    )
+    box = cell.first.bounding_box()
+    assert box is not None and box["width"] >= 150, box
     assert page_errors == []

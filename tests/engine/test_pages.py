@@ -243,6 +243,13 @@ def test_overview_page_is_linked_from_the_workflow_and_hands_over_its_figures(or
     assert data["stats"]["window"]["minutes"] == 15
 
 
+def test_overview_page_is_in_the_workflows_section_of_the_nav(orders, viewer):
+    """Its breadcrumb says Workflows, and so does the top bar; the board is another page."""
+    html = page(viewer, "/workflows/orders/overview/").content.decode()
+    assert 'aria-current="page">Workflows</a>' in html
+    assert 'aria-current="page">Board</a>' not in html
+
+
 def test_stats_rates_latencies_and_stuck_runs(orders, boss, viewer):
     completed = start(orders, boss)
     for step in ("check", "sign"):
@@ -282,7 +289,9 @@ def test_stats_rates_latencies_and_stuck_runs(orders, boss, viewer):
     assert data["started"] == 4
     assert data["standing"]["completed"] == 1 and data["standing"]["stuck"] == 1
     assert data["rates"] == {"completed": 0.25, "compensated": 0.0, "stuck": 0.25}
-    assert data["runs_per_minute"] == round(4 / 60, 3)
+    # The four started in the minute still going, which is not counted yet; the workflow
+    # ran before (two hours ago), so the last five whole minutes count, and had none.
+    assert (data["runs_per_minute"], data["rate_minutes"]) == (0.0, 5)
     assert data["stuck_now"] == 1 and data["active"] == 4
     check, sign = data["steps"]
     assert (check["step"], check["name"], check["attempts"], check["failed"]) == (
@@ -298,6 +307,45 @@ def test_stats_rates_latencies_and_stuck_runs(orders, boss, viewer):
     assert len(data["series"]["t"]) == 60
     assert [r["id"] for r in data["stuck_runs"]] == [str(stuck.pk)]
     assert data["stuck_runs"][0]["stuck_step"] == "sign"
+
+
+def _started_at(workflow, by, *times) -> None:
+    for at in times:
+        run = start(workflow, by)
+        Run.objects.filter(pk=run.pk).update(created_at=at)
+
+
+def test_runs_per_minute_is_the_rate_of_the_last_whole_minutes(orders, boss):
+    """Not the window's count over its length: traffic of ten runs a minute that began three
+    minutes ago reads ten a minute, not a sixth of it (30 runs over an hour's window)."""
+    current = timezone.now().replace(second=0, microsecond=0)
+    now = current + timedelta(seconds=30)
+    minute, second = timedelta(minutes=1), timedelta(seconds=1)
+    # Ten in each of the three whole minutes before the current one, two in the current.
+    _started_at(
+        orders, boss, *[current - k * minute + s * second for k in (1, 2, 3) for s in range(10)]
+    )
+    _started_at(orders, boss, current + second, current + 2 * second)
+    data = workflow_stats(orders, minutes=60, now=now)
+    assert data["started"] == 32
+    assert (data["runs_per_minute"], data["rate_minutes"]) == (10.0, 3)
+
+    # Once the workflow has a run older than the last five whole minutes, all five count.
+    _started_at(orders, boss, current - 30 * minute)
+    data = workflow_stats(orders, minutes=60, now=now)
+    assert (data["runs_per_minute"], data["rate_minutes"]) == (6.0, 5)
+
+
+def test_runs_per_minute_of_a_workflow_without_runs_is_zero(orders, viewer):
+    data = api(viewer).get("/api/workflows/orders/stats/").json()
+    assert (data["runs_per_minute"], data["rate_minutes"]) == (0.0, 5)
+
+
+def test_runs_per_minute_waits_for_the_first_whole_minute(orders, boss):
+    """A first run in the minute still going gives no rate yet, rather than a made-up one."""
+    run = start(orders, boss)
+    data = workflow_stats(orders, minutes=60, now=run.created_at)
+    assert (data["runs_per_minute"], data["rate_minutes"]) == (None, 0)
 
 
 def test_stats_compute_the_same_percentiles_without_postgresql(orders, boss, monkeypatch):

@@ -110,17 +110,73 @@ export function latency(ms: number | null | undefined): string {
   return ms === null || ms === undefined ? "—" : duration(ms);
 }
 
+// --- times ---------------------------------------------------------------------------
+// Every time on the live pages is written one way, as the server-rendered pages write
+// theirs: in UTC (the server's zone, and the board's filters'), 24-hour, largest unit
+// first. Nothing here asks the browser's locale.
+
+/** The zone every time is shown in; said in each time's tooltip. */
+export const TIME_ZONE = "UTC";
+
+type At = string | number | Date;
+
+function toDate(at: At): Date | null {
+  const d = at instanceof Date ? at : new Date(at);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+const pad = (n: number) => String(n).padStart(2, "0");
+
+/** "2026-11-26". */
+export function day(at: At): string {
+  const d = toDate(at);
+  return d ? `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}` : "—";
+}
+
+/** "10:29" */
+export function hourMinute(at: At): string {
+  const d = toDate(at);
+  return d ? `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}` : "—";
+}
+
+/** "10:29:04" */
+export function clockOf(at: At): string {
+  const d = toDate(at);
+  return d ? `${hourMinute(d)}:${pad(d.getUTCSeconds())}` : "—";
+}
+
+/** "2026-11-26 10:29:04" */
+export function stampOf(at: At): string {
+  const d = toDate(at);
+  return d ? `${day(d)} ${clockOf(d)}` : "—";
+}
+
+/** "2026-11-26 10:29" */
+export function minuteStamp(at: At): string {
+  const d = toDate(at);
+  return d ? `${day(d)} ${hourMinute(d)}` : "—";
+}
+
+/** The labels of a time axis (uPlot's, in epoch seconds, ``incr`` seconds apart): the
+ * time of day to the second or minute, as fine as the ticks are; a tick on a new day
+ * says the day too. */
+export function tickLabels(splits: number[], incr: number): string[] {
+  return splits.map((t, i) => {
+    if (t === null || t === undefined) return "";
+    const ms = t * 1000;
+    if (incr >= 86400) return day(ms);
+    const time = incr < 60 ? clockOf(ms) : hourMinute(ms);
+    const newDay = i > 0 && day(ms) !== day(splits[i - 1] * 1000);
+    return newDay ? `${day(ms)}\n${time}` : time;
+  });
+}
+
 export function clock(iso: string | null | undefined): string {
-  if (!iso) return "—";
-  const d = new Date(iso);
-  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+  return iso ? clockOf(iso) : "—";
 }
 
 export function stamp(iso: string | null | undefined): string {
-  if (!iso) return "—";
-  const d = new Date(iso);
-  const day = d.toLocaleDateString([], { year: "numeric", month: "2-digit", day: "2-digit" });
-  return `${day} ${clock(iso)}`;
+  return iso ? stampOf(iso) : "—";
 }
 
 /** "12 s ago", "5 min ago". */
@@ -133,7 +189,7 @@ export function ago(iso: string | null | undefined, now: number): string {
 export function Time({ iso, children }: { iso: string | null | undefined; children?: ReactNode }) {
   if (!iso) return <span className="muted">—</span>;
   return (
-    <time dateTime={iso} title={stamp(iso)}>
+    <time dateTime={iso} title={`${stamp(iso)} ${TIME_ZONE}`}>
       {children ?? stamp(iso)}
     </time>
   );
@@ -168,4 +224,24 @@ export function useThrottled(fn: () => void, ms: number): () => void {
     }, wait);
   });
   return callRef.current;
+}
+
+// Longer text than this is cut to CLAMP_LINES lines (live.css's .clamped-text) until asked for.
+const CLAMP_CHARS = 160;
+const CLAMP_LINES = 3;
+
+/** Text that may be long (a reason, an error): a few lines, and the rest on a click. */
+export function Clamped({ text, className }: { text: string; className?: string }) {
+  const [open, setOpen] = useState(false);
+  // Short text is shown whole; the cut is by length, so it needs no measuring.
+  const long = text.length > CLAMP_CHARS || text.split("\n").length > CLAMP_LINES;
+  if (!long) return <span className={className}>{text}</span>;
+  return (
+    <span className={`clamped${open ? " is-open" : ""}${className ? ` ${className}` : ""}`} data-clamped={open ? "open" : "closed"}>
+      <span className="clamped-text">{text}</span>
+      <button type="button" className="link-button clamped-toggle" aria-expanded={open} onClick={() => setOpen(!open)}>
+        {open ? "Show less" : `Show all (${text.length.toLocaleString("en")} characters)`}
+      </button>
+    </span>
+  );
 }

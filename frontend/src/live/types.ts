@@ -115,7 +115,10 @@ export interface StuckRun {
 export interface WorkflowStats {
   workflow: string;
   window: { minutes: number; bucket_minutes: number; since: string; until: string; choices: number[] };
-  runs_per_minute: number;
+  /** Runs started per minute over the last ``rate_minutes`` whole minutes (fewer when the
+   * workflow's first run is younger); null before its first whole minute. */
+  runs_per_minute: number | null;
+  rate_minutes: number;
   started: number;
   standing: Record<RunStatus, number>;
   rates: { completed: number | null; compensated: number | null; stuck: number | null };

@@ -150,30 +150,32 @@ export function Board({ config }: { config: BoardConfig }) {
           <span className="muted">waiting for an operator, the longest stuck first</span>
         </div>
         {stuckRows.length ? (
-          <table className="table table-compact runs-table stuck-table">
-            <thead>
-              <tr>
-                <th>Run</th>
-                <th>Workflow</th>
-                <th>Stuck at</th>
-                <th>Error</th>
-                <th className="num">Stuck for</th>
-              </tr>
-            </thead>
-            <tbody>
-              {stuckRows.map((row) => (
-                <tr key={row.id} data-run={row.id}>
-                  <td><a className="strong mono" href={runUrl(row.id)}>{shortId(row.id)}</a></td>
-                  <td>{row.workflow_name} <span className="muted">v{row.version}</span></td>
-                  <td>{row.stuck_step ? <code>{row.stuck_step}</code> : <span className="muted">no progress</span>}</td>
-                  <td className="clip error-text">{row.stuck_error ?? "—"}</td>
-                  <td className="num stuck-for" data-stuck-since={row.stuck_since ?? ""}>
-                    {row.stuck_since ? ago(row.stuck_since, now).replace(" ago", "") : "—"}
-                  </td>
+          <div className="table-scroll">
+            <table className="table table-compact runs-table stuck-table">
+              <thead>
+                <tr>
+                  <th>Run</th>
+                  <th>Workflow</th>
+                  <th>Stuck at</th>
+                  <th>Error</th>
+                  <th className="num">Stuck for</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {stuckRows.map((row) => (
+                  <tr key={row.id} data-run={row.id}>
+                    <td><a className="strong mono" href={runUrl(row.id)}>{shortId(row.id)}</a></td>
+                    <td>{row.workflow_name} <span className="muted">v{row.version}</span></td>
+                    <td>{row.stuck_step ? <code>{row.stuck_step}</code> : <span className="muted">no progress</span>}</td>
+                    <td className="clip error-text">{row.stuck_error ?? "—"}</td>
+                    <td className="num stuck-for" data-stuck-since={row.stuck_since ?? ""}>
+                      {row.stuck_since ? ago(row.stuck_since, now).replace(" ago", "") : "—"}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         ) : (
           <p className="empty-line"><span className="ok-dot" aria-hidden="true" /> No run is stuck.</p>
         )}
@@ -185,35 +187,37 @@ export function Board({ config }: { config: BoardConfig }) {
           <span className="muted">newest first · {runs.rows.length} shown</span>
         </div>
         {runs.rows.length ? (
-          <table className="table runs-table" data-testid="runs">
-            <thead>
-              <tr>
-                <th>Run</th>
-                <th>Workflow</th>
-                <th>Status</th>
-                <th>Started by</th>
-                <th>Started</th>
-                <th className="num">Duration</th>
-                <th>Last change</th>
-              </tr>
-            </thead>
-            <tbody>
-              {runs.rows.map((row) => (
-                <tr key={row.id} data-run={row.id} data-status={row.status} className={fresh.has(row.id) ? "row-new" : undefined}>
-                  <td><a className="strong mono" href={runUrl(row.id)}>{shortId(row.id)}</a></td>
-                  <td>
-                    <a href={config.overview_url.replace("__slug__", row.workflow)}>{row.workflow_name}</a>{" "}
-                    <span className="muted">v{row.version}</span>
-                  </td>
-                  <td><StatusBadge status={row.status} /></td>
-                  <td>{row.started_by ?? <span className="muted">—</span>}</td>
-                  <td className="nowrap"><Time iso={row.created_at} /></td>
-                  <td className="num">{runDuration(row, now)}</td>
-                  <td className="nowrap muted"><Time iso={row.updated_at}>{ago(row.updated_at, now)}</Time></td>
+          <div className="table-scroll">
+            <table className="table runs-table" data-testid="runs">
+              <thead>
+                <tr>
+                  <th>Run</th>
+                  <th>Workflow</th>
+                  <th>Status</th>
+                  <th>Started by</th>
+                  <th>Started</th>
+                  <th className="num">Duration</th>
+                  <th>Last change</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {runs.rows.map((row) => (
+                  <tr key={row.id} data-run={row.id} data-status={row.status} className={fresh.has(row.id) ? "row-new" : undefined}>
+                    <td><a className="strong mono" href={runUrl(row.id)}>{shortId(row.id)}</a></td>
+                    <td>
+                      <a href={config.overview_url.replace("__slug__", row.workflow)}>{row.workflow_name}</a>{" "}
+                      <span className="muted">v{row.version}</span>
+                    </td>
+                    <td><StatusBadge status={row.status} /></td>
+                    <td>{row.started_by ?? <span className="muted">—</span>}</td>
+                    <td className="nowrap"><Time iso={row.created_at} /></td>
+                    <td className="num">{runDuration(row, now)}</td>
+                    <td className="nowrap muted"><Time iso={row.updated_at}>{ago(row.updated_at, now)}</Time></td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         ) : (
           <div className="empty">
             <p><strong>No runs match.</strong></p>

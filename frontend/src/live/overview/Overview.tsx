@@ -5,7 +5,18 @@
 import { useEffect, useMemo, useRef, useState } from "react";
 import uPlot from "uplot";
 import { request } from "../../api";
-import { ago, ConnectionBadge, ConnectionBanner, latency, shortId, Slot, useNow, useThrottled } from "../common";
+import {
+  ago,
+  ConnectionBadge,
+  ConnectionBanner,
+  latency,
+  minuteStamp,
+  shortId,
+  Slot,
+  tickLabels,
+  useNow,
+  useThrottled,
+} from "../common";
 import { useLiveSocket } from "../socket";
 import type { OverviewConfig, WorkflowStats } from "../types";
 import { Chart } from "./Chart";
@@ -65,6 +76,7 @@ export function Overview({ config }: { config: OverviewConfig }) {
 
   const runUrl = (id: string) => config.run_url.replace("00000000-0000-0000-0000-000000000000", id);
   const perMinute = stats.window.bucket_minutes;
+  const rate = stats.runs_per_minute;
 
   return (
     <div className="overview" data-live={status.state}>
@@ -95,7 +107,12 @@ export function Overview({ config }: { config: OverviewConfig }) {
       </div>
 
       <div className="stats tiles">
-        <Tile label="Runs per minute" value={stats.runs_per_minute.toFixed(stats.runs_per_minute < 10 ? 2 : 0)} name="rpm" />
+        <Tile
+          label="Runs per minute"
+          value={rate === null ? "—" : rate.toFixed(rate < 10 ? 2 : 0)}
+          note={stats.rate_minutes ? `started, last ${stats.rate_minutes} whole min` : "not a whole minute since the first run"}
+          name="rpm"
+        />
         <Tile label="Started" value={String(stats.started)} name="started" />
         <Tile label="Completed" value={percent(stats.rates.completed)} sub={`${stats.standing.completed}`} name="completed" tone="good" />
         <Tile label="Compensated" value={percent(stats.rates.compensated)} sub={`${stats.standing.compensated}`} name="compensated" tone="comp" />
@@ -124,30 +141,32 @@ export function Overview({ config }: { config: OverviewConfig }) {
       <section className="card card-flush">
         <div className="card-head"><h2>Steps</h2></div>
         {stats.steps.length ? (
-          <table className="table table-compact latency-table">
-            <thead>
-              <tr>
-                <th>Step</th>
-                <th className="num">Attempts</th>
-                <th className="num">Failed</th>
-                <th className="num">p50</th>
-                <th className="num">p95</th>
-                <th className="num">p99</th>
-              </tr>
-            </thead>
-            <tbody>
-              {stats.steps.map((step) => (
-                <tr key={step.step} data-step={step.step}>
-                  <td><span className="strong">{step.name || step.step}</span> <code>{step.step}</code></td>
-                  <td className="num">{step.attempts}</td>
-                  <td className="num">{step.failed || <span className="muted">0</span>}</td>
-                  <td className="num">{latency(step.p50_ms)}</td>
-                  <td className="num">{latency(step.p95_ms)}</td>
-                  <td className="num">{latency(step.p99_ms)}</td>
+          <div className="table-scroll">
+            <table className="table table-compact latency-table">
+              <thead>
+                <tr>
+                  <th>Step</th>
+                  <th className="num">Attempts</th>
+                  <th className="num">Failed</th>
+                  <th className="num">p50</th>
+                  <th className="num">p95</th>
+                  <th className="num">p99</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {stats.steps.map((step) => (
+                  <tr key={step.step} data-step={step.step}>
+                    <td><span className="strong">{step.name || step.step}</span> <code>{step.step}</code></td>
+                    <td className="num">{step.attempts}</td>
+                    <td className="num">{step.failed || <span className="muted">0</span>}</td>
+                    <td className="num">{latency(step.p50_ms)}</td>
+                    <td className="num">{latency(step.p95_ms)}</td>
+                    <td className="num">{latency(step.p99_ms)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         ) : (
           <p className="muted empty-line">No step has finished in this window.</p>
         )}
@@ -159,21 +178,23 @@ export function Overview({ config }: { config: OverviewConfig }) {
           <a href={`${config.board_url}&status=stuck`}>on the board</a>
         </div>
         {stats.stuck_runs.length ? (
-          <table className="table table-compact stuck-table">
-            <thead>
-              <tr><th>Run</th><th>Stuck at</th><th>Error</th><th className="num">Stuck for</th></tr>
-            </thead>
-            <tbody>
-              {stats.stuck_runs.map((run) => (
-                <tr key={run.id} data-run={run.id}>
-                  <td><a className="strong mono" href={runUrl(run.id)}>{shortId(run.id)}</a> <span className="muted">v{run.version}</span></td>
-                  <td>{run.stuck_step ? <code>{run.stuck_step}</code> : <span className="muted">no progress</span>}</td>
-                  <td className="clip error-text">{run.stuck_error ?? "—"}</td>
-                  <td className="num">{ago(run.stuck_since, now).replace(" ago", "")}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <div className="table-scroll">
+            <table className="table table-compact stuck-table">
+              <thead>
+                <tr><th>Run</th><th>Stuck at</th><th>Error</th><th className="num">Stuck for</th></tr>
+              </thead>
+              <tbody>
+                {stats.stuck_runs.map((run) => (
+                  <tr key={run.id} data-run={run.id}>
+                    <td><a className="strong mono" href={runUrl(run.id)}>{shortId(run.id)}</a> <span className="muted">v{run.version}</span></td>
+                    <td>{run.stuck_step ? <code>{run.stuck_step}</code> : <span className="muted">no progress</span>}</td>
+                    <td className="clip error-text">{run.stuck_error ?? "—"}</td>
+                    <td className="num">{ago(run.stuck_since, now).replace(" ago", "")}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         ) : (
           <p className="empty-line"><span className="ok-dot" aria-hidden="true" /> No run is stuck.</p>
         )}
@@ -182,12 +203,24 @@ export function Overview({ config }: { config: OverviewConfig }) {
   );
 }
 
-function Tile({ label, value, sub, name, tone }: { label: string; value: string; sub?: string; name: string; tone?: string }) {
+interface TileProps {
+  label: string;
+  value: string;
+  /** A count of runs, said under the value. */
+  sub?: string;
+  /** Or what the value is of, in words. */
+  note?: string;
+  name: string;
+  tone?: string;
+}
+
+function Tile({ label, value, sub, note, name, tone }: TileProps) {
   return (
     <div className={`stat tile${tone ? ` tone-${tone}` : ""}`} data-tile={name}>
       <span className="stat-label">{label}</span>
       <span className="stat-value tile-value">{value}</span>
       {sub !== undefined && <span className="tile-sub muted">{sub} run{sub === "1" ? "" : "s"}</span>}
+      {note !== undefined && <span className="tile-sub muted">{note}</span>}
     </div>
   );
 }
@@ -197,11 +230,19 @@ function RunsChart({ stats }: { stats: WorkflowStats }) {
   const options = useMemo<Omit<uPlot.Options, "width" | "height">>(
     () => ({
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
-      axes: [{ stroke: "#6b7385", grid: { stroke: "#eef0f3" } }, { stroke: "#6b7385", grid: { stroke: "#eef0f3" }, size: 44 }],
+      axes: [
+        {
+          stroke: "#6b7385",
+          grid: { stroke: "#eef0f3" },
+          values: (_u, splits, _axis, _space, incr) => tickLabels(splits, incr),
+        },
+        { stroke: "#6b7385", grid: { stroke: "#eef0f3" }, size: 44 },
+      ],
       legend: { show: true },
       cursor: { drag: { x: false, y: false } },
       series: [
-        {},
+        // A point is a bucket: the legend names the minute it starts at.
+        { label: bucket > 1 ? `${bucket} min from` : "Minute", value: (_u, v) => (v === null || v === undefined ? "—" : minuteStamp(v * 1000)) },
         {
           label: "started",
           stroke: COLOURS.started,
@@ -209,21 +250,47 @@ function RunsChart({ stats }: { stats: WorkflowStats }) {
           width: 1,
           paths: uPlot.paths.bars?.({ size: [0.8, 24], align: 0 }),
           points: { show: false },
+          value: perMinute,
         },
-        { label: "completed", stroke: COLOURS.completed, width: 2 },
-        { label: "compensated", stroke: COLOURS.compensated, width: 2 },
-        { label: "stuck", stroke: COLOURS.stuck, width: 2 },
-        { label: "cancelled", stroke: COLOURS.cancelled, width: 1, dash: [4, 4] },
+        { label: "completed", stroke: COLOURS.completed, width: 2, value: perMinute },
+        { label: "compensated", stroke: COLOURS.compensated, width: 2, value: perMinute },
+        { label: "stuck", stroke: COLOURS.stuck, width: 2, value: perMinute },
+        { label: "cancelled", stroke: COLOURS.cancelled, width: 1, dash: [4, 4], value: perMinute },
       ],
     }),
-    [],
+    [bucket],
   );
   const data = useMemo<uPlot.AlignedData>(() => {
     const s = stats.series;
     const rate = (values: number[]) => values.map((v) => v / bucket);
     return [s.t, rate(s.started), rate(s.completed), rate(s.compensated), rate(s.stuck), rate(s.cancelled)];
   }, [stats, bucket]);
-  return <Chart options={options} data={data} height={240} label="Runs started, completed, compensated, stuck and cancelled per minute" />;
+  // Not hovering: the last whole bucket (the one holding now is still filling).
+  const until = Date.parse(stats.window.until) / 1000;
+  const rest = (d: uPlot.AlignedData) => {
+    const t = d[0];
+    for (let i = t.length - 1; i >= 0; i--) if (t[i] + bucket * 60 <= until) return i;
+    return t.length ? t.length - 1 : null;
+  };
+  return (
+    <Chart
+      options={options}
+      data={data}
+      rest={rest}
+      height={240}
+      label="Runs started, completed, compensated, stuck and cancelled per minute"
+    />
+  );
+}
+
+/** A legend's value of a rate per minute: whole counts as they are, averages to 0.01. */
+function perMinute(_u: uPlot, v: number | null): string {
+  return v === null || v === undefined ? "—" : Number.isInteger(v) ? String(v) : v.toFixed(2);
+}
+
+/** A legend's value of a latency, in the words of the table below. */
+function ms(_u: uPlot, v: number | null): string {
+  return v === null || v === undefined ? "—" : latency(v);
 }
 
 function LatencyChart({ stats }: { stats: WorkflowStats }) {
@@ -266,10 +333,10 @@ function LatencyChart({ stats }: { stats: WorkflowStats }) {
       cursor: { drag: { x: false, y: false } },
       // Nested bars: p99 widest behind, p50 narrowest in front.
       series: [
-        { value: (_u, v) => (v === null ? "" : (steps[v] ?? "")) },
-        { label: "p99", fill: "rgba(194, 58, 58, 0.35)", stroke: "#c23a3a", paths: shape(0.7), points: { show: false } },
-        { label: "p95", fill: "rgba(227, 162, 26, 0.55)", stroke: "#b7791f", paths: shape(0.5), points: { show: false } },
-        { label: "p50", fill: "rgba(47, 91, 211, 0.85)", stroke: "#2449ae", paths: shape(0.3), points: { show: false } },
+        { label: "Step", value: (_u, v) => (v === null ? "—" : (steps[v] ?? "")) },
+        { label: "p99", fill: "rgba(194, 58, 58, 0.35)", stroke: "#c23a3a", paths: shape(0.7), points: { show: false }, value: ms },
+        { label: "p95", fill: "rgba(227, 162, 26, 0.55)", stroke: "#b7791f", paths: shape(0.5), points: { show: false }, value: ms },
+        { label: "p50", fill: "rgba(47, 91, 211, 0.85)", stroke: "#2449ae", paths: shape(0.3), points: { show: false }, value: ms },
       ],
     };
   }, [key]);
@@ -283,5 +350,10 @@ function LatencyChart({ stats }: { stats: WorkflowStats }) {
       stats.steps.map((s) => at(s.p50_ms)),
     ];
   }, [stats]);
-  return <Chart options={options} data={data} height={240} label="Latency percentiles of each step" />;
+  // Not hovering: the slowest step (the highest p99).
+  const rest = (d: uPlot.AlignedData) => {
+    const p99 = d[1] as number[];
+    return p99.length ? p99.indexOf(Math.max(...p99)) : null;
+  };
+  return <Chart options={options} data={data} rest={rest} height={240} label="Latency percentiles of each step" />;
 }

@@ -7,7 +7,19 @@ import type { RunAct, RunBody, StepAct } from "../types";
 export interface ActRequest {
   act: StepAct | RunAct;
   step: string | null;
+  /** The step's name, as its definition says (the id when it has none). */
+  name?: string;
+  /** An approval gate's group and instructions, for whoever decides it. */
+  gate?: Gate | null;
 }
+
+export interface Gate {
+  group: string;
+  instructions: string;
+}
+
+/** What the server keeps of a reason or comment (engine/services.py refuses more). */
+export const MAX_REASON = 2000;
 
 const WORDS: Record<StepAct | RunAct, { title: string; help: string; button: string; danger?: boolean }> = {
   retry: {
@@ -104,26 +116,36 @@ export function ActDialog({ api, run, request: asked, onDone, onClose }: Props) 
         <form method="dialog" onSubmit={submit}>
           <h2 id="act-title">
             {words.title}
-            {asked.step && (
-              <>
-                {" "}
-                <code>{asked.step}</code>
-              </>
-            )}
+            {asked.step && <> {asked.name || asked.step}</>}
           </h2>
+          {asked.step && asked.name && asked.name !== asked.step && (
+            <p className="act-step muted">
+              step <code>{asked.step}</code>
+            </p>
+          )}
+          {asked.gate && <GateNote gate={asked.gate} />}
           <p className="muted">{words.help} It is recorded in the run's log with your name.</p>
           <label htmlFor="act-reason">{decision ? "Comment (optional)" : "Reason"}</label>
           <textarea
             id="act-reason"
             name="reason"
             rows={3}
-            maxLength={2000}
+            maxLength={MAX_REASON}
             required={!decision}
             value={text}
             onChange={(e) => setText(e.target.value)}
             placeholder={decision ? "What the requester should know" : "Why, for whoever reads the log later"}
+            aria-describedby="act-reason-left"
             autoFocus
           />
+          <p
+            id="act-reason-left"
+            className={`reason-left${MAX_REASON - text.length <= 100 ? " is-low" : ""}`}
+            data-left={MAX_REASON - text.length}
+            aria-live={MAX_REASON - text.length <= 100 ? "polite" : "off"}
+          >
+            {charactersLeft(MAX_REASON - text.length)}
+          </p>
           {error && <p className="alert alert-error act-error" role="alert">{error}</p>}
           <div className="actions dialog-actions">
             <button type="button" className="btn" onClick={onClose} disabled={busy}>
@@ -136,5 +158,25 @@ export function ActDialog({ api, run, request: asked, onDone, onClose }: Props) 
         </form>
       )}
     </dialog>
+  );
+}
+
+function charactersLeft(left: number): string {
+  return `${left.toLocaleString("en")} character${left === 1 ? "" : "s"} left`;
+}
+
+/** An approval gate's instructions and who may decide it, as its definition says. */
+export function GateNote({ gate }: { gate: Gate }) {
+  return (
+    <div className="gate-note" data-gate-group={gate.group}>
+      <p className="gate-group">
+        Decided by the group <strong>{gate.group || "—"}</strong>
+      </p>
+      {gate.instructions ? (
+        <p className="gate-instructions">{gate.instructions}</p>
+      ) : (
+        <p className="gate-instructions muted">The definition gives no instructions.</p>
+      )}
+    </div>
   );
 }

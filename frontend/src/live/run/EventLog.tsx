@@ -1,16 +1,22 @@
 // The run's event log, as it streams: one row per event, oldest first; it
 // follows the newest while the reader is at the bottom.
 import { useEffect, useRef } from "react";
-import { clock, latency, StatusBadge, stamp } from "../common";
+import { Clamped, clock, latency, StatusBadge, stamp, TIME_ZONE } from "../common";
 import type { StreamEvent } from "../types";
 
-function detail(event: StreamEvent): string {
+/** Who acted and why, and the error: a long reason or error is cut to a few lines, whole
+ * on a click, so that one act does not make the log a wall of text. */
+function Detail({ event }: { event: StreamEvent }) {
   const reason = event.data && typeof event.data.reason === "string" ? event.data.reason : "";
-  const parts: string[] = [];
-  if (event.actor) parts.push(`by ${event.actor}`);
-  if (reason) parts.push(`“${reason}”`);
-  if (event.error) parts.push(event.error);
-  return parts.join(" · ");
+  return (
+    <>
+      {event.actor && <span className="event-actor">by {event.actor}</span>}
+      {event.actor && (reason || event.error) ? " · " : null}
+      {reason && <Clamped className="event-reason" text={`“${reason}”`} />}
+      {reason && event.error ? " · " : null}
+      {event.error && <Clamped className="error-text" text={event.error} />}
+    </>
+  );
 }
 
 export function EventLog({ events }: { events: StreamEvent[] }) {
@@ -46,13 +52,13 @@ export function EventLog({ events }: { events: StreamEvent[] }) {
           {events.map((event) => (
             <tr key={event.seq} data-seq={event.seq} data-event={event.event} className={`ev-${event.event.split(".")[0]}`}>
               <td className="num muted">{event.seq}</td>
-              <td className="nowrap"><time dateTime={event.at} title={stamp(event.at)}>{clock(event.at)}</time></td>
+              <td className="nowrap"><time dateTime={event.at} title={`${stamp(event.at)} ${TIME_ZONE}`}>{clock(event.at)}</time></td>
               <td><code>{event.event}</code></td>
               <td>{event.step ? <code>{event.step}</code> : <span className="muted">run</span>}</td>
               <td>{event.status ? <StatusBadge status={event.status} /> : null}</td>
               <td className="num">{event.attempt ?? ""}</td>
               <td className="num">{event.latency_ms === null ? "" : latency(event.latency_ms)}</td>
-              <td className={`event-detail${event.error ? " error-text" : ""}`}>{detail(event)}</td>
+              <td className="event-detail"><Detail event={event} /></td>
             </tr>
           ))}
         </tbody>

@@ -2,9 +2,10 @@
 // timeline, the event log and the run's data below. Events from /ws/runs/<id>/
 // move the statuses on at once; a read of the run from the API, at most a few
 // times a second, brings outputs, attempts and the acts allowed now.
-import { useRef, useState } from "react";
+import { useRef, useState, type ReactNode } from "react";
 import { request } from "../../api";
 import {
+  Clamped,
   ConnectionBadge,
   ConnectionBanner,
   duration,
@@ -12,15 +13,27 @@ import {
   latency,
   Slot,
   StatusBadge,
+  statusWord,
   Time,
   useNow,
   useThrottled,
 } from "../common";
 import { useLiveSocket } from "../socket";
 import { TERMINAL, type RunAct, type RunBody, type RunPageConfig, type StepAct, type StreamEvent } from "../types";
-import { ActDialog, type ActRequest } from "./ActDialog";
+import { ActDialog, GateNote, type ActRequest } from "./ActDialog";
 import { EventLog } from "./EventLog";
-import { applyBody, applyEventData, applyEvents, context, hold, type Held } from "./model";
+import {
+  applyBody,
+  applyEventData,
+  applyEvents,
+  context,
+  gateOf,
+  hold,
+  orList,
+  stepTally,
+  stuckActs,
+  type Held,
+} from "./model";
 import { RunGraph } from "./RunGraph";
 import { Timeline } from "./Timeline";
 
@@ -81,8 +94,14 @@ export function RunPage({ config }: { config: RunPageConfig }) {
 
   const started = Date.parse(run.created_at);
   const ended = run.finished_at ? Date.parse(run.finished_at) : now;
-  const done = run.steps.filter((s) => s.status === "succeeded" || s.status === "skipped").length;
+  const tally = stepTally(run.steps);
   const stuckStep = run.steps.find((s) => s.status === "failed" || s.status === "compensation_failed");
+  const ask = (act: StepAct | RunAct, step: string | null) => {
+    const row = step ? run.steps.find((s) => s.id === step) : undefined;
+    setAsked({ act, step, name: row?.name || step || undefined, gate: step ? gateOf(config.spec, step) : null });
+  };
+  // Approval gates waiting now, with what their approvers need to decide.
+  const gates = run.steps.filter((s) => s.type === "approval" && s.status === "waiting");
 
   return (
     <div className="run-page" data-run-status={run.status}>
@@ -94,7 +113,7 @@ export function RunPage({ config }: { config: RunPageConfig }) {
             type="button"
             className="btn btn-danger"
             data-act={act}
-            onClick={() => setAsked({ act, step: null })}
+            onClick={() => ask(act, null)}
           >
             {ACT_LABELS[act]}…
           </button>
@@ -126,9 +145,19 @@ export function RunPage({ config }: { config: RunPageConfig }) {
           <span className="stat-label">{run.finished_at ? "Took" : "Running for"}</span>
           <span className="stat-value">{duration(ended - started)}</span>
         </div>
-        <div className="stat">
-          <span className="stat-label">Steps done</span>
-          <span className="stat-value">{done} / {run.steps.length}</span>
+        <div className="stat stat-wide" data-testid="run-steps">
+          <span className="stat-label">Steps</span>
+          <span className="stat-value">
+            {tally.ran} of {tally.total} ran
+          </span>
+          <span className="step-tally small">
+            {tally.counts.map(([status, n], i) => (
+              <span key={status} data-status={status}>
+                {i ? " · " : ""}
+                {n} {status === "pending" ? "not started" : statusWord(status)}
+              </span>
+            ))}
+          </span>
         </div>
       </div>
 
@@ -138,14 +167,49 @@ export function RunPage({ config }: { config: RunPageConfig }) {
           {stuckStep ? (
             <>
               Step <code>{stuckStep.id}</code> {stuckStep.status === "failed" ? "failed" : "failed to compensate"} for good
-              {stuckStep.error ? <>: <span className="error-text">{stuckStep.error}</span></> : "."}
+              {stuckStep.error ? <>: <Clamped className="error-text" text={stuckStep.error} /></> : "."}
             </>
           ) : (
             "It made no progress before its deadline."
           )}{" "}
-          An operator may retry or skip the step, or compensate or cancel the run.
+          <StuckActs run={run} step={stuckStep?.id ?? null} />
         </div>
       )}
+
+      {gates.map((step) => {
+        const gate = gateOf(config.spec, step.id);
+        const acts = (run.acts.steps[step.id] ?? []).filter((a) => a === "approve" || a === "reject");
+        return (
+          <section key={step.id} className="alert gate-alert" data-gate={step.id} aria-label={`Approval: ${step.name || step.id}`}>
+            <div className="gate-alert-body">
+              <p className="gate-title">
+                <strong>Waiting for approval: {step.name || step.id}</strong> <code>{step.id}</code>
+                {step.deadline_at && (
+                  <span className="muted"> · times out at <Time iso={step.deadline_at} /></span>
+                )}
+              </p>
+              {gate && <GateNote gate={gate} />}
+              {!acts.length && <p className="muted small">You are not in its group: a member of it decides.</p>}
+            </div>
+            {acts.length > 0 && (
+              <span className="act-buttons">
+                {acts.map((act) => (
+                  <button
+                    key={act}
+                    type="button"
+                    className={`btn${act === "approve" ? " btn-primary" : ""}`}
+                    data-act={act}
+                    data-step={step.id}
+                    onClick={() => ask(act, step.id)}
+                  >
+                    {ACT_LABELS[act]}…
+                  </button>
+                ))}
+              </span>
+            )}
+          </section>
+        );
+      })}
 
       <section className="card card-flush">
         <div className="card-head">
@@ -161,55 +225,61 @@ export function RunPage({ config }: { config: RunPageConfig }) {
 
       <section className="card card-flush">
         <div className="card-head"><h2>Steps</h2></div>
-        <table className="table steps-table">
-          <thead>
-            <tr>
-              <th>Step</th>
-              <th>Status</th>
-              <th className="num">Attempts</th>
-              <th className="num">Latency</th>
-              <th>Started</th>
-              <th>Finished</th>
-              <th>Error</th>
-              <th className="row-actions" />
-            </tr>
-          </thead>
-          <tbody>
-            {run.steps.map((step) => (
-              <tr key={step.id} data-step={step.id} data-status={step.status} className={selected === step.id ? "is-selected" : undefined}>
-                <td>
-                  <span className="strong">{step.name || step.id}</span> <code>{step.id}</code>{" "}
-                  <span className={`type type-${step.type}`}>{step.type}</span>
-                </td>
-                <td><StatusBadge status={step.status} /></td>
-                <td className="num">
-                  {step.attempts}
-                  {step.compensation_attempts ? <span className="muted"> · {step.compensation_attempts} comp.</span> : null}
-                </td>
-                <td className="num">{latency(step.latency_ms)}</td>
-                <td className="nowrap"><Time iso={step.started_at} /></td>
-                <td className="nowrap"><Time iso={step.finished_at} /></td>
-                <td className="clip error-text">{step.error || ""}</td>
-                <td className="row-actions">
-                  <span className="act-buttons">
-                    {(run.acts.steps[step.id] ?? []).map((act) => (
-                      <button
-                        key={act}
-                        type="button"
-                        className={`btn btn-small${act === "retry" || act === "approve" ? " btn-primary" : ""}`}
-                        data-act={act}
-                        data-step={step.id}
-                        onClick={() => setAsked({ act, step: step.id })}
-                      >
-                        {ACT_LABELS[act]}…
-                      </button>
-                    ))}
-                  </span>
-                </td>
+        <div className="table-scroll">
+          <table className="table steps-table">
+            <thead>
+              <tr>
+                <th>Step</th>
+                <th>Status</th>
+                <th className="num">Attempts</th>
+                <th className="num">Latency</th>
+                <th>Started</th>
+                <th>Finished</th>
+                <th>Error</th>
+                <th className="row-actions" />
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {run.steps.map((step) => (
+                <tr key={step.id} data-step={step.id} data-status={step.status} className={selected === step.id ? "is-selected" : undefined}>
+                  <td className="step-cell">
+                    <span className="strong">{step.name || step.id}</span> <code>{step.id}</code>{" "}
+                    <span className={`type type-${step.type}`}>{step.type}</span>
+                    {step.type === "approval" && <StepGate gate={gateOf(config.spec, step.id)} />}
+                  </td>
+                  <td><StatusBadge status={step.status} /></td>
+                  <td className="num">
+                    {step.attempts}
+                    {step.compensation_attempts ? <span className="muted"> · {step.compensation_attempts} comp.</span> : null}
+                  </td>
+                  <td className="num">{latency(step.latency_ms)}</td>
+                  <td className="nowrap"><Time iso={step.started_at} /></td>
+                  <td className="nowrap"><Time iso={step.finished_at} /></td>
+                  <td className="clip error-cell">{step.error ? <Clamped className="error-text" text={step.error} /> : ""}</td>
+                  <td className="row-actions">
+                    <span className="act-buttons">
+                      {/* An approval's decision is asked for above, beside its instructions. */}
+                      {(run.acts.steps[step.id] ?? [])
+                        .filter((act) => !(step.status === "waiting" && (act === "approve" || act === "reject")))
+                        .map((act) => (
+                          <button
+                            key={act}
+                            type="button"
+                            className={`btn btn-small${act === "retry" || act === "approve" ? " btn-primary" : ""}`}
+                            data-act={act}
+                            data-step={step.id}
+                            onClick={() => ask(act, step.id)}
+                          >
+                            {ACT_LABELS[act]}…
+                          </button>
+                        ))}
+                    </span>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       </section>
 
       <section className="card">
@@ -266,6 +336,41 @@ export function RunPage({ config }: { config: RunPageConfig }) {
         onDone={(body) => setHeld((h) => applyBody(h, body))}
         onClose={() => setAsked(null)}
       />
+    </div>
+  );
+}
+
+/** What the user may do about a stuck run, in words: only the acts the server offers now,
+ * which are the buttons on the page, so the two never disagree. */
+function StuckActs({ run, step }: { run: RunBody; step: string | null }) {
+  const acts = stuckActs(run, step);
+  if (!acts.step.length && !acts.run.length) {
+    return <span data-stuck-acts="">An operator of this workflow must act on it; you may not.</span>;
+  }
+  const parts: ReactNode[] = [];
+  if (acts.step.length) {
+    parts.push(
+      <span key="step">
+        {orList(acts.step)} step <code>{step}</code>
+      </span>,
+    );
+  }
+  if (acts.run.length) parts.push(<span key="run">{orList(acts.run)} the run</span>);
+  return (
+    <span data-stuck-acts={[...acts.step, ...acts.run].join(" ")}>
+      You may {parts[0]}
+      {parts[1] ? <>, or {parts[1]}</> : null}.
+    </span>
+  );
+}
+
+/** An approval step's group and instructions, in its row of the steps table. */
+function StepGate({ gate }: { gate: { group: string; instructions: string } | null }) {
+  if (!gate) return null;
+  return (
+    <div className="step-gate small">
+      <span className="muted">group</span> <strong>{gate.group || "—"}</strong>
+      {gate.instructions && <Clamped className="gate-instructions" text={gate.instructions} />}
     </div>
   );
 }

@@ -1,7 +1,7 @@
 // A run as the page holds it: the API's body, moved on by stream events until the
 // next read of the API; and the timeline's bars, read from the event log.
-import type { Json, JsonObject } from "../../types";
-import type { RunBody, RunStatus, StepRow, StepStatus, StreamEvent } from "../types";
+import type { Json, JsonObject, Spec } from "../../types";
+import type { RunAct, RunBody, RunStatus, StepAct, StepRow, StepStatus, StreamEvent } from "../types";
 
 export interface Held {
   run: RunBody;
@@ -82,6 +82,62 @@ export function context(run: RunBody): JsonObject {
     if (step.output !== null && step.output !== undefined) steps[step.id] = { output: step.output };
   }
   return { input: run.input as Json, steps, run: { id: run.id } };
+}
+
+/** An approval gate's group and instructions, from the run's version; null for other steps. */
+export function gateOf(spec: Spec, step: string): { group: string; instructions: string } | null {
+  const found = spec.steps.find((s) => s.id === step);
+  if (!found || found.type !== "approval") return null;
+  const action = found.action ?? {};
+  return {
+    group: typeof action.group === "string" ? action.group : "",
+    instructions: typeof action.instructions === "string" ? action.instructions : "",
+  };
+}
+
+/** The order in which the steps tile counts statuses: where the steps got to first. */
+const COUNTED: StepStatus[] = [
+  "succeeded",
+  "skipped",
+  "compensated",
+  "failed",
+  "compensation_failed",
+  "compensating",
+  "running",
+  "retrying",
+  "waiting",
+  "pending",
+];
+
+/** What the run's steps came to: how many ran (made at least one attempt) and how many
+ * stand in each status now, in ``COUNTED`` order, zeros left out. */
+export function stepTally(steps: StepRow[]): { ran: number; total: number; counts: [StepStatus, number][] } {
+  const by = new Map<StepStatus, number>();
+  for (const step of steps) by.set(step.status, (by.get(step.status) ?? 0) + 1);
+  const counts = COUNTED.filter((s) => by.get(s)).map((s): [StepStatus, number] => [s, by.get(s) ?? 0]);
+  for (const [status, n] of by) if (!COUNTED.includes(status)) counts.push([status, n]);
+  return { ran: steps.filter((s) => s.attempts > 0).length, total: steps.length, counts };
+}
+
+const ACT_VERBS: Record<StepAct | RunAct, string> = {
+  retry: "retry",
+  skip: "skip",
+  approve: "approve",
+  reject: "reject",
+  compensate: "compensate",
+  cancel: "cancel",
+};
+
+/** "a", "a or b", "a, b or c". */
+export function orList(words: string[]): string {
+  return words.length <= 1 ? (words[0] ?? "") : `${words.slice(0, -1).join(", ")} or ${words[words.length - 1]}`;
+}
+
+/** The acts on a stuck run that the user may do now, from the acts the server offers (the
+ * same list the buttons come from): the stuck step's, then the run's. Empty when none. */
+export function stuckActs(run: RunBody, step: string | null): { step: string[]; run: string[] } {
+  const stepActs = step ? (run.acts.steps[step] ?? []) : [];
+  return { step: stepActs.map((a) => ACT_VERBS[a]), run: run.acts.run.map((a) => ACT_VERBS[a]) };
 }
 
 // --- the timeline ----------------------------------------------------------------------------
