@@ -518,3 +518,37 @@ def json_keys(value: Any) -> set[str]:
     if isinstance(value, list):
         return {k for v in value for k in json_keys(v)}
     return set()
+
+
+def test_long_names_wrap_and_phones_never_scroll_sideways(
+    sign_in: Any, live_server: Any, author: Any, workflow: Workflow, page_errors: PageErrors
+) -> None:
+    slug = "fulfil-orders-for-the-northern-warehouses-and-their-many-regional-hubs-x"
+    long = make_workflow(
+        slug,
+        owner=author,
+        description="Reserves stock, charges the card, books a courier and ships. " * 6,
+    )
+    make_published(long)
+    page = sign_in(author)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{live_server.url}/workflows/")
+    # The list fits its card: the slug wraps instead of pushing the last column out.
+    table = page.locator("table.table").first
+    expect(table.locator(f'code:text-is("{slug}")')).to_be_visible()
+    fits = table.evaluate("t => t.scrollWidth <= t.parentElement.clientWidth")
+    assert fits, "the workflow list is wider than its card"
+    # The title and description get the width, not a narrow column beside the buttons.
+    page.goto(f"{live_server.url}/workflows/{slug}/")
+    title = page.locator(".page-head > :first-child").bounding_box()
+    assert title is not None and title["width"] >= 420, title
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in ("/workflows/", f"/workflows/{slug}/", "/workflows/orders/versions/1/"):
+        page.goto(f"{live_server.url}{path}")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{path} is {width} px wide"
+        for link in page.locator(".mainnav a").all():
+            box = link.bounding_box()
+            assert box is not None and 0 <= box["x"] and box["x"] + box["width"] <= 390, box
+    assert page_errors == []
