@@ -108,15 +108,7 @@ export function RunPage({ config }: { config: RunPageConfig }) {
       <Slot id="run-head-actions">
         <ConnectionBadge status={status} />
         {run.acts.run.map((act) => (
-          <button
-            key={act}
-            type="button"
-            className="btn btn-danger"
-            data-act={act}
-            onClick={() => ask(act, null)}
-          >
-            {ACT_LABELS[act]}…
-          </button>
+          <ActButton key={act} act={act} step={null} className="btn btn-danger" ask={ask} />
         ))}
       </Slot>
       <ConnectionBanner status={status} />
@@ -194,16 +186,13 @@ export function RunPage({ config }: { config: RunPageConfig }) {
             {acts.length > 0 && (
               <span className="act-buttons">
                 {acts.map((act) => (
-                  <button
+                  <ActButton
                     key={act}
-                    type="button"
+                    act={act}
+                    step={step.id}
                     className={`btn${act === "approve" ? " btn-primary" : ""}`}
-                    data-act={act}
-                    data-step={step.id}
-                    onClick={() => ask(act, step.id)}
-                  >
-                    {ACT_LABELS[act]}…
-                  </button>
+                    ask={ask}
+                  />
                 ))}
               </span>
             )}
@@ -262,16 +251,13 @@ export function RunPage({ config }: { config: RunPageConfig }) {
                       {(run.acts.steps[step.id] ?? [])
                         .filter((act) => !(step.status === "waiting" && (act === "approve" || act === "reject")))
                         .map((act) => (
-                          <button
+                          <ActButton
                             key={act}
-                            type="button"
+                            act={act}
+                            step={step.id}
                             className={`btn btn-small${act === "retry" || act === "approve" ? " btn-primary" : ""}`}
-                            data-act={act}
-                            data-step={step.id}
-                            onClick={() => ask(act, step.id)}
-                          >
-                            {ACT_LABELS[act]}…
-                          </button>
+                            ask={ask}
+                          />
                         ))}
                     </span>
                   </td>
@@ -337,6 +323,25 @@ export function RunPage({ config }: { config: RunPageConfig }) {
         onClose={() => setAsked(null)}
       />
     </div>
+  );
+}
+
+/** A button for one act; it opens the dialog that asks the reason. */
+function ActButton({
+  act,
+  step,
+  className,
+  ask,
+}: {
+  act: StepAct | RunAct;
+  step: string | null;
+  className: string;
+  ask: (act: StepAct | RunAct, step: string | null) => void;
+}) {
+  return (
+    <button type="button" className={className} data-act={act} data-step={step ?? undefined} onClick={() => ask(act, step)}>
+      {ACT_LABELS[act]}…
+    </button>
   );
 }
 
