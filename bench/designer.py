@@ -20,7 +20,6 @@ import argparse
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import common  # noqa: E402
+from bench.topology import spare_port, uvicorn_command  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sagaboard.settings")
 
@@ -124,26 +124,9 @@ def bench_version(steps: int) -> int:
     return version.number
 
 
-def spare_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_server(port: int) -> subprocess.Popen[bytes]:
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "sagaboard.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
+        uvicorn_command(port),
         cwd=ROOT,
         start_new_session=True,
     )

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import common  # noqa: E402
+from bench.topology import worker_command  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sagaboard.settings")
 
@@ -78,24 +79,17 @@ def start_workers(count: int, concurrency: int, pool: str) -> list[subprocess.Po
     for i in range(count):
         procs.append(
             subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "sagaboard",
-                    "worker",
-                    "-P",
-                    pool,
-                    "-c",
-                    str(concurrency),
-                    "--loglevel=WARNING",
-                    "-n",
-                    f"bench{i}-{uuid.uuid4().hex[:6]}@%h",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                ],
+                worker_command(
+                    f"bench{i}-{uuid.uuid4().hex[:6]}",
+                    concurrency=concurrency,
+                    pool=pool,
+                    flags=[
+                        "--loglevel=WARNING",
+                        "--without-gossip",
+                        "--without-mingle",
+                        "--without-heartbeat",
+                    ],
+                ),
                 cwd=ROOT,
                 start_new_session=True,
             )

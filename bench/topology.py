@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -45,6 +45,31 @@ def poll(check: Callable[[], T], *, timeout: float, every: float = 0.2, what: st
         if time.monotonic() > deadline:
             raise TimeoutError(f"not within {timeout:.0f} s: {what or check}")
         time.sleep(every)
+
+
+def uvicorn_command(port: int) -> list[str]:
+    """The ASGI server on 127.0.0.1:``port``, logging warnings only."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "sagaboard.asgi:application",
+        *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
+    ]
+
+
+def worker_command(
+    name: str, *, concurrency: int, pool: str = "prefork", flags: Sequence[str] = ()
+) -> list[str]:
+    """A Celery worker named ``name@host``; ``flags`` go last."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        *("-A", "sagaboard", "worker", "-P", pool, "-c", str(concurrency)),
+        *("-n", f"{name}@%h"),
+        *flags,
+    ]
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -6,7 +6,6 @@ every browser test by conftest.py."""
 from __future__ import annotations
 
 import os
-import sys
 import urllib.request
 from collections.abc import Iterator
 from importlib import import_module
@@ -19,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from playwright.sync_api import Page, expect
 
-from bench.topology import Proc, poll, spare_port
+from bench.topology import Proc, poll, spare_port, uvicorn_command
 from tests.engine.conftest import Worker, _test_database_url, wait_until_settled
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,18 +47,7 @@ class AsgiServer:
         self.port = spare_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "DATABASE_URL": _test_database_url(), "PYTHONUNBUFFERED": "1"}
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "sagaboard.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--log-level",
-            "warning",
-        ]
+        command = uvicorn_command(self.port)
         self.process = Proc(log_path.stem, command, env, log_path.parent)
 
     def _answers(self) -> bool:

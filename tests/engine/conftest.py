@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 import redis
 from django.conf import settings
 
-from bench.topology import Proc
+from bench.topology import Proc, worker_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,21 +39,7 @@ class Worker:
             "SAGABOARD_BASE_URL": live_url,
             "PYTHONUNBUFFERED": "1",
         }
-        command = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "sagaboard",
-            "worker",
-            "-P",
-            "prefork",
-            "-c",
-            "2",
-            "--loglevel=INFO",
-            "-n",
-            f"test-{time.time_ns()}@%h",
-        ]
+        command = worker_command(f"test-{time.time_ns()}", concurrency=2, flags=["--loglevel=INFO"])
         self.process = Proc(log_path.stem, command, env, log_path.parent)
 
     def start(self) -> None:
