@@ -380,7 +380,7 @@ async def phase(name: str, args: argparse.Namespace, port: int, cookie: str) -> 
             f"--start={begin + i * 2 / args.rate}",
             f"--out={out}",
             # The broker's nudges are beside the point here, and no worker takes them.
-            env={**os.environ, "CELERY_BROKER_URL": "memory://"},
+            env={**os.environ, "CELERY_BROKER_URL": "memory://localhost/"},
         )
         producers.append((proc, out))
     sent: dict[str, float] = {}
