@@ -127,7 +127,8 @@ def test_list_shows_visible_workflows_with_their_versions(
     response = login(client, alice).get("/workflows/")
     assert response.status_code == 200
     page = text(response)
-    assert "Orders" in page and "Take an order" in page and "<code>orders</code>" in page
+    assert "Orders" in page and "Take an order" in page
+    assert '<code class="wrap">orders</code>' in page
     assert 'class="badge badge-draft"' in page
     assert "Hidden" not in page
     # The layout: product name, navigation, a logout form that posts, the stylesheet.
