@@ -311,6 +311,8 @@ def _config(
     return {
         "api": reverse("api:validate").removesuffix("validate/"),
         "workflow": {"slug": workflow.slug, "name": workflow.name},
+        # Whose unsaved work this browser keeps: people sharing one never see each other's.
+        "user": request.user.get_username(),
         "urls": {
             "workflow": reverse("designer:workflow-detail", args=[workflow.slug]),
             "new_draft": reverse("designer:designer-new", args=[workflow.slug]),

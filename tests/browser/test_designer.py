@@ -552,3 +552,206 @@ def test_long_names_wrap_and_phones_never_scroll_sideways(
             box = link.bounding_box()
             assert box is not None and 0 <= box["x"] and box["x"] + box["width"] <= 390, box
     assert page_errors == []
+
+
+# What this browser keeps of unsaved designer work (localStorage keys).
+UNSAVED_KEYS = "Object.keys(localStorage).filter(k => k.startsWith('sagaboard:designer:'))"
+
+
+def test_unsaved_work_is_kept_in_the_browser_and_offered_back(
+    sign_in: Any, live_server: Any, author: Any, workflow: Workflow, page_errors: PageErrors
+) -> None:
+    page = sign_in(author)
+    page.on("dialog", lambda dialog: dialog.accept())  # the unload warning, on reload
+    page.goto(f"{live_server.url}/workflows/orders/designer/")
+    canvas = Canvas(page)
+    expect(page.locator(".react-flow__node")).to_have_count(3)
+    restore = page.get_by_test_id("unsaved-restore")
+    expect(restore).to_have_count(0)
+
+    # A fresh HTTP step has no URL: the server would refuse it, so it cannot be saved...
+    canvas.drop("http", 300, 380)
+    expect(canvas.root).to_have_attribute("data-validation", "invalid")
+    save = page.get_by_role("button", name="Save as draft")
+    expect(save).to_be_disabled()
+    # ...and the page says why, and that the work is not lost meanwhile.
+    expect(page.get_by_test_id("save-state")).to_have_text("Unsaved · kept in this browser")
+    expect(save).to_have_attribute("title", re.compile(r"fix 1 error.*kept in this browser"))
+
+    # Reloaded, the designer shows the server's copy and offers the unsaved one back.
+    page.reload()
+    expect(restore).to_contain_text("Unsaved changes to a new draft from v1")
+    expect(page.locator(".react-flow__node")).to_have_count(3)
+    restore.get_by_role("button", name="Restore").click()
+    expect(restore).to_have_count(0)
+    expect(canvas.node("http")).to_be_visible()
+    expect(page.locator(".react-flow__node")).to_have_count(4)
+    expect(canvas.root).to_have_attribute("data-validation", "invalid")
+
+    # Fixed and saved: the server has it, the browser's copy goes.
+    canvas.select("http")
+    canvas.field("action.url").locator("input").fill("http://127.0.0.1/labels")
+    canvas.expect_valid()
+    save.click()
+    expect(page.get_by_test_id("version-status")).to_have_text("draft")
+    expect(canvas.root).to_have_attribute("data-dirty", "false")
+    page.wait_for_timeout(600)  # longer than the delay before the browser keeps a change
+    assert page.evaluate(UNSAVED_KEYS) == []
+    page.reload()
+    expect(page.locator(".react-flow__node")).to_have_count(4)
+    canvas.expect_valid()
+    expect(restore).to_have_count(0)
+
+    # The saved draft's own unsaved changes, offered back and discarded.
+    canvas.drop("http", 500, 420)
+    expect(canvas.root).to_have_attribute("data-validation", "invalid")
+    expect(page.get_by_test_id("save-state")).to_have_text("Unsaved · kept in this browser")
+    page.reload()
+    expect(restore).to_contain_text("Unsaved changes to v2")
+    restore.get_by_role("button", name="Discard").click()
+    expect(restore).to_have_count(0)
+    expect(page.locator(".react-flow__node")).to_have_count(4)
+    expect(canvas.node("http_2")).to_have_count(0)
+    page.wait_for_timeout(600)
+    assert page.evaluate(UNSAVED_KEYS) == []
+    page.reload()
+    canvas.expect_valid()
+    expect(restore).to_have_count(0)
+    assert page_errors == []
+
+
+def unclipped(locator: Locator) -> bool:
+    """Whether an element shows all its text (nothing cut off with an ellipsis)."""
+    return locator.evaluate("e => e.scrollWidth <= e.clientWidth")
+
+
+def test_header_shows_a_workflow_name_whole_and_a_very_long_one_on_one_line(
+    sign_in: Any, live_server: Any, author: Any, page_errors: PageErrors
+) -> None:
+    from designer import services
+
+    trip = services.workflow_create(by=author, slug="trip", name="Trip booking")
+    make_published(trip)
+    long_name = "Fulfil orders for the northern warehouses and their many regional hubs, " * 2
+    long = services.workflow_create(by=author, slug="long", name=long_name.strip())
+    make_published(long)
+    page = sign_in(author)
+    for width in (1400, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{live_server.url}/workflows/trip/designer/")  # a new draft from v1
+        canvas = Canvas(page)
+        canvas.expect_valid()
+        name = page.locator(".designer-title h1 .designer-workflow")
+        expect(name).to_have_text("Trip booking")
+        expect(page.locator(".designer-title h1 .title-from")).to_have_text("from v1")
+        header = page.locator(".designer-header-row")
+        for part in header.locator(".designer-title h1 > *, .designer-crumbs > *").all():
+            assert unclipped(part), (width, part.text_content())
+
+    # A very long name is cut short on one line, and said whole in its tooltip.
+    page.goto(f"{live_server.url}/workflows/long/designer/")
+    Canvas(page).expect_valid()
+    name = page.locator(".designer-title h1 .designer-workflow")
+    expect(name).to_have_attribute("title", long.name)
+    assert not unclipped(name)
+    crumbs = page.locator(".designer-crumbs")
+    line = crumbs.evaluate("e => parseFloat(getComputedStyle(e).lineHeight) || 20")
+    box = crumbs.bounding_box()
+    assert box is not None and box["height"] < 1.5 * line, box
+    expect(crumbs.get_by_role("link", name=long.name)).to_have_attribute("title", long.name)
+    title = page.locator(".designer-title").bounding_box()
+    assert title is not None and title["height"] < 64, title
+    assert page_errors == []
+
+
+def test_review_diff_is_drawn_large_enough_to_read(
+    sign_in: Any, live_server: Any, author: Any, workflow: Workflow, page_errors: PageErrors
+) -> None:
+    import copy
+
+    from designer import services
+
+    spec = copy.deepcopy(Version.objects.get(workflow=workflow, number=1).spec)
+    ship = spec["steps"].pop()
+    spec["steps"] += [
+        {"id": "pack", "type": "delay", "after": ["wait"], "action": {"seconds": 1}},
+        {"id": "label", "type": "delay", "after": ["pack"], "action": {"seconds": 1}},
+        {**ship, "after": ["label"]},
+    ]
+    draft, _ = services.version_create(workflow=workflow, by=author, spec=spec)
+    services.version_submit(version=draft, by=author)
+    page = sign_in(author)
+    page.goto(f"{live_server.url}/workflows/orders/versions/2/review/")
+    diff = page.locator(".review-diff")
+    expect(diff).to_have_attribute("data-ready", "true")
+    nodes = diff.locator(".react-flow__node")
+    expect(nodes).to_have_count(5)
+
+    # The canvas takes the card's width, and every step's name is at least 10 px high on screen.
+    pane = diff.locator(".review-diff-canvas").bounding_box()
+    card = page.locator(".card", has=diff).bounding_box()
+    assert pane is not None and card is not None
+    assert pane["width"] >= card["width"] - 4, (pane, card)
+    sizes = diff.locator(".step-name").evaluate_all(
+        "names => names.map(e => parseFloat(getComputedStyle(e).fontSize)"
+        " * e.getBoundingClientRect().height / e.offsetHeight)"
+    )
+    assert len(sizes) == 5 and min(sizes) >= 10, sizes
+    # A five-step graph fits whole at that size.
+    for node in nodes.all():
+        box = node.bounding_box()
+        assert box is not None
+        assert pane["x"] <= box["x"] and box["x"] + box["width"] <= pane["x"] + pane["width"]
+        assert pane["y"] <= box["y"] and box["y"] + box["height"] <= pane["y"] + pane["height"]
+    diff.locator('.react-flow__node[data-id="pack"]').click()
+    expect(page.locator('[data-detail="added"][data-step="pack"]')).to_be_visible()
+    assert page_errors == []
+
+
+def overlap(a: dict[str, float] | None, b: dict[str, float] | None) -> bool:
+    assert a is not None and b is not None
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
+
+
+def test_toast_covers_no_control_and_is_dismissed(
+    sign_in: Any, live_server: Any, author: Any, workflow: Workflow, page_errors: PageErrors
+) -> None:
+    from designer import services
+
+    spec = Version.objects.get(workflow=workflow, number=1).spec
+    services.version_create(workflow=workflow, by=author, spec=spec)
+    page = sign_in(author)
+    page.goto(f"{live_server.url}/workflows/orders/versions/2/designer/")
+    Canvas(page).expect_valid()
+    page.get_by_role("button", name="Submit for review").click()
+    toast = page.locator(".designer-toast")
+    expect(toast).to_contain_text("v2 is in review")
+    expect(toast.get_by_role("link", name="Open the review page")).to_be_visible()
+    box = toast.bounding_box()
+    for tab in page.locator(".panel-tabs [role=tab]").all():
+        assert not overlap(box, tab.bounding_box()), tab.text_content()
+    for control in page.locator(
+        ".designer-header button, .designer-header a, .designer-header summary, "
+        ".react-flow__controls, .react-flow__minimap"
+    ).all():
+        if control.is_visible() and not control.evaluate("e => !!e.closest('.designer-toast')"):
+            assert not overlap(box, control.bounding_box()), control.text_content()
+    # Over the canvas, clear of the palette and the side panel.
+    pane = page.locator(".designer-canvas").bounding_box()
+    assert pane is not None and box is not None
+    assert pane["x"] <= box["x"] and box["x"] + box["width"] <= pane["x"] + pane["width"]
+    toast.get_by_role("button", name="Dismiss").click()
+    expect(toast).to_have_count(0)
+
+    # Escape dismisses one too.
+    Canvas(page).select("ship")
+    page.keyboard.press("Control+c")
+    expect(toast).to_contain_text("Copied 1 step")
+    page.keyboard.press("Escape")
+    expect(toast).to_have_count(0)
+    assert page_errors == []

@@ -56,13 +56,18 @@ import {
   type Doc,
 } from "./model";
 import { Palette, PALETTE_MIME } from "./Palette";
+import { RestoreBanner } from "./RestoreBanner";
 import { SimulatePanel } from "./SimulatePanel";
 import { nodeTypes } from "./StepNode";
 import { StepPanel } from "./StepPanel";
-import { Toolbar, type Toast } from "./Toolbar";
+import { ToastView, type Toast } from "./Toast";
+import { Toolbar } from "./Toolbar";
+import { clearUnsaved, differsFrom, readUnsaved, unsavedKey, writeUnsaved, type UnsavedWork } from "./unsaved";
 import { WorkflowPanel } from "./WorkflowPanel";
 
 const VALIDATE_DELAY_MS = 300;
+/** How long the canvas must be still before it is kept in this browser again. */
+const KEEP_DELAY_MS = 400;
 const MIN_ZOOM = 0.02;
 const FIT_PADDING = 0.12;
 
@@ -137,6 +142,16 @@ function DesignerCanvas({ config }: { config: DesignerConfig }) {
   const [toast, setToast] = useState<Toast | null>(null);
   const [busy, setBusy] = useState<"save" | "submit" | "layout" | null>(null);
   const [layoutCount, setLayoutCount] = useState(0);
+  // Unsaved work kept in this browser, one slot per version being edited; on opening,
+  // what the slot holds is offered back when it says something the server's copy does not.
+  const user = config.user;
+  const storeKey = unsavedKey(user, config.workflow.slug, version?.number ?? null);
+  const [offer, setOffer] = useState<UnsavedWork | null>(() => {
+    const work = readUnsaved(unsavedKey(user, config.workflow.slug, config.version?.number ?? null));
+    return work && differsFrom(work, initialDoc(config), config.version?.note ?? "") ? work : null;
+  });
+  const [kept, setKept] = useState(false);
+  const keepNow = useRef<(() => void) | null>(null);
   const clip = useRef<Clip | null>(null);
   const pastes = useRef(0);
   const dragBase = useRef<Doc | null>(null);
@@ -182,6 +197,58 @@ function DesignerCanvas({ config }: { config: DesignerConfig }) {
   const canSubmit =
     !readOnly && checked && errorCount === 0 && busy === null && doc.spec.steps.length > 0 &&
     (version === null || version.acts.includes("submit") || dirty);
+
+  // --- unsaved work, kept in this browser --------------------------------------------------------
+  useEffect(() => {
+    if (!dirty) {
+      keepNow.current = null;
+      setKept(false);
+      // Nothing unsaved: the slot goes, unless it holds work still offered for restoring.
+      if (!offer) clearUnsaved(storeKey);
+      return;
+    }
+    const work: UnsavedWork = {
+      format: 1,
+      workflow: config.workflow.slug,
+      version: version?.number ?? null,
+      base: version
+        ? { number: version.number, updated_at: version.updated_at }
+        : { number: config.start?.from ?? null, updated_at: null },
+      saved_at: new Date().toISOString(),
+      spec: doc.spec,
+      layout: cleanLayout(doc),
+      note,
+    };
+    const keep = () => {
+      if (keepNow.current !== keep) return; // saved, or overtaken by a later change
+      keepNow.current = null;
+      setKept(writeUnsaved(storeKey, work));
+    };
+    keepNow.current = keep;
+    const timer = window.setTimeout(keep, KEEP_DELAY_MS);
+    return () => window.clearTimeout(timer);
+  }, [config, dirty, doc, note, offer, storeKey, version]);
+
+  useEffect(() => {
+    // A tab closed within the delay keeps its last change too.
+    const flush = () => keepNow.current?.();
+    window.addEventListener("pagehide", flush);
+    return () => window.removeEventListener("pagehide", flush);
+  }, []);
+
+  const restore = useCallback(() => {
+    if (!offer) return;
+    const spec = asSpec(offer.spec);
+    const next = { spec, layout: offer.layout };
+    commit(missingPositions(next) ? { spec, layout: { ...layeredLayout(spec), ...offer.layout } } : next);
+    setNote(offer.note);
+    setSelection(new Set());
+    setEdgeSelection(new Set());
+    setMode("inspect");
+    setOffer(null);
+    setToast({ kind: "info", text: "Restored the unsaved changes. Undo (Ctrl+Z) takes them back out." });
+    window.requestAnimationFrame(() => flow.fitView({ padding: FIT_PADDING, maxZoom: 1, duration: 200 }));
+  }, [commit, flow, offer]);
 
   // --- first positions: the server's layout for steps that have none ---------------------------
   const runLayout = useCallback(
@@ -377,6 +444,7 @@ function DesignerCanvas({ config }: { config: DesignerConfig }) {
   const save = useCallback(async (): Promise<Version | null> => {
     const sent = docRef.current;
     const sentNote = note;
+    const sentKey = storeKey;
     setBusy("save");
     try {
       const layout = cleanLayout(sent);
@@ -386,6 +454,10 @@ function DesignerCanvas({ config }: { config: DesignerConfig }) {
           : await api.createVersion(sent.spec, layout, sentNote);
       setVersion(saved);
       setSavedKey(savedKeyOf(sent, sentNote));
+      // Stored by the server now: this browser's copy goes (a change made while saving
+      // is kept again, under the saved version).
+      keepNow.current = null;
+      clearUnsaved(sentKey);
       if (!version || version.number !== saved.number) {
         window.history.replaceState(null, "", versionUrl(config, saved.number, "designer"));
       }
@@ -401,7 +473,7 @@ function DesignerCanvas({ config }: { config: DesignerConfig }) {
     } finally {
       setBusy(null);
     }
-  }, [api, config, note, version]);
+  }, [api, config, note, storeKey, version]);
 
   const submit = useCallback(async () => {
     let target = version;
@@ -469,6 +541,12 @@ function DesignerCanvas({ config }: { config: DesignerConfig }) {
       if (ctrl && key === "s") {
         event.preventDefault();
         if (canSave) void save();
+        else if (!readOnly && checked && errorCount > 0) {
+          setToast({
+            kind: "info",
+            text: `Not saved: fix ${errorCount} error${errorCount === 1 ? "" : "s"} first; only valid drafts are stored.${kept ? " Your changes are kept in this browser meanwhile." : ""}`,
+          });
+        }
         return;
       }
       if (isEditable(event.target)) return;
@@ -493,7 +571,7 @@ function DesignerCanvas({ config }: { config: DesignerConfig }) {
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
-  }, [canSave, copy, deleteSelection, flow, paste, readOnly, save]);
+  }, [canSave, checked, copy, deleteSelection, errorCount, flow, kept, paste, readOnly, save]);
 
   useEffect(() => {
     if (!dirty) return;
@@ -504,11 +582,7 @@ function DesignerCanvas({ config }: { config: DesignerConfig }) {
     return () => window.removeEventListener("beforeunload", warn);
   }, [dirty]);
 
-  useEffect(() => {
-    if (!toast || toast.kind === "error") return;
-    const timer = window.setTimeout(() => setToast(null), 6000);
-    return () => window.clearTimeout(timer);
-  }, [toast]);
+  const dismissToast = useCallback(() => setToast(null), []);
 
   // --- the side panel ------------------------------------------------------------------------------------
   const tagged = (kind: "error" | "warning", list: ValidationResult["errors"]): PanelIssue[] =>
@@ -622,7 +696,7 @@ function DesignerCanvas({ config }: { config: DesignerConfig }) {
         canSubmit={canSubmit}
         canDelete={!readOnly && (selection.size > 0 || edgeSelection.size > 0)}
         simulating={mode === "simulate"}
-        toast={toast}
+        kept={kept}
         onUndo={() => dispatch({ type: "undo" })}
         onRedo={() => dispatch({ type: "redo" })}
         onDelete={deleteSelection}
@@ -637,8 +711,21 @@ function DesignerCanvas({ config }: { config: DesignerConfig }) {
         }}
         onImport={(text) => void importText(text)}
         onExport={(format) => void exportAs(format)}
-        onDismissToast={() => setToast(null)}
-      />
+      >
+        {offer && (
+          <RestoreBanner
+            work={offer}
+            version={version}
+            readOnly={readOnly}
+            onRestore={restore}
+            onDiscard={() => setOffer(null)}
+            onExport={() => {
+              const name = `${config.workflow.slug}-${offer.version ? `v${offer.version}` : "draft"}-unsaved.json`;
+              download(name, `${JSON.stringify(offer.spec, null, 2)}\n`, "application/json");
+            }}
+          />
+        )}
+      </Toolbar>
       <div className="designer-body">
         {!readOnly && <Palette onAdd={addAtCentre} />}
         <div className="designer-canvas" ref={pane} onDragOver={onDragOver} onDrop={onDrop}>
@@ -671,6 +758,7 @@ function DesignerCanvas({ config }: { config: DesignerConfig }) {
             <MiniMap pannable zoomable nodeClassName={(n) => `minimap-node ${String((n.data as { zone?: string }).zone ?? "")}`} />
             <Controls showInteractive={false} fitViewOptions={{ padding: FIT_PADDING, maxZoom: 1 }} />
           </ReactFlow>
+          <ToastView toast={toast} onDismiss={dismissToast} />
           {doc.spec.steps.length === 0 && !readOnly && (
             <div className="canvas-empty">
               <p><strong>An empty canvas.</strong></p>

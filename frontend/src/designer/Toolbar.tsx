@@ -1,13 +1,7 @@
 // The designer's header: what is open, its status, and every act on it.
-import { useRef } from "react";
+import { useRef, type ReactNode } from "react";
 import type { Version } from "../types";
 import { versionUrl, type DesignerConfig } from "./config";
-
-export interface Toast {
-  kind: "success" | "info" | "error";
-  text: string;
-  link?: { href: string; label: string };
-}
 
 interface Props {
   config: DesignerConfig;
@@ -25,7 +19,8 @@ interface Props {
   canSubmit: boolean;
   canDelete: boolean;
   simulating: boolean;
-  toast: Toast | null;
+  /** Whether the unsaved changes are kept in this browser (see unsaved.ts). */
+  kept: boolean;
   onUndo: () => void;
   onRedo: () => void;
   onDelete: () => void;
@@ -37,7 +32,8 @@ interface Props {
   onShowProblems: () => void;
   onImport: (text: string) => void;
   onExport: (format: "json" | "yaml") => void;
-  onDismissToast: () => void;
+  /** Notices shown under the toolbar (unsaved work to restore). */
+  children?: ReactNode;
 }
 
 function Icon({ d }: { d: string }) {
@@ -51,6 +47,7 @@ function Icon({ d }: { d: string }) {
 const UNDO = "M9 14 4 9l5-5M4 9h10.5a5.5 5.5 0 0 1 0 11H11";
 const REDO = "m15 14 5-5-5-5M20 9H9.5a5.5 5.5 0 0 0 0 11H13";
 const TRASH = "M3 6h18M8 6V4h8v2M19 6l-1 14H6L5 6M10 11v6M14 11v6";
+const FILE_ARROWS = "M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8zM14 3v5h5M9 13l3-3 3 3M12 10v8";
 
 const STATUS_LABELS: Record<string, string> = { in_review: "in review" };
 
@@ -62,25 +59,55 @@ export function Toolbar(props: Props) {
   const { config, version, readOnly, validationState } = props;
   const file = useRef<HTMLInputElement>(null);
   const start = config.start;
+  const name = config.workflow.name;
+  // Why saving is not offered: the server stores only valid drafts (DESIGN.md), so an
+  // invalid one waits in this browser (see unsaved.ts) until its errors are fixed.
+  const keptWords = props.kept ? " Your changes are kept in this browser meanwhile." : "";
   const saveBlocked =
-    validationState === "invalid" ? `Fix ${plural(props.errors, "error")} to save` : validationState === "checking" ? "Checking…" : "";
+    validationState === "invalid"
+      ? `Can't save yet: fix ${plural(props.errors, "error")} first (only valid drafts are stored).${keptWords}`
+      : validationState === "checking"
+        ? "Checking…"
+        : "";
+  const saveState =
+    props.busy === "save"
+      ? "Saving…"
+      : props.dirty
+        ? props.kept
+          ? "Unsaved · kept in this browser"
+          : "Unsaved changes"
+        : props.neverSaved
+          ? "Not saved yet"
+          : "Saved";
   return (
     <header className="designer-header">
       <div className="designer-header-row">
       <div className="designer-title">
-        <nav className="designer-crumbs" aria-label="Breadcrumb">
-          <a href={config.urls.workflow}>{config.workflow.name}</a>
-          {version && (
-            <>
-              <span aria-hidden="true">/</span>
-              <a href={versionUrl(config, version.number)}>v{version.number}</a>
-            </>
+        <div className="designer-title-top">
+          <nav className="designer-crumbs" aria-label="Breadcrumb">
+            <a href={config.urls.workflow} className="crumb-workflow" title={name}>{name}</a>
+            {version && (
+              <>
+                <span aria-hidden="true">/</span>
+                <a href={versionUrl(config, version.number)}>v{version.number}</a>
+              </>
+            )}
+            <span aria-hidden="true">/</span>
+            <span>designer</span>
+          </nav>
+          {!readOnly && (
+            <span
+              className={`save-state${props.dirty || props.neverSaved ? " is-dirty" : ""}`}
+              id="designer-save-state"
+              data-testid="save-state"
+              title={props.dirty && props.kept ? "Kept in this browser until you save or discard them: closing the tab loses nothing." : undefined}
+            >
+              {saveState}
+            </span>
           )}
-          <span aria-hidden="true">/</span>
-          <span>designer</span>
-        </nav>
+        </div>
         <h1>
-          <span className="designer-workflow">{config.workflow.name}</span>
+          <span className="designer-workflow" title={name}>{name}</span>
           {version ? (
             <>
               <span className="version-no">v{version.number}</span>
@@ -95,17 +122,6 @@ export function Toolbar(props: Props) {
                 {start?.from ? `from v${start.from}` : "from an empty canvas"}
               </span>
             </>
-          )}
-          {!readOnly && (
-            <span className={`save-state${props.dirty || props.neverSaved ? " is-dirty" : ""}`}>
-              {props.busy === "save"
-                ? "Saving…"
-                : props.dirty
-                  ? "Unsaved changes"
-                  : props.neverSaved
-                    ? "Not saved yet"
-                    : "Saved"}
-            </span>
           )}
         </h1>
       </div>
@@ -130,7 +146,10 @@ export function Toolbar(props: Props) {
           </button>
         </div>
         <details className="tool-menu">
-          <summary className="btn btn-small">Import / export</summary>
+          <summary className="btn btn-small tool-menu-button" aria-label="Import / export" title="Import / export">
+            <Icon d={FILE_ARROWS} />
+            <span className="tool-label" aria-hidden="true">Import / export</span>
+          </summary>
           <div className="tool-menu-items">
             {!readOnly && (
               <button type="button" onClick={() => file.current?.click()}>Import JSON or YAML…</button>
@@ -184,10 +203,10 @@ export function Toolbar(props: Props) {
           </div>
         ) : (
           <div className="tool-group">
-            <button type="button" className="btn btn-small" onClick={props.onSave} disabled={!props.canSave} title={saveBlocked || "Save the draft (Ctrl+S)"}>
+            <button type="button" className="btn btn-small" onClick={props.onSave} disabled={!props.canSave} title={saveBlocked || "Save the draft (Ctrl+S)"} aria-describedby="designer-save-state">
               {version ? "Save draft" : "Save as draft"}
             </button>
-            <button type="button" className="btn btn-small btn-primary" onClick={props.onSubmit} disabled={!props.canSubmit} title={saveBlocked || "Save and send for review"}>
+            <button type="button" className="btn btn-small btn-primary" onClick={props.onSubmit} disabled={!props.canSubmit} title={saveBlocked || "Save and send for review"} aria-describedby="designer-save-state">
               {props.busy === "submit" ? "Submitting…" : "Submit for review"}
             </button>
           </div>
@@ -204,13 +223,7 @@ export function Toolbar(props: Props) {
           Draft v{config.open_draft} is open already. <a href={versionUrl(config, config.open_draft, "designer")}>Continue it</a> or save this as a new draft.
         </p>
       )}
-      {props.toast && (
-        <div className={`designer-toast toast-${props.toast.kind}`} role={props.toast.kind === "error" ? "alert" : "status"}>
-          <span>{props.toast.text}</span>
-          {props.toast.link && <a href={props.toast.link.href}>{props.toast.link.label}</a>}
-          <button type="button" aria-label="Dismiss" onClick={props.onDismissToast}>×</button>
-        </div>
-      )}
+      {props.children}
     </header>
   );
 }

@@ -5,6 +5,8 @@ export interface DesignerConfig {
   /** The API root, "/api/". */
   api: string;
   workflow: { slug: string; name: string };
+  /** Who is signed in: whose unsaved work this browser keeps. */
+  user: string;
   urls: {
     /** The workflow's page; version pages hang under it: versions/<n>/. */
     workflow: string;

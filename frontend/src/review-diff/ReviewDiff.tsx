@@ -1,15 +1,21 @@
 // The review page's visual diff: both versions on one read-only canvas, added
 // steps green, removed red, changed amber; a click on a step shows its fields old -> new.
+// The canvas takes the card's width and grows with the graph up to a limit; it is
+// never zoomed out so far that a step's name cannot be read: a graph too big for it
+// at that zoom is shown from its start, to be panned, with a map of the whole.
 import {
   Background,
   Controls,
   MarkerType,
+  MiniMap,
   ReactFlow,
   ReactFlowProvider,
+  useReactFlow,
   type Edge,
   type NodeMouseHandler,
+  type Viewport,
 } from "@xyflow/react";
-import { useEffect, useMemo, useState } from "react";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { Api } from "../api";
 import { STEP_HANDLES } from "../designer/elements";
 import { asSpec, NODE_HEIGHT, NODE_WIDTH, zones } from "../designer/model";
@@ -30,6 +36,51 @@ interface Loaded {
   positions: Layout;
 }
 
+/** The least zoom at which a step's name (0.86rem) is still 10 px on screen. */
+const READABLE_ZOOM = 0.75;
+const MAX_ZOOM = 1.5;
+/** Room around the graph, px on screen; more below, where the zoom buttons and map are. */
+const PAD = 28;
+const PAD_BOTTOM = 56;
+const MIN_HEIGHT = 240;
+const MAX_HEIGHT = 640;
+
+interface Bounds {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+function boundsOf(nodes: StepFlowNode[]): Bounds | null {
+  if (!nodes.length) return null;
+  const xs = nodes.map((n) => n.position.x);
+  const ys = nodes.map((n) => n.position.y);
+  const x = Math.min(...xs);
+  const y = Math.min(...ys);
+  return { x, y, width: Math.max(...xs) + NODE_WIDTH - x, height: Math.max(...ys) + NODE_HEIGHT - y };
+}
+
+/**
+ * The pane's height and the first view for a graph in a pane this wide: the whole
+ * graph at up to 100 % when that is readable, else readable and from the graph's
+ * start (left, where a run begins), centred on whichever axis fits.
+ */
+function firstView(b: Bounds, width: number, maxHeight: number): { height: number; view: Viewport; whole: boolean } {
+  const roomX = Math.max(width - 2 * PAD, 1);
+  const padY = PAD + PAD_BOTTOM;
+  let zoom = Math.max(READABLE_ZOOM, Math.min(1, roomX / b.width));
+  const tallest = Math.max(MIN_HEIGHT, maxHeight);
+  if (b.height * zoom + padY > tallest) zoom = Math.max(READABLE_ZOOM, Math.min(zoom, (tallest - padY) / b.height));
+  const height = Math.round(Math.min(tallest, Math.max(MIN_HEIGHT, b.height * zoom + padY)));
+  const roomY = height - padY;
+  const w = b.width * zoom;
+  const h = b.height * zoom;
+  const x = w <= roomX ? (width - w) / 2 - b.x * zoom : PAD - b.x * zoom;
+  const y = h <= roomY ? PAD + (roomY - h) / 2 - b.y * zoom : PAD - b.y * zoom;
+  return { height, view: { x, y, zoom }, whole: w <= roomX && h <= roomY };
+}
+
 function show(value: Json | undefined): string {
   if (value === undefined || value === null) return "—";
   return typeof value === "string" ? value : JSON.stringify(value);
@@ -45,9 +96,13 @@ export function ReviewDiff({ config }: { config: ReviewDiffConfig }) {
 
 function ReviewDiffCanvas({ config }: { config: ReviewDiffConfig }) {
   const api = useMemo(() => new Api(config.api, config.slug), [config]);
+  const flow = useReactFlow();
   const [loaded, setLoaded] = useState<Loaded | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [picked, setPicked] = useState<string | null>(null);
+  const pane = useRef<HTMLDivElement>(null);
+  const detailBox = useRef<HTMLElement>(null);
+  const [fit, setFit] = useState<{ height: number; whole: boolean } | null>(null);
 
   useEffect(() => {
     (async () => {
@@ -111,14 +166,32 @@ function ReviewDiffCanvas({ config }: { config: ReviewDiffConfig }) {
     return { nodes: list, edges: lines };
   }, [loaded, picked]);
 
+  // Sized and fitted once, when both versions are drawn; afterwards the view is the reviewer's.
+  const graph = useMemo(() => boundsOf(nodes), [nodes]);
+  useLayoutEffect(() => {
+    if (!loaded || fit || !pane.current) return;
+    const width = pane.current.getBoundingClientRect().width;
+    if (!graph) {
+      setFit({ height: MIN_HEIGHT, whole: true });
+      return;
+    }
+    const first = firstView(graph, width, Math.min(MAX_HEIGHT, Math.round(window.innerHeight * 0.7)));
+    setFit({ height: first.height, whole: first.whole });
+    void flow.setViewport(first.view);
+  }, [fit, flow, graph, loaded]);
+
+  useEffect(() => {
+    if (picked) detailBox.current?.scrollIntoView({ block: "nearest", behavior: "smooth" });
+  }, [picked]);
+
   const onNodeClick: NodeMouseHandler<StepFlowNode> = (_, node) => setPicked(node.id);
 
   if (error) return <p className="alert alert-error">The visual diff could not be drawn: {error}</p>;
 
   const detail = loaded && picked ? describe(loaded, picked) : null;
   return (
-    <div className="review-diff" data-ready={loaded ? "true" : "false"}>
-      <div className="review-diff-canvas">
+    <div className="review-diff" data-ready={loaded && fit ? "true" : "false"}>
+      <div className="review-diff-canvas" ref={pane} style={{ height: fit?.height ?? MIN_HEIGHT }}>
         <ReactFlow
           nodes={nodes}
           edges={edges}
@@ -128,17 +201,32 @@ function ReviewDiffCanvas({ config }: { config: ReviewDiffConfig }) {
           nodesDraggable={false}
           nodesConnectable={false}
           elementsSelectable={false}
-          fitView
-          fitViewOptions={{ padding: 0.15 }}
-          minZoom={0.05}
+          minZoom={READABLE_ZOOM}
+          maxZoom={MAX_ZOOM}
+          // The page scrolls under the wheel; Ctrl+wheel or a pinch zooms, a drag pans.
+          zoomOnScroll={false}
+          preventScrolling={false}
           deleteKeyCode={null}
         >
           <Background gap={20} size={1} color="#d9dde4" />
-          <Controls showInteractive={false} />
+          <Controls
+            orientation="horizontal"
+            showInteractive={false}
+            fitViewOptions={{ padding: 0.1, minZoom: READABLE_ZOOM, maxZoom: 1 }}
+          />
+          {fit && !fit.whole && graph && (
+            // The whole graph, changes coloured, when the canvas shows only part of it.
+            <MiniMap
+              pannable
+              zoomable
+              style={{ width: 180, height: Math.round(Math.min(110, Math.max(36, (180 * graph.height) / graph.width))) }}
+              nodeClassName={(n) => `minimap-diff-${String((n.data as { diff?: string }).diff ?? "same")}`}
+            />
+          )}
         </ReactFlow>
         {!loaded && <div className="canvas-empty"><p>Drawing both versions…</p></div>}
       </div>
-      <aside className="review-diff-panel" aria-live="polite">
+      <aside className="review-diff-panel" aria-live="polite" ref={detailBox}>
         {detail ?? (
           <div className="panel-body">
             <h3>Changes v{config.against} → v{config.number}</h3>
