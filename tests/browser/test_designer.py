@@ -13,6 +13,7 @@ from playwright.sync_api import Locator, Page, expect
 from designer.models import Version, VersionStatus, Workflow
 from tests.browser.conftest import PageErrors
 from tests.browser.live_server import docs_shot
+from tests.browser.test_live import blank_under_heading
 from tests.factories import GroupFactory, UserFactory, make_published, make_workflow
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -548,6 +549,7 @@ def test_long_names_wrap_and_phones_never_scroll_sideways(
         page.goto(f"{live_server.url}{path}")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 391, f"{path} is {width} px wide"  # one over: fractional widths
+        assert blank_under_heading(page) < 40, path
         for link in page.locator(".mainnav a").all():
             box = link.bounding_box()
             assert box is not None and 0 <= box["x"] and box["x"] + box["width"] <= 390, box

@@ -446,6 +446,19 @@ def test_times_are_utc_24_hour_and_iso_ordered_whatever_the_browsers_locale(
     assert page_errors == []
 
 
+def blank_under_heading(page: Any) -> float:
+    """The empty height, px, between a page's heading block's content and its bottom
+    (margins make a few; a flex basis turned into a height made hundreds)."""
+    return page.evaluate(
+        """() => {
+             const head = document.querySelector(".page-head > :first-child");
+             const bottoms = [...head.children].map((e) => e.getBoundingClientRect().bottom);
+             const bottom = Math.max(...bottoms);
+             return head.getBoundingClientRect().bottom - bottom;
+           }"""
+    )
+
+
 def wider_than(page: Any, px: int) -> list[str]:
     """The elements that reach past ``px``, to say what widened the page."""
     return page.evaluate(
@@ -491,6 +504,7 @@ def test_a_phone_wide_screen_never_scrolls_the_page_sideways(
     width = page.evaluate("document.documentElement.scrollWidth")
     # One pixel over is the rounding of fractional widths, not a page to scroll.
     assert width <= 391, f"the page is {width} px wide: {wider_than(page, 390)}"
+    assert blank_under_heading(page) < 40
     # Every link of the nav is on the screen.
     for link in page.locator(".mainnav a").all():
         box = link.bounding_box()
