@@ -235,8 +235,12 @@ def test_an_operator_retries_a_stuck_step_from_the_page_and_the_run_completes(
     expect(page.locator(".stuck-alert")).not_to_contain_text("compensate")
     expect(page.locator('button[data-act="compensate"]')).to_have_count(0)
     expect(page.locator('#run-head-actions button[data-act="cancel"]')).to_be_visible()
+    # The acts it names are buttons right there, as in the steps table and the header.
+    banner_acts = page.locator(".stuck-alert button[data-act]")
+    expect(banner_acts).to_have_text(["Retry…", "Skip…", "Cancel run…"])
+    expect(page.locator('.steps-table button[data-act="retry"][data-step="ship"]')).to_be_visible()
 
-    page.locator('button[data-act="retry"][data-step="ship"]').click()
+    page.locator('.stuck-alert button[data-act="retry"][data-step="ship"]').click()
     dialog = page.locator("dialog.act-dialog")
     expect(dialog).to_be_visible()
     expect(dialog.locator("h2")).to_have_text("Retry step Ship")
@@ -515,4 +519,27 @@ def test_a_phone_wide_screen_never_scrolls_the_page_sideways(
     )
     box = cell.first.bounding_box()
     assert box is not None and box["width"] >= 150, box
+    assert page_errors == []
+
+
+def test_a_long_rejection_folds_on_the_timeline_too(
+    live: Live, worker: Worker, page_errors: PageErrors
+) -> None:
+    orders = publish("orders", saga(approval("manager_ok")))
+    rita = grant(UserFactory(username="rita"), orders, "view_workflow", "run_workflow")
+    rita.groups.add(Group.objects.get_or_create(name="managers")[0])
+    client = client_for(rita)
+    run_id = start(client, "orders")["id"]
+    wait_for(client, run_id, {"waiting"})
+    reason = "Not this one. " * 140
+    response = client.post(
+        f"/api/runs/{run_id}/steps/manager_ok/reject/", {"comment": reason}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    live.sign_in(rita)
+    live.open(f"/runs/{run_id}/")
+    failure = live.page.locator('.timeline-failures li[data-step="manager_ok"]')
+    expect(failure.locator(".clamped-toggle")).to_contain_text("Show all")
+    box = failure.bounding_box()
+    assert box is not None and box["height"] < 120, box
     assert page_errors == []

@@ -155,16 +155,33 @@ export function RunPage({ config }: { config: RunPageConfig }) {
 
       {run.status === "stuck" && (
         <div className="alert alert-error stuck-alert" role="status">
-          <strong>Stuck{run.stuck_since ? ` for ${duration(now - Date.parse(run.stuck_since))}` : ""}.</strong>{" "}
-          {stuckStep ? (
-            <>
-              Step <code>{stuckStep.id}</code> {stuckStep.status === "failed" ? "failed" : "failed to compensate"} for good
-              {stuckStep.error ? <>: <Clamped className="error-text" text={stuckStep.error} /></> : "."}
-            </>
-          ) : (
-            "It made no progress before its deadline."
-          )}{" "}
-          <StuckActs run={run} step={stuckStep?.id ?? null} />
+          <p>
+            <strong>Stuck{run.stuck_since ? ` for ${duration(now - Date.parse(run.stuck_since))}` : ""}.</strong>{" "}
+            {stuckStep ? (
+              <>
+                Step <strong>{stuckStep.name || stuckStep.id}</strong> <code>{stuckStep.id}</code>{" "}
+                {stuckStep.status === "failed" ? "failed for good" : "could not be compensated"}
+                {stuckStep.error ? ":" : "."}
+              </>
+            ) : (
+              "It made no progress before its deadline."
+            )}
+          </p>
+          {stuckStep?.error && (
+            <p className="stuck-error">
+              <Clamped className="error-text" text={stuckStep.error} />
+            </p>
+          )}
+          <p className="stuck-acts">
+            <StuckActs run={run} step={stuckStep?.id ?? null} compensation={!!stuckStep && stuckStep.status !== "failed"} />
+            {stuckStep &&
+              (run.acts.steps[stuckStep.id] ?? []).map((act) => (
+                <ActButton key={act} act={act} step={stuckStep.id} className="btn btn-small" ask={ask} />
+              ))}
+            {run.acts.run.map((act) => (
+              <ActButton key={act} act={act} step={null} className="btn btn-small btn-danger" ask={ask} />
+            ))}
+          </p>
         </div>
       )}
 
@@ -347,7 +364,7 @@ function ActButton({
 
 /** What the user may do about a stuck run, in words: only the acts the server offers now,
  * which are the buttons on the page, so the two never disagree. */
-function StuckActs({ run, step }: { run: RunBody; step: string | null }) {
+function StuckActs({ run, step, compensation }: { run: RunBody; step: string | null; compensation: boolean }) {
   const acts = stuckActs(run, step);
   if (!acts.step.length && !acts.run.length) {
     return <span data-stuck-acts="">An operator of this workflow must act on it; you may not.</span>;
@@ -356,7 +373,7 @@ function StuckActs({ run, step }: { run: RunBody; step: string | null }) {
   if (acts.step.length) {
     parts.push(
       <span key="step">
-        {orList(acts.step)} step <code>{step}</code>
+        {orList(acts.step)} {compensation ? "the compensation of step" : "step"} <code>{step}</code>
       </span>,
     );
   }

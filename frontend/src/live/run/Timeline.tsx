@@ -3,7 +3,7 @@
 // run goes on). A bar says its latency and error on hover and focus; a click
 // pins the details below the chart.
 import { useMemo, useState } from "react";
-import { duration, latency, useNow } from "../common";
+import { Clamped, duration, latency, useNow } from "../common";
 import type { StepRow, StreamEvent } from "../types";
 import { timelineBars, type Bar } from "./model";
 
@@ -119,7 +119,12 @@ function Failures({ bars }: { bars: Bar[] }) {
           <li key={bar.key} data-step={bar.step} data-kind={bar.kind}>
             <code>{bar.step}</code> {bar.kind === "compensation" ? "compensation" : "attempt"} {bar.attempt ?? ""}
             <span className="muted"> · {latency(bar.latencyMs)}</span>
-            <span className="error-text"> {bar.error}</span>
+            {bar.error && (
+              <>
+                {" "}
+                <Clamped className="error-text" text={bar.error} />
+              </>
+            )}
           </li>
         ))}
       </ul>
