@@ -160,27 +160,21 @@ def change_lines(changes: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
             yield field, "", show(field, value)
 
 
-_BLANKS: dict[str, Any] = {
-    "string": "",
-    "integer": 0,
-    "number": 0,
-    "boolean": False,
-    "array": [],
-    "null": None,
-}
-
-
 def example_input(schema: Any) -> Any:
     """A run input of the shape ``schema`` asks for, to fill in: the schema's own example,
-    default or first choice where it has one, else a blank of the right type, with
-    every property of an object (required ones first); ``{}`` without a schema."""
+    default or first choice where it has one; a required value without one is ``null``,
+    which the schema refuses until it is filled in (a blank "" or 0 could pass for a
+    value); an optional one without one is left out. ``{}`` without a schema."""
     example = _example(schema, 0)
-    return {} if example is None else example
+    return {} if example is _UNKNOWN or example is None else example
+
+
+_UNKNOWN = object()  # nothing the schema says to put there
 
 
 def _example(schema: Any, depth: int) -> Any:
     if not isinstance(schema, dict) or depth > 8:
-        return None
+        return _UNKNOWN
     for key in ("examples", "enum"):
         if isinstance(schema.get(key), list) and schema[key]:
             return schema[key][0]
@@ -195,6 +189,12 @@ def _example(schema: Any, depth: int) -> Any:
     if kind == "object" or (kind is None and isinstance(properties, dict)):
         properties = properties if isinstance(properties, dict) else {}
         required = [k for k in schema.get("required", []) if isinstance(k, str)]
-        names = dict.fromkeys([*required, *properties])
-        return {name: _example(properties.get(name, {}), depth + 1) for name in names}
-    return _BLANKS.get(kind) if isinstance(kind, str) else None
+        shaped: dict[str, Any] = {}
+        for name in dict.fromkeys([*required, *properties]):
+            value = _example(properties.get(name, {}), depth + 1)
+            if value is not _UNKNOWN:
+                shaped[name] = value
+            elif name in required:
+                shaped[name] = None
+        return shaped
+    return _UNKNOWN

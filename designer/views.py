@@ -228,6 +228,12 @@ def run_start(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             if created:
                 messages.success(request, "Run started.")
+            elif run.input != form.cleaned_data["input"]:
+                messages.warning(
+                    request,
+                    "A run with that idempotency key exists already, started with another "
+                    "input: this one. The input you gave was not used.",
+                )
             else:
                 messages.info(request, "A run with that idempotency key exists already: this one.")
             return redirect("engine:run", run_id=run.pk)

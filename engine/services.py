@@ -198,11 +198,21 @@ def _check_input(version_spec: dict[str, Any], data: Any) -> None:
                 {
                     "step": None,
                     "field": ".".join(str(p) for p in ("input", *e.path)),
-                    "message": e.message,
+                    "message": _schema_message(e),
                 }
                 for e in errors
             ],
         )
+
+
+def _schema_message(error: jsonschema.ValidationError) -> str:
+    """jsonschema's message, but "needs a value" for a null where a value must be (the
+    start-run form offers required values as null, to be filled in)."""
+    if error.validator == "type" and error.instance is None:
+        kinds = error.validator_value
+        kinds = " or ".join(kinds) if isinstance(kinds, list) else str(kinds)
+        return f"needs a value ({kinds}), not null"
+    return error.message
 
 
 def run_start(

@@ -563,8 +563,12 @@ def test_a_runner_starts_a_run_from_the_workflow_page(client: Client, runnable: 
     page = login(client, rita).get(wf())
     assert page.status_code == 200
     form = page.context["run_form"]
-    # The input to fill in has the schema's shape: required first, defaults kept.
-    assert json.loads(form.initial["input"]) == {"order_id": "", "amount": 0, "express": True}
+    # The input to fill in has the schema's shape: required first, defaults kept, and a
+    # required value without one null, which the schema refuses until it is filled in.
+    assert json.loads(form.initial["input"]) == {"order_id": None, "express": True}
+    as_offered = client.post(f"{wf()}runs/new/", {"input": form.initial["input"]})
+    assert as_offered.status_code == 400
+    assert "needs a value (string), not null" in as_offered.content.decode()
     assert 'action="/workflows/orders/runs/new/"' in page.content.decode()
 
     body = {"input": json.dumps({"order_id": "o-7", "amount": 3}), "idempotency_key": "k-1"}
@@ -579,7 +583,13 @@ def test_a_runner_starts_a_run_from_the_workflow_page(client: Client, runnable: 
     again = client.post(f"{wf()}runs/new/", body, follow=True)
     assert again.redirect_chain == [(f"/runs/{run.pk}/", 302)]
     assert Run.objects.count() == 1
-    assert "exists already" in again.content.decode()
+    assert "exists already: this one." in again.content.decode()
+    # The same key with another input: the first run, and a word that this input was not used.
+    other = {**body, "input": json.dumps({"order_id": "o-8"})}
+    changed = client.post(f"{wf()}runs/new/", other, follow=True)
+    assert changed.redirect_chain == [(f"/runs/{run.pk}/", 302)]
+    assert "The input you gave was not used." in changed.content.decode()
+    assert Run.objects.get().input == {"order_id": "o-7", "amount": 3}
 
 
 def test_input_the_schema_refuses_is_shown_on_the_form_and_nothing_starts(
@@ -630,10 +640,17 @@ def test_the_start_form_is_only_for_runners_of_a_published_workflow(
         ({}, {}),
         ({"type": "object"}, {}),
         ({"type": "string", "enum": ["a", "b"]}, "a"),
-        ({"type": ["null", "integer"]}, 0),
+        ({"type": ["null", "integer"]}, {}),
         (
-            {"properties": {"tags": {"type": "array"}, "who": {"examples": [{"id": 1}]}}},
-            {"tags": [], "who": {"id": 1}},
+            {
+                "required": ["tags"],
+                "properties": {
+                    "tags": {"type": "array"},
+                    "who": {"examples": [{"id": 1}]},
+                    "note": {"type": "string"},
+                },
+            },
+            {"tags": None, "who": {"id": 1}},
         ),
         (
             {"type": "object", "properties": {"inner": {"type": "object", "required": ["x"]}}},
