@@ -62,7 +62,7 @@ def _task(
 
 ORDER_SAGA: dict[str, Any] = {
     "format": "sagaboard/v1",
-    "description": "Take an order from stock to shipping, with a manager's approval for big ones",
+    "description": "Take an order from stock to shipping, a manager approving it before the charge",
     "input_schema": {
         "type": "object",
         "required": ["order_id"],
@@ -84,7 +84,8 @@ ORDER_SAGA: dict[str, Any] = {
             "after": ["reserve_stock"],
             "action": {
                 "group": "managers",
-                "instructions": "Approve orders over 10k",
+                "instructions": "Check the order and its amount before the card is charged; "
+                "reject what looks wrong.",
                 "timeout_s": 86400,
                 "on_timeout": "reject",
             },
