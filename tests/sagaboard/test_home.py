@@ -26,3 +26,4 @@ def test_signing_out_says_so_on_the_sign_in_page():
     page = client.post("/logout/", follow=True)
     assert page.redirect_chain[-1][0] == "/login/"
     assert "You have signed out." in page.content.decode()
+    assert "<h1>Sign in</h1>" in page.content.decode()  # one word for it, everywhere
