@@ -399,6 +399,9 @@ def test_request_changes_sends_back_to_draft_with_the_comment(
     response = client.post(ver(1, "review"), {"decision": "request_changes", "comment": " "})
     assert response.status_code == 400
     assert "Say what should change." in text(response)
+    # The decision comes after the changes it is about.
+    page = text(response)
+    assert page.index("<h2>Changes</h2>") < page.index('id="your-review"')
     # Once, on top; and beside the comment field, which says it is needed for this.
     assert text(response).count("required when requesting changes") == 0
     assert response.context["form"].errors == {"comment": ["Required when requesting changes."]}
