@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import time
 from typing import Any
 
 import pytest
@@ -12,12 +13,39 @@ import pytest
 def pytest_configure(config: pytest.Config) -> None:
     if not config.pluginmanager.hasplugin("django"):
         return  # the pure-core tests run without Django
+    _flush_through_deadlocks()
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
         raise pytest.UsageError(
             "The tests run on PostgreSQL: use `make test` (it starts one), "
             "or set DATABASE_URL=postgres://..."
         )
+
+
+def _flush_through_deadlocks() -> None:
+    """A transactional test ends by emptying every table (TRUNCATE). A Celery worker
+    still finishing an earlier test's timer or re-send can hold a row lock the TRUNCATE
+    waits on while it waits on the TRUNCATE's: PostgreSQL ends the TRUNCATE, the flush
+    fails, and the next test starts on this one's rows. The worker's transaction goes
+    through once the TRUNCATE is gone, so the flush is tried again."""
+    from django.db import OperationalError
+    from django.test.testcases import TransactionTestCase
+
+    teardown = TransactionTestCase._fixture_teardown
+
+    def _fixture_teardown(self: TransactionTestCase) -> None:
+        for attempt in range(5):
+            try:
+                return teardown(self)
+            except Exception as exc:  # flush's CommandError, from the deadlock
+                cause = exc.__cause__
+                if attempt == 4 or not (
+                    isinstance(cause, OperationalError) and "deadlock" in str(cause)
+                ):
+                    raise
+                time.sleep(0.2)
+
+    TransactionTestCase._fixture_teardown = _fixture_teardown  # type: ignore[method-assign]
 
 
 @pytest.fixture(scope="session")
