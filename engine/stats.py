@@ -26,7 +26,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Min, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
@@ -120,19 +120,18 @@ def _start_rate(runs: QuerySet[Run], now: datetime) -> dict[str, Any]:
     whole minute has passed since it. ``rate_minutes`` says how many minutes it is of."""
     current = now.replace(second=0, microsecond=0)
     since = current - timedelta(minutes=RATE_MINUTES)
-    recent = runs.filter(created_at__gte=since, created_at__lt=current)
-    if runs.filter(created_at__lt=since).exists():
-        minutes = RATE_MINUTES
+    seen = runs.aggregate(
+        first=Min("created_at"),
+        recent=Count("pk", filter=Q(created_at__gte=since, created_at__lt=current)),
+    )
+    first = seen["first"]
+    if first is None or first < since:
+        minutes = RATE_MINUTES  # no run ever (a rate of 0), or runs before the last minutes
     else:
-        first = recent.aggregate(first=Min("created_at"))["first"]
-        if first is None:
-            # No run before the current minute: nothing measured yet, or nothing ever.
-            minutes = 0 if runs.exists() else RATE_MINUTES
-        else:
-            minutes = int((current - first.replace(second=0, microsecond=0)) / timedelta(minutes=1))
-    count = recent.count() if minutes else 0
+        # Only the whole minutes since the first run's; 0 while that is the current one.
+        minutes = int((current - first.replace(second=0, microsecond=0)) / timedelta(minutes=1))
     return {
-        "runs_per_minute": round(count / minutes, 3) if minutes else None,
+        "runs_per_minute": round(seen["recent"] / minutes, 3) if minutes else None,
         "rate_minutes": minutes,
     }
 
