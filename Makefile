@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 # The designer's front end (TypeScript, React Flow), bundled by Vite into static/build/.
 static/build/.stamp: frontend/package.json frontend/package-lock.json frontend/vite.config.ts \
-		frontend/tsconfig.json designer/schema/sagaboard-v1.schema.json $(shell find frontend/src -type f)
+		frontend/tsconfig.json saga/sagaboard-v1.schema.json $(shell find frontend/src -type f)
 	@scripts/system-deps.sh run
 	cd frontend && npm ci --no-audit --no-fund && npm run build
 	@touch $@
@@ -42,9 +42,12 @@ test: setup-test lint
 screenshots: setup-test
 	SAGABOARD_DOCS_SCREENSHOTS=1 scripts/test.sh tests/browser
 
+# Lint: style, the floors of the house (import-linter: pyproject.toml), types of every app.
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy engine
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy saga common designer engine demo sagaboard
 
 clean:
 	rm -rf $(VENV) var/staticfiles

@@ -170,8 +170,9 @@ def produce_sagaboard(rate: float, seconds: float, out: str, mode: str, start: f
     from django.db import transaction
     from django.utils import timezone
 
+    import saga
     from designer.models import Workflow
-    from engine import core, services
+    from engine import services
     from engine.models import Run, StepRun
     from engine.store import append_events
     from engine.streams import event_message, flush
@@ -188,8 +189,8 @@ def produce_sagaboard(rate: float, seconds: float, out: str, mode: str, start: f
     services.after_commit = timed
     workflow = Workflow.objects.get(slug=WORKFLOW)
     emits = [
-        core.Emit(core.EventType.STEP_SUCCEEDED, "s0", "succeeded", 1),
-        core.Emit(core.EventType.STEP_STARTED, "s1", "running", 1),
+        saga.Emit(saga.EventType.STEP_SUCCEEDED, "s0", "succeeded", 1),
+        saga.Emit(saga.EventType.STEP_STARTED, "s1", "running", 1),
     ]
 
     def append(run_id: Any) -> None:
@@ -224,7 +225,7 @@ def produce_sagaboard(rate: float, seconds: float, out: str, mode: str, start: f
         if running is None:
             run_id = services.run_start(workflow=workflow, by=None, input={})[0].pk
         else:
-            services.run_apply(run_id, core.StepSucceeded(running[0], running[1], {}))
+            services.run_apply(run_id, saga.StepSucceeded(running[0], running[1], {}))
     flush(5)
     Path(out).write_text(json.dumps(sent))
 

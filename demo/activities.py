@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from common.activities import ActivityInput, PermanentError, RetryableError, activity
 from demo.participants import OPERATIONS, ParticipantError, perform
-from engine.activities import ActivityInput, PermanentError, RetryableError, activity
 
 
 def _as_activity(operation: str) -> None:

@@ -25,17 +25,20 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
+from common.errors import Conflict, InvalidInput, NotAllowed
+from common.people import User, Visitor
 from demo.models import TrafficSetting
 from designer.models import Workflow
+from engine.acts import approvers_of, gate_types
 from engine.models import Run, StepRun
-from engine.services import approval_group, run_start, run_step_decide
-from sagaboard.errors import Conflict, InvalidInput, NotAllowed
+from engine.services import run_start, run_step_decide
+from engine.store import definition_for
+from saga.vocabulary import RunStatus, StepStatus
 
 log = logging.getLogger("sagaboard.demo")
 
@@ -127,7 +130,7 @@ def traffic_recent(*, minutes: int = 10) -> dict[str, int]:
     return {row["status"]: row["n"] for row in rows}
 
 
-def can_control(user: AbstractBaseUser | AnonymousUser) -> bool:
+def can_control(user: Visitor) -> bool:
     """Staff, and operators (``operate_workflow`` on some workflow), switch the traffic."""
     if not user.is_authenticated or not user.is_active:
         return False
@@ -141,9 +144,7 @@ def can_control(user: AbstractBaseUser | AnonymousUser) -> bool:
 # Changes
 
 
-def traffic_update(
-    *, by: AbstractBaseUser, enabled: bool, rate_per_min: float, fail_rate: float
-) -> Traffic:
+def traffic_update(*, by: User, enabled: bool, rate_per_min: float, fail_rate: float) -> Traffic:
     """Save the generator's settings; from now on they win over ``SAGABOARD_DEMO_*``."""
     if not 0 <= rate_per_min <= MAX_RATE:
         raise InvalidInput(
@@ -252,7 +253,7 @@ def _start_runs(count: int, fail_rate: float, rng: random.Random) -> int:
     return started
 
 
-def _approver(group: str) -> AbstractBaseUser | None:
+def _approver(group: str) -> User | None:
     users = get_user_model().objects.filter(is_active=True)
     return (
         users.filter(groups__name=group).order_by("pk").first()
@@ -263,9 +264,9 @@ def _approver(group: str) -> AbstractBaseUser | None:
 def _decide_approvals(now: datetime) -> int:
     waiting = (
         StepRun.objects.filter(
-            type="approval",
-            status="waiting",
-            run__status="waiting",
+            type__in=gate_types(),
+            status=StepStatus.WAITING,
+            run__status=RunStatus.WAITING,
             run__idempotency_key__startswith=KEY_PREFIX,
             updated_at__lte=now - DECIDE_AFTER,
         )
@@ -277,7 +278,7 @@ def _decide_approvals(now: datetime) -> int:
         faults = step.run.input.get("faults") if isinstance(step.run.input, dict) else None
         plan = (faults or {}).get(step.step_id) or {}
         approved = plan.get("decision") != "reject"
-        group = approval_group(step.run, step.step_id)
+        group = approvers_of(definition_for(step.run), step.step_id)
         by = _approver(group) if group else None
         if by is None:
             continue

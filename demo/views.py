@@ -18,10 +18,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.people import signed_in
 from demo import traffic
 from demo.forms import TrafficForm
 from demo.models import LedgerEntry
 from demo.participants import OPERATIONS, ParticipantError, perform
+from engine.selectors import run_access
 
 
 @csrf_exempt
@@ -68,8 +70,6 @@ class LedgerApi(APIView):
         responses=LedgerEntrySerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        from engine.selectors import run_access
-
         # What a participant did for a run is as private as the run itself.
         run = run_access(request.user, request.query_params.get("run", ""))
         entries = LedgerEntry.objects.filter(run_id=str(run.pk)).order_by("id")
@@ -86,7 +86,7 @@ def traffic_page(request: HttpRequest) -> HttpResponse:
         form = TrafficForm(request.POST)
         if form.is_valid():
             saved = traffic.traffic_update(
-                by=request.user,  # type: ignore[arg-type]
+                by=signed_in(request.user),  # type: ignore[arg-type]
                 enabled=form.cleaned_data["enabled"],
                 rate_per_min=form.cleaned_data["rate_per_min"],
                 fail_rate=form.cleaned_data["fail_percent"] / 100,

@@ -6,7 +6,7 @@ from designer.models import AuditEntry, Review, Version, Workflow
 
 class VersionInline(admin.TabularInline):
     model = Version
-    fields = ["number", "status", "content_hash", "author", "created_at"]
+    fields = ("number", "status", "content_hash", "author", "created_at")
     readonly_fields = fields
     extra = 0
     can_delete = False

@@ -13,7 +13,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.activities import all_activities
+from common.api import page_of
+from common.errors import InvalidInput, NotAllowed
+from common.people import signed_in
 from designer import services
+from designer.access import can_manage_permissions, visible_workflows, workflow_access
 from designer.diff import spec_diff
 from designer.render import render_diff_svg, render_version_svg
 from designer.selectors import may_create_workflows, version_get, workflow_versions
@@ -32,10 +37,6 @@ from designer.serializers import (
     WorkflowCreateSerializer,
     WorkflowSerializer,
 )
-from engine.activities import all_activities
-from sagaboard.access import can_manage_permissions, visible_workflows, workflow_access
-from sagaboard.api import page_of
-from sagaboard.errors import InvalidInput, NotAllowed
 
 
 def _version_body(request: Request, version: Any, result: Any = None) -> dict[str, Any]:
@@ -59,7 +60,7 @@ class WorkflowListApi(APIView):
             raise NotAllowed("You may not create workflows.")
         serializer = WorkflowCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        workflow = services.workflow_create(by=request.user, **serializer.validated_data)
+        workflow = services.workflow_create(by=signed_in(request.user), **serializer.validated_data)
         return Response(
             WorkflowSerializer(workflow, context={"request": request}).data,
             status=status.HTTP_201_CREATED,
@@ -88,7 +89,7 @@ class WorkflowPermissionsApi(APIView):
         serializer = PermissionsSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = services.workflow_permissions_set(
-            workflow=workflow, by=request.user, **serializer.validated_data
+            workflow=workflow, by=signed_in(request.user), **serializer.validated_data
         )
         return Response(result)
 
@@ -105,7 +106,7 @@ class VersionListApi(APIView):
         serializer = VersionWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         version, result = services.version_create(
-            workflow=workflow, by=request.user, **serializer.validated_data
+            workflow=workflow, by=signed_in(request.user), **serializer.validated_data
         )
         return Response(_version_body(request, version, result), status=status.HTTP_201_CREATED)
 
@@ -130,7 +131,7 @@ class VersionDetailApi(APIView):
         serializer = serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
         version, result = services.version_update(
-            version=version, by=request.user, **serializer.validated_data
+            version=version, by=signed_in(request.user), **serializer.validated_data
         )
         return Response(_version_body(request, version, result))
 
@@ -139,7 +140,9 @@ class VersionSubmitApi(APIView):
     @extend_schema(request=None, responses=VersionSerializer)
     def post(self, request: Request, slug: str, number: int) -> Response:
         workflow = workflow_access(request.user, slug, "change_workflow")
-        version = services.version_submit(version=version_get(workflow, number), by=request.user)
+        version = services.version_submit(
+            version=version_get(workflow, number), by=signed_in(request.user)
+        )
         return Response(_version_body(request, version))
 
 
@@ -150,7 +153,9 @@ class VersionReviewApi(APIView):
         serializer = ReviewInSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         review = services.version_review(
-            version=version_get(workflow, number), by=request.user, **serializer.validated_data
+            version=version_get(workflow, number),
+            by=signed_in(request.user),
+            **serializer.validated_data,
         )
         return Response(ReviewSerializer(review).data, status=status.HTTP_201_CREATED)
 
@@ -159,7 +164,9 @@ class VersionPublishApi(APIView):
     @extend_schema(request=None, responses=VersionSerializer)
     def post(self, request: Request, slug: str, number: int) -> Response:
         workflow = workflow_access(request.user, slug, "publish_workflow")
-        version = services.version_publish(version=version_get(workflow, number), by=request.user)
+        version = services.version_publish(
+            version=version_get(workflow, number), by=signed_in(request.user)
+        )
         return Response(_version_body(request, version))
 
 

@@ -31,14 +31,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.errors import InvalidInput
 from designer import services
+from designer.access import workflow_access
 from designer.models import Version, VersionStatus, Workflow
 from designer.selectors import version_get, workflow_acts, workflow_versions
 from designer.serializers import SpecField, VersionSerializer
 from designer.views import page, reading_order
-from engine.core import Simulation, StepType, definition_from_spec, simulate
-from sagaboard.access import workflow_access
-from sagaboard.errors import InvalidInput
+from saga import EventType, Simulation, definition_from_spec, simulate
+from saga.graph import spec_graph
+from saga.steps import kind_of
 
 # The canvas draws every step as a box of this size (px); dot lays out boxes of the
 # same size (points, which the canvas takes as px), so the picture matches.
@@ -56,7 +58,7 @@ def _error(field: str, message: str, detail: str | None = None) -> InvalidInput:
 # --- layout -----------------------------------------------------------------------------
 
 
-def _graph_steps(spec: Any) -> list[tuple[str, list[str]]]:
+def _graph_steps(spec: Any) -> list[tuple[str, tuple[str, ...]]]:
     """The ids and ``after`` lists a layout needs; the rest of a half-drawn spec is ignored."""
     steps = spec.get("steps") if isinstance(spec, dict) else None
     if not isinstance(steps, list):
@@ -66,15 +68,7 @@ def _graph_steps(spec: Any) -> list[tuple[str, list[str]]]:
             "spec.steps",
             f"spec has {len(steps)} steps; the limit is {settings.SAGABOARD_MAX_STEPS}",
         )
-    found: dict[str, list[str]] = {}
-    for step in steps:
-        if not isinstance(step, dict) or not isinstance(step.get("id"), str):
-            continue
-        after = step.get("after")
-        found.setdefault(
-            step["id"], [a for a in after if isinstance(a, str)] if isinstance(after, list) else []
-        )
-    return list(found.items())
+    return list(spec_graph(spec).preds.items())
 
 
 def layout_positions(spec: Any) -> dict[str, Any]:
@@ -101,9 +95,8 @@ def layout_positions(spec: Any) -> dict[str, Any]:
     for sid, _ in steps:
         graph.node(names[sid])
     for sid, after in steps:
-        for before in dict.fromkeys(after):
-            if before in names and before != sid:
-                graph.edge(names[before], names[sid])
+        for before in after:
+            graph.edge(names[before], names[sid])
     try:
         done = subprocess.run(
             ["dot", "-Tjson0"],
@@ -149,10 +142,10 @@ def simulation_body(sim: Simulation, fail_step: str | None) -> dict[str, Any]:
         )
         if emit.step is None:
             continue
-        kind = str(emit.event_type)
-        if kind in ("step.started", "step.waiting") and emit.step not in path:
+        kind = emit.event_type
+        if kind in (EventType.STEP_STARTED, EventType.STEP_WAITING) and emit.step not in path:
             path.append(emit.step)
-        elif kind == "step.compensation_started" and emit.step not in compensations:
+        elif kind is EventType.STEP_COMPENSATION_STARTED and emit.step not in compensations:
             compensations.append(emit.step)
     return {
         "fail_step": fail_step,
@@ -171,8 +164,11 @@ def simulation(spec: Any, fail_step: str | None) -> dict[str, Any]:
     if fail_step is not None:
         if fail_step not in definition:
             raise _error("fail_step", f"there is no step {fail_step!r}")
-        if definition.step(fail_step).type is StepType.DELAY:
-            raise _error("fail_step", f"step {fail_step} is a delay; a delay does not fail")
+        kind = kind_of(definition.step(fail_step).type)
+        if not kind.can_fail:
+            raise _error(
+                "fail_step", f"step {fail_step} is a {kind.name}; a {kind.name} does not fail"
+            )
     return simulation_body(simulate(definition, fail_step), fail_step)
 
 
@@ -184,7 +180,7 @@ def simulations_each(spec: Any) -> list[dict[str, Any]]:
     """
     services.spec_check(spec)
     definition = definition_from_spec(spec)
-    failable = [sid for sid in definition.order if definition.step(sid).type is not StepType.DELAY]
+    failable = [sid for sid in definition.order if kind_of(definition.step(sid).type).can_fail]
     if len(failable) > MAX_EACH:
         raise _error(
             "fail_each",

@@ -5,17 +5,15 @@ Layout is not part of a spec, so moving a box never shows here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from saga.graph import spec_steps
 
 MISSING: Any = None
 
 
-def _steps(spec: Any) -> dict[str, dict[str, Any]]:
-    steps = spec.get("steps", []) if isinstance(spec, dict) else []
-    return {s["id"]: s for s in steps if isinstance(s, dict) and isinstance(s.get("id"), str)}
-
-
-def _normalised(step: dict[str, Any]) -> dict[str, Any]:
+def _normalised(step: Mapping[str, Any]) -> dict[str, Any]:
     step = {k: v for k, v in step.items() if k != "id"}
     # The order of `after` carries no meaning; neither does an empty list vs none.
     step["after"] = sorted(step.get("after") or [])
@@ -51,7 +49,7 @@ def spec_diff(old: Any, new: Any) -> dict[str, Any]:
     the steps (description, input schema, defaults). Ids keep the order of the
     spec they come from.
     """
-    old_steps, new_steps = _steps(old), _steps(new)
+    old_steps, new_steps = spec_steps(old), spec_steps(new)
     added = [sid for sid in new_steps if sid not in old_steps]
     removed = [sid for sid in old_steps if sid not in new_steps]
     changed = []

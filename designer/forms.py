@@ -12,6 +12,7 @@ from django import forms
 from django.http import QueryDict
 
 from designer.models import ROLE_PERMS, ReviewDecision
+from designer.spec_text import SpecParseError, parse_spec_text
 
 ROLES: list[tuple[str, str]] = list(ROLE_PERMS.items())  # [(role, perm), ...]
 
@@ -42,8 +43,6 @@ class SpecForm(forms.Form):
     )
 
     def clean_spec(self) -> Any:
-        from designer.validation import SpecParseError, parse_spec_text
-
         try:
             return parse_spec_text(self.cleaned_data["spec"])
         except SpecParseError as exc:
@@ -71,8 +70,10 @@ class CompareForm(forms.Form):
     def __init__(self, *args: Any, numbers: list[int], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         choices = [(n, f"v{n}") for n in numbers]
-        self.fields["version"].choices = choices
-        self.fields["against"].choices = choices
+        for name in ("version", "against"):
+            field = self.fields[name]
+            assert isinstance(field, forms.ChoiceField)
+            field.choices = choices
 
 
 Grants = dict[str, list[str]]

@@ -9,9 +9,9 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest
 
+from common.errors import Conflict, InvalidInput
 from designer.diff import spec_diff
 from designer.models import ROLE_PERMS
-from sagaboard.errors import Conflict, InvalidInput
 
 PERM_ROLES = {perm: role for role, perm in ROLE_PERMS.items()}
 

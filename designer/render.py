@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import graphviz
 
 from designer.diff import spec_diff
+from saga.graph import spec_graph, spec_steps
+from saga.steps import KINDS
 
-TYPE_ICON = {
-    "http": "HTTP",
-    "task": "task",
-    "approval": "approval",
-    "delay": "delay",
-    "callback": "callback",
-}
 PLAIN = {"fillcolor": "#ffffff", "color": "#64748b", "fontcolor": "#0f172a"}
 ADDED = {"fillcolor": "#dcfce7", "color": "#16a34a", "fontcolor": "#14532d"}
 REMOVED = {
@@ -42,9 +38,10 @@ def _graph() -> graphviz.Digraph:
     return graph
 
 
-def _label(step: dict[str, Any]) -> str:
+def _label(step: Mapping[str, Any]) -> str:
     name = str(step.get("name") or step.get("id"))
-    kind = TYPE_ICON.get(str(step.get("type")), str(step.get("type")))
+    found = KINDS.get(str(step.get("type")))
+    kind = found.label if found else str(step.get("type"))
     marks = []
     if step.get("pivot"):
         marks.append("pivot")
@@ -62,16 +59,19 @@ def _node_id(step_id: str) -> str:
     return f"s_{step_id}"
 
 
-def _steps(spec: Any) -> list[dict[str, Any]]:
-    steps = spec.get("steps", []) if isinstance(spec, dict) else []
-    return [s for s in steps if isinstance(s, dict) and isinstance(s.get("id"), str)]
+def _steps(spec: Any) -> list[Mapping[str, Any]]:
+    return list(spec_steps(spec).values())
 
 
-def _add_step(graph: graphviz.Digraph, step: dict[str, Any], colours: dict[str, str]) -> None:
+def _add_step(graph: graphviz.Digraph, step: Mapping[str, Any], colours: dict[str, str]) -> None:
     attrs = dict(colours)
     if step.get("pivot"):
         attrs.update(PIVOT_EXTRA)
     graph.node(_node_id(step["id"]), _label(step), tooltip=graphviz.escape(step["id"]), **attrs)
+
+
+def _edges(spec: Any) -> set[tuple[str, str]]:
+    return {(before, sid) for sid, preds in spec_graph(spec).preds.items() for before in preds}
 
 
 def render_version_svg(spec: Any) -> bytes:
@@ -80,9 +80,9 @@ def render_version_svg(spec: Any) -> bytes:
     steps = _steps(spec)
     for step in steps:
         _add_step(graph, step, PLAIN)
-    for step in steps:
-        for before in step.get("after") or []:
-            graph.edge(_node_id(before), _node_id(step["id"]))
+    for sid, preds in spec_graph(spec).preds.items():
+        for before in preds:
+            graph.edge(_node_id(before), _node_id(sid))
     return graph.pipe(format="svg")
 
 
@@ -100,8 +100,8 @@ def render_diff_svg(old: Any, new: Any) -> bytes:
     for step in old_steps:
         if step["id"] in removed:
             _add_step(graph, step, REMOVED)
-    old_edges = {(b, s["id"]) for s in old_steps for b in s.get("after") or []}
-    new_edges = {(b, s["id"]) for s in new_steps for b in s.get("after") or []}
+    old_edges = _edges(old)
+    new_edges = _edges(new)
     for before, after in sorted(new_edges | old_edges):
         if (before, after) in new_edges and (before, after) in old_edges:
             graph.edge(_node_id(before), _node_id(after))

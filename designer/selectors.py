@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
+from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import Http404
 
-from designer.models import AuditEntry, ReviewDecision, Version, VersionStatus, Workflow
-from designer.services import version_contributors
-from sagaboard.access import can_manage_permissions, user_can, visible_workflows
-
-User: TypeAlias = AbstractBaseUser | AnonymousUser
+from common.people import Visitor
+from designer.access import can_manage_permissions, user_can, visible_workflows
+from designer.models import AuditEntry, Version, VersionStatus, Workflow
+from designer.presenters import change_lines
+from designer.rules import VERSION_ACTS, version_refusal
 
 
 def workflow_versions(workflow: Workflow) -> QuerySet[Version]:
@@ -19,15 +19,13 @@ def workflow_versions(workflow: Workflow) -> QuerySet[Version]:
 
 
 def version_get(workflow: Workflow, number: int) -> Version:
-    from django.http import Http404
-
     try:
         return workflow.versions.select_related("author", "workflow").get(number=number)
     except Version.DoesNotExist:
         raise Http404(f"Workflow {workflow.slug} has no version {number}.") from None
 
 
-def workflow_acts(user: User, workflow: Workflow) -> list[str]:
+def workflow_acts(user: Visitor, workflow: Workflow) -> list[str]:
     """The acts on the workflow itself that ``user`` may do now."""
     acts = []
     if user_can(user, workflow, "change_workflow"):
@@ -39,37 +37,15 @@ def workflow_acts(user: User, workflow: Workflow) -> list[str]:
     return acts
 
 
-def version_acts(user: User, version: Version) -> list[str]:
+def version_acts(user: Visitor, version: Version) -> list[str]:
     """The acts on ``version`` that ``user`` may do now, so the rules live only on the server."""
-    workflow = version.workflow
-    acts: list[str] = []
-    status = version.status
-    if status == VersionStatus.DRAFT and user_can(user, workflow, "change_workflow"):
-        acts += ["edit", "submit"]
-    if (
-        status == VersionStatus.IN_REVIEW
-        and user_can(user, workflow, "review_workflow")
-        and user.pk not in version_contributors(version)
-    ):
-        acts.append("request_changes")
-        if not version.reviews.filter(
-            round=version.review_round, reviewer_id=user.pk, decision=ReviewDecision.APPROVE
-        ).exists():
-            acts.append("approve")
-    if status == VersionStatus.APPROVED and user_can(user, workflow, "publish_workflow"):
-        acts.append("publish")
-    return acts
+    return [act for act in VERSION_ACTS if version_refusal(user, version, act) is None]
 
 
-def review_blocker(user: User, version: Version) -> str | None:
+def review_blocker(user: Visitor, version: Version) -> str | None:
     """Why ``user`` may not review ``version`` now, in words for the review page."""
-    if version.status != VersionStatus.IN_REVIEW:
-        return f"This version is {version.get_status_display().lower()}, not in review."
-    if not user_can(user, version.workflow, "review_workflow"):
-        return "You do not hold the reviewer role on this workflow."
-    if user.pk in version_contributors(version):
-        return "You wrote this version; someone else must review it."
-    return None
+    refusal = version_refusal(user, version, "request_changes")
+    return None if refusal is None else str(refusal)
 
 
 AUDIT_LIMIT = 50
@@ -81,8 +57,6 @@ def audit_rows(workflow: Workflow) -> list[dict[str, Any]]:
         .select_related("actor", "version")
         .order_by("-created_at", "-id")[:AUDIT_LIMIT]
     )
-    from designer.presenters import change_lines
-
     return [
         {"entry": entry, "changes": list(change_lines(entry.changes or {}))} for entry in entries
     ]

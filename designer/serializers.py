@@ -6,8 +6,11 @@ from typing import Any
 
 from rest_framework import serializers
 
+from designer.access import user_perms
 from designer.models import ROLE_PERMS, Review, Version, Workflow
+from designer.selectors import version_acts, workflow_acts
 from designer.services import approvals_count
+from designer.spec_text import SpecParseError, parse_spec_text
 
 
 class WorkflowCreateSerializer(serializers.Serializer):
@@ -41,13 +44,9 @@ class WorkflowSerializer(serializers.ModelSerializer):
         return published.number if published else None
 
     def get_perms(self, obj: Workflow) -> list[str]:
-        from sagaboard.access import user_perms
-
         return user_perms(self.context["request"].user, obj)
 
     def get_acts(self, obj: Workflow) -> list[str]:
-        from designer.selectors import workflow_acts
-
         return workflow_acts(self.context["request"].user, obj)
 
 
@@ -55,8 +54,6 @@ class SpecField(serializers.JSONField):
     """A spec as a JSON object, or as JSON or YAML text."""
 
     def to_internal_value(self, data: Any) -> Any:
-        from designer.validation import SpecParseError, parse_spec_text
-
         if isinstance(data, str):
             try:
                 return parse_spec_text(data)
@@ -134,8 +131,6 @@ class VersionSerializer(VersionSummarySerializer):
         return approvals_count(obj)
 
     def get_acts(self, obj: Version) -> list[str]:
-        from designer.selectors import version_acts
-
         return version_acts(self.context["request"].user, obj)
 
 
@@ -151,7 +146,9 @@ class ValidateInSerializer(serializers.Serializer):
 
 class ValidateOutSerializer(serializers.Serializer):
     valid = serializers.BooleanField()
-    errors = IssueSerializer(many=True)
+    # The API's field names, though a serializer has an ``errors`` of its own: this one
+    # only describes the answer.
+    errors = IssueSerializer(many=True)  # type: ignore[assignment]
     warnings = IssueSerializer(many=True)
 
 
@@ -170,7 +167,7 @@ class PermissionsSerializer(serializers.Serializer):
 
 class DiffChangeSerializer(serializers.Serializer):
     step = serializers.CharField()
-    fields = serializers.DictField()
+    fields = serializers.DictField()  # type: ignore[assignment]  # the API's name
 
 
 class DiffSerializer(serializers.Serializer):

@@ -11,11 +11,14 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, get_groups_with_perms, get_users_with_perms, remove_perm
 
+from common.errors import Conflict, InvalidInput, NotAllowed
+from common.people import User
+from designer.access import can_manage_permissions
 from designer.models import (
     VERSION_MOVES,
     WORKFLOW_PERMS,
@@ -27,8 +30,8 @@ from designer.models import (
     Workflow,
     content_hash,
 )
+from designer.rules import version_refusal
 from designer.validation import ValidationResult, validate_spec
-from sagaboard.errors import Conflict, InvalidInput, NotAllowed
 
 MAX_COMMENT = 10_000
 MAX_NOTE = 5_000
@@ -36,7 +39,7 @@ MAX_NOTE = 5_000
 
 def audit(
     *,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     action: str,
     workflow: Workflow | None = None,
     version: Version | None = None,
@@ -77,6 +80,13 @@ def _check_move(version: Version, target: str) -> None:
         raise Conflict(f"Version {version.number} is {version.status}; it cannot become {target}.")
 
 
+def _refuse(by: User, version: Version, act: str) -> None:
+    """Raise the rule's refusal of ``act``, if any (the role was checked on the way in)."""
+    refusal = version_refusal(by, version, act, check_role=False)
+    if refusal is not None:
+        raise refusal
+
+
 def _check_text(value: str, *, field: str, limit: int) -> str:
     if len(value) > limit:
         raise InvalidInput(
@@ -92,7 +102,7 @@ def _check_text(value: str, *, field: str, limit: int) -> str:
 @transaction.atomic
 def workflow_create(
     *,
-    by: AbstractBaseUser,
+    by: User,
     slug: str,
     name: str,
     description: str = "",
@@ -123,6 +133,11 @@ def workflow_create(
     return workflow
 
 
+def _holders(found: Any) -> list[tuple[Any, list[str]]]:
+    """django-guardian's ``attach_perms=True`` answer: each holder with its permissions."""
+    return list(found.items())
+
+
 def workflow_permissions(workflow: Workflow) -> dict[str, dict[str, list[str]]]:
     """Who holds which role on ``workflow``, directly (not through staff or groups)."""
     users = get_users_with_perms(
@@ -132,11 +147,11 @@ def workflow_permissions(workflow: Workflow) -> dict[str, dict[str, list[str]]]:
     return {
         "users": {
             user.get_username(): sorted(p for p in perms if p in WORKFLOW_PERMS)
-            for user, perms in sorted(users.items(), key=lambda kv: kv[0].get_username())
+            for user, perms in sorted(_holders(users), key=lambda kv: kv[0].get_username())
         },
         "groups": {
             group.name: sorted(p for p in perms if p in WORKFLOW_PERMS)
-            for group, perms in sorted(groups.items(), key=lambda kv: kv[0].name)
+            for group, perms in sorted(_holders(groups), key=lambda kv: kv[0].name)
         },
     }
 
@@ -145,12 +160,12 @@ def workflow_permissions(workflow: Workflow) -> dict[str, dict[str, list[str]]]:
 def workflow_permissions_set(
     *,
     workflow: Workflow,
-    by: AbstractBaseUser,
+    by: User,
     users: Mapping[str, Sequence[str]],
     groups: Mapping[str, Sequence[str]],
 ) -> dict[str, dict[str, list[str]]]:
     """Replace who holds which role on ``workflow`` with ``users`` and ``groups``."""
-    if not (by.is_staff or workflow.created_by_id == by.pk):
+    if not can_manage_permissions(by, workflow):
         raise NotAllowed("Only staff and the workflow's creator may change its permissions.")
     errors: list[dict[str, Any]] = []
     user_model = get_user_model()
@@ -178,13 +193,15 @@ def workflow_permissions_set(
 
     workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
     before = workflow_permissions(workflow)
-    for user, perms in get_users_with_perms(
-        workflow, attach_perms=True, with_superusers=False, with_group_users=False
-    ).items():
+    for user, perms in _holders(
+        get_users_with_perms(
+            workflow, attach_perms=True, with_superusers=False, with_group_users=False
+        )
+    ):
         for perm in perms:
             if perm in WORKFLOW_PERMS:
                 remove_perm(f"designer.{perm}", user, workflow)
-    for group, perms in get_groups_with_perms(workflow, attach_perms=True).items():
+    for group, perms in _holders(get_groups_with_perms(workflow, attach_perms=True)):
         for perm in perms:
             if perm in WORKFLOW_PERMS:
                 remove_perm(f"designer.{perm}", group, workflow)
@@ -212,7 +229,7 @@ def workflow_permissions_set(
 def version_create(
     *,
     workflow: Workflow,
-    by: AbstractBaseUser,
+    by: User | None,
     spec: object,
     layout: Mapping[str, Any] | None = None,
     note: str = "",
@@ -250,18 +267,14 @@ def _locked(version: Version) -> Version:
 def version_update(
     *,
     version: Version,
-    by: AbstractBaseUser,
+    by: User,
     spec: object | None = None,
     layout: Mapping[str, Any] | None = None,
     note: str | None = None,
 ) -> tuple[Version, ValidationResult | None]:
     """Change a draft's spec, layout or note. Only a draft can change."""
     version = _locked(version)
-    if version.status != VersionStatus.DRAFT:
-        raise Conflict(
-            f"Version {version.number} is {version.status}; only a draft can change. "
-            "Start a new draft instead."
-        )
+    _refuse(by, version, "edit")
     changes: dict[str, list[Any]] = {}
     result = None
     if spec is not None:
@@ -290,30 +303,18 @@ def version_update(
     return version, result
 
 
-def version_contributors(version: Version) -> set[int]:
-    """Ids of the users who wrote the version: its author and everyone who changed it."""
-    ids = set(
-        AuditEntry.objects.filter(
-            version=version, action__in=("version.create", "version.update")
-        ).values_list("actor_id", flat=True)
-    )
-    if version.author_id:
-        ids.add(version.author_id)
-    ids.discard(None)
-    return ids
-
-
-def _move(version: Version, target: str, *, by: AbstractBaseUser, comment: str = "") -> None:
+def _move(version: Version, target: str, *, by: User, comment: str = "") -> None:
     old = version.status
     _check_move(version, target)
     version.status = target
     now = timezone.now()
-    stamp = {
+    stamps: dict[str, str] = {
         VersionStatus.IN_REVIEW: "submitted_at",
         VersionStatus.APPROVED: "approved_at",
         VersionStatus.PUBLISHED: "published_at",
         VersionStatus.RETIRED: "retired_at",
-    }.get(target)
+    }
+    stamp = stamps.get(target)
     if stamp:
         setattr(version, stamp, now)
     if target == VersionStatus.IN_REVIEW:
@@ -330,10 +331,10 @@ def _move(version: Version, target: str, *, by: AbstractBaseUser, comment: str =
 
 
 @transaction.atomic
-def version_submit(*, version: Version, by: AbstractBaseUser) -> Version:
+def version_submit(*, version: Version, by: User) -> Version:
     """Send a draft for review. Its spec is checked again first."""
     version = _locked(version)
-    _check_move(version, VersionStatus.IN_REVIEW)
+    _refuse(by, version, "submit")
     spec_check(version.spec)
     _move(version, VersionStatus.IN_REVIEW, by=by)
     return version
@@ -349,9 +350,7 @@ def approvals_count(version: Version) -> int:
 
 
 @transaction.atomic
-def version_review(
-    *, version: Version, by: AbstractBaseUser, decision: str, comment: str = ""
-) -> Review:
+def version_review(*, version: Version, by: User, decision: str, comment: str = "") -> Review:
     """Approve a version in review or request changes to it.
 
     Four-eyes: whoever wrote the version never reviews it, whatever permissions
@@ -365,22 +364,12 @@ def version_review(
             "Unknown decision.",
             [{"step": None, "field": "decision", "message": "approve or request_changes"}],
         )
-    if version.status != VersionStatus.IN_REVIEW:
-        raise Conflict(
-            f"Version {version.number} is {version.status}; only one in review can be reviewed."
-        )
-    if by.pk in version_contributors(version):
-        raise NotAllowed("You wrote this version; someone else must review it.")
+    _refuse(by, version, "approve" if decision == ReviewDecision.APPROVE else "request_changes")
     if decision == ReviewDecision.REQUEST_CHANGES and not comment.strip():
         raise InvalidInput(
             "Say what should change.",
             [{"step": None, "field": "comment", "message": "required when requesting changes"}],
         )
-    already = version.reviews.filter(
-        round=version.review_round, reviewer=by, decision=ReviewDecision.APPROVE
-    ).exists()
-    if already and decision == ReviewDecision.APPROVE:
-        raise Conflict("You have approved this version already.")
     review = Review.objects.create(
         version=version,
         round=version.review_round,
@@ -403,13 +392,13 @@ def version_review(
 
 
 @transaction.atomic
-def version_publish(*, version: Version, by: AbstractBaseUser) -> Version:
+def version_publish(*, version: Version, by: User) -> Version:
     """Publish an approved version; the version it replaces retires in the same transaction."""
     # Lock the workflow first: concurrent publishes of its versions queue here,
     # so exactly one version ends up published.
     Workflow.objects.select_for_update().get(pk=version.workflow_id)
     version = _locked(version)
-    _check_move(version, VersionStatus.PUBLISHED)
+    _refuse(by, version, "publish")
     spec_check(version.spec)
     for current in Version.objects.select_for_update().filter(
         workflow_id=version.workflow_id, status=VersionStatus.PUBLISHED

@@ -16,7 +16,6 @@ urlpatterns = [
     path("<slug:slug>/permissions/", views.workflow_permissions, name="workflow-permissions"),
     path("<slug:slug>/designer/", canvas.designer_new, name="designer-new"),
     path("<slug:slug>/versions/new/", views.version_create, name="version-create"),
-    path("<slug:slug>/runs/new/", views.run_start, name="run-start"),
     path(VERSION, views.version_detail, name="version-detail"),
     path(VERSION + "edit/", views.version_edit, name="version-edit"),
     path(VERSION + "submit/", views.version_submit, name="version-submit"),

@@ -1,6 +1,6 @@
 """The designer pages, server-rendered.
 
-Each view checks access through ``sagaboard.access``, reads through the
+Each view checks access through ``designer.access``, reads through the
 selectors or calls one service, and renders. What a user may do is decided by
 the services and ``version_acts``/``workflow_acts``; the pages only show it.
 A refusal for lack of a permission is a 403 page; one for the state of a
@@ -21,7 +21,14 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from common.errors import Conflict, InvalidInput, NotAllowed
+from common.people import signed_in
 from designer import services
+from designer.access import (
+    can_manage_permissions,
+    user_perms,
+    workflow_access,
+)
 from designer.forms import (
     ROLES,
     CompareForm,
@@ -53,13 +60,6 @@ from designer.selectors import (
     workflow_rows,
     workflow_versions,
 )
-from engine import services as engine_services
-from sagaboard.access import (
-    can_manage_permissions,
-    user_perms,
-    workflow_access,
-)
-from sagaboard.errors import Conflict, InvalidInput, NotAllowed
 
 View = Callable[..., HttpResponse]
 
@@ -126,7 +126,7 @@ def workflow_create(request: HttpRequest) -> HttpResponse:
     form = WorkflowCreateForm(request.POST)
     if form.is_valid():
         try:
-            workflow = services.workflow_create(by=request.user, **form.cleaned_data)
+            workflow = services.workflow_create(by=signed_in(request.user), **form.cleaned_data)
         except Conflict as exc:
             form.add_error("slug", str(exc))
         except InvalidInput as exc:
@@ -189,7 +189,7 @@ def version_create(request: HttpRequest, slug: str) -> HttpResponse:
         try:
             version, result = services.version_create(
                 workflow=workflow,
-                by=request.user,
+                by=signed_in(request.user),
                 spec=form.cleaned_data["spec"],
                 note=form.cleaned_data["note"],
             )
@@ -203,42 +203,6 @@ def version_create(request: HttpRequest, slug: str) -> HttpResponse:
     else:
         messages.error(request, "The draft was not created; see the form below.")
     return render_workflow(request, workflow, form=form, issues=issues, status=400)
-
-
-@page
-@require_POST
-def run_start(request: HttpRequest, slug: str) -> HttpResponse:
-    """The workflow page's "Start a run": the run page once started, else the form again."""
-    workflow = workflow_access(request.user, slug, "run_workflow")
-    form = RunStartForm(request.POST)
-    issues: list[dict[str, Any]] = []
-    if form.is_valid():
-        try:
-            run, created = engine_services.run_start(
-                workflow=workflow,
-                by=request.user,
-                input=form.cleaned_data["input"],
-                idempotency_key=form.cleaned_data["idempotency_key"] or None,
-            )
-        except InvalidInput as exc:
-            form.add_error("input", exc.detail)
-            issues = exc.errors
-        except Conflict as exc:
-            form.add_error(None, str(exc))
-        else:
-            if created:
-                messages.success(request, "Run started.")
-            elif run.input != form.cleaned_data["input"]:
-                messages.warning(
-                    request,
-                    "A run with that idempotency key exists already, started with another "
-                    "input: this one. The input you gave was not used.",
-                )
-            else:
-                messages.info(request, "A run with that idempotency key exists already: this one.")
-            return redirect("engine:run", run_id=run.pk)
-    messages.error(request, "The run was not started; see the form below.")
-    return render_workflow(request, workflow, run_form=form, run_issues=issues, status=400)
 
 
 # Versions
@@ -277,7 +241,7 @@ def version_edit(request: HttpRequest, slug: str, number: int) -> HttpResponse:
             try:
                 version, result = services.version_update(
                     version=version,
-                    by=request.user,
+                    by=signed_in(request.user),
                     spec=form.cleaned_data["spec"],
                     note=form.cleaned_data["note"],
                 )
@@ -312,7 +276,7 @@ def version_act(
     workflow = workflow_access(request.user, slug, perm)
     version = version_get(workflow, number)
     try:
-        version = act(version=version, by=request.user)
+        version = act(version=version, by=signed_in(request.user))
     except (Conflict, InvalidInput) as exc:
         report_refusal(request, exc)
     else:
@@ -348,7 +312,7 @@ def version_review(request: HttpRequest, slug: str, number: int) -> HttpResponse
         if form.is_valid():
             try:
                 review = services.version_review(
-                    version=version, by=request.user, **form.cleaned_data
+                    version=version, by=signed_in(request.user), **form.cleaned_data
                 )
             except Conflict as exc:
                 report_refusal(request, exc)
@@ -448,7 +412,10 @@ def workflow_permissions(request: HttpRequest, slug: str) -> HttpResponse:
         if form.is_valid():
             try:
                 services.workflow_permissions_set(
-                    workflow=workflow, by=request.user, users=form.users, groups=form.groups
+                    workflow=workflow,
+                    by=signed_in(request.user),
+                    users=form.users,
+                    groups=form.groups,
                 )
             except InvalidInput as exc:
                 report_refusal(request, exc)

@@ -14,7 +14,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api import page_of
+from common.errors import InvalidInput
+from common.people import signed_in
+from designer.access import workflow_access
 from engine import services, stats
+from engine.acts import decider_refusal
 from engine.models import Run
 from engine.selectors import (
     RUN_ORDERINGS,
@@ -34,9 +39,8 @@ from engine.serializers import (
     RunSerializer,
     RunStartSerializer,
 )
-from sagaboard.access import workflow_access
-from sagaboard.api import page_of
-from sagaboard.errors import InvalidInput
+from engine.store import definition_for
+from saga.vocabulary import StepStatus
 
 
 def run_body(request: Request, run: Run) -> dict[str, Any]:
@@ -59,7 +63,7 @@ class RunStartApi(APIView):
         serializer.is_valid(raise_exception=True)
         run, created = services.run_start(
             workflow=workflow,
-            by=request.user,
+            by=signed_in(request.user),
             input=serializer.validated_data["input"],
             idempotency_key=serializer.validated_data.get("idempotency_key") or None,
         )
@@ -169,7 +173,9 @@ class StepRetryApi(APIView):
     @extend_schema(request=ReasonSerializer, responses=RunSerializer)
     def post(self, request: Request, run_id: str, step: str) -> Response:
         run = run_access(request.user, run_id, "operate_workflow")
-        run = services.run_step_retry(run=run, step=step, by=request.user, reason=_reason(request))
+        run = services.run_step_retry(
+            run=run, step=step, by=signed_in(request.user), reason=_reason(request)
+        )
         return Response(run_body(request, run))
 
 
@@ -177,7 +183,9 @@ class StepSkipApi(APIView):
     @extend_schema(request=ReasonSerializer, responses=RunSerializer)
     def post(self, request: Request, run_id: str, step: str) -> Response:
         run = run_access(request.user, run_id, "operate_workflow")
-        run = services.run_step_skip(run=run, step=step, by=request.user, reason=_reason(request))
+        run = services.run_step_skip(
+            run=run, step=step, by=signed_in(request.user), reason=_reason(request)
+        )
         return Response(run_body(request, run))
 
 
@@ -188,13 +196,15 @@ class StepDecideApi(APIView):
     def post(self, request: Request, run_id: str, step: str) -> Response:
         run = run_access(request.user, run_id)
         # Who may decide, before what they sent: a stranger to the gate learns 403, not 400.
-        services.check_decider(run=run, step=step, by=request.user)
+        refusal = decider_refusal(request.user, definition_for(run), step)
+        if refusal is not None:
+            raise refusal
         serializer = CommentSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         run = services.run_step_decide(
             run=run,
             step=step,
-            by=request.user,
+            by=signed_in(request.user),
             approved=self.approved,
             comment=serializer.validated_data["comment"],
         )
@@ -213,7 +223,7 @@ class RunCompensateApi(APIView):
     @extend_schema(request=ReasonSerializer, responses=RunSerializer)
     def post(self, request: Request, run_id: str) -> Response:
         run = run_access(request.user, run_id, "operate_workflow")
-        run = services.run_compensate(run=run, by=request.user, reason=_reason(request))
+        run = services.run_compensate(run=run, by=signed_in(request.user), reason=_reason(request))
         return Response(run_body(request, run))
 
 
@@ -221,7 +231,7 @@ class RunCancelApi(APIView):
     @extend_schema(request=ReasonSerializer, responses=RunSerializer)
     def post(self, request: Request, run_id: str) -> Response:
         run = run_access(request.user, run_id, "operate_workflow")
-        run = services.run_cancel(run=run, by=request.user, reason=_reason(request))
+        run = services.run_cancel(run=run, by=signed_in(request.user), reason=_reason(request))
         return Response(run_body(request, run))
 
 
@@ -238,7 +248,7 @@ class CallbackApi(APIView):
         data = serializer.validated_data
         run = services.callback_complete(
             token=token,
-            succeeded=data["status"] == "succeeded",
+            succeeded=data["status"] == StepStatus.SUCCEEDED,
             output=data.get("output"),
             error=data.get("error") or None,
         )

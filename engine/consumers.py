@@ -55,12 +55,12 @@ from django.contrib import auth
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 
+from common.errors import NotAllowed
+from designer.access import visible_workflows, workflow_access
 from engine import streams
 from engine.models import Run
 from engine.selectors import run_access, visible_runs
 from engine.streams import BOARD_GROUP
-from sagaboard.access import visible_workflows, workflow_access
-from sagaboard.errors import NotAllowed
 
 log = logging.getLogger("sagaboard.streams")
 

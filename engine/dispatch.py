@@ -1,7 +1,8 @@
-"""Carrying out the core's commands once their transaction has committed.
+"""Carrying out the kernel's commands once their transaction has committed.
 
 Messages are nudges: if one is lost, the reconciler finds the row it was
-about and sends it again.
+about and sends it again. They go to the engine's Celery tasks by name, so
+that what records a decision never imports the tasks that carry it out.
 """
 
 from __future__ import annotations
@@ -10,16 +11,23 @@ import logging
 import time
 from collections.abc import Iterable
 
-from engine import core
+from celery import current_app
+
+import saga
 
 log = logging.getLogger("sagaboard.engine")
+
+#: The engine's Celery tasks (engine/tasks.py), by name.
+EXECUTE_STEP = "engine.tasks.execute_step"
+FIRE_TIMER = "engine.tasks.fire_timer"
+RECONCILE = "engine.tasks.reconcile"
 
 # Timers further out than this are left to the reconciler rather than held as
 # broker ETAs, which Redis would redeliver after its visibility timeout.
 MAX_ETA_S = 60.0
 
 
-def dispatch(run_id: str, commands: Iterable[core.Command]) -> None:
+def dispatch(run_id: str, commands: Iterable[saga.Command]) -> None:
     for command in commands:
         try:
             _send(run_id, command)
@@ -28,31 +36,34 @@ def dispatch(run_id: str, commands: Iterable[core.Command]) -> None:
             log.exception("could not send %r for run %s", command, run_id)
 
 
-def _send(run_id: str, command: core.Command) -> None:
-    from engine import tasks
+def execute(run_id: str, step: str, attempt: int, compensation: bool) -> None:
+    """Ask a worker to run an attempt (or a compensation attempt) of a step."""
+    current_app.send_task(EXECUTE_STEP, (run_id, step, attempt, compensation))
 
+
+def _send(run_id: str, command: saga.Command) -> None:
     match command:
-        case core.StartStep(step=step, attempt=attempt):
-            tasks.execute_step.delay(run_id, step, attempt, False)
-        case core.StartCompensation(step=step, attempt=attempt):
-            tasks.execute_step.delay(run_id, step, attempt, True)
+        case saga.StartStep(step=step, attempt=attempt):
+            execute(run_id, step, attempt, False)
+        case saga.StartCompensation(step=step, attempt=attempt):
+            execute(run_id, step, attempt, True)
         case (
-            core.ScheduleRetry(step=step, attempt=attempt, at=at)
-            | core.StartTimer(step=step, attempt=attempt, at=at)
+            saga.ScheduleRetry(step=step, attempt=attempt, at=at)
+            | saga.StartTimer(step=step, attempt=attempt, at=at)
         ):
             _timer(run_id, step, attempt, at, compensation=False)
-        case core.ScheduleCompensationRetry(step=step, attempt=attempt, at=at):
+        case saga.ScheduleCompensationRetry(step=step, attempt=attempt, at=at):
             _timer(run_id, step, attempt, at, compensation=True)
-        case core.WaitForApproval():
+        case saga.WaitForApproval():
             pass  # a person decides; the reconciler watches the deadline
         case _:
             log.warning("unknown command %r", command)
 
 
 def _timer(run_id: str, step: str, attempt: int, at: float, *, compensation: bool) -> None:
-    from engine import tasks
-
     delay = at - time.time()
     if delay > MAX_ETA_S:
         return
-    tasks.fire_timer.apply_async((run_id, step, attempt, compensation), countdown=max(delay, 0))
+    current_app.send_task(
+        FIRE_TIMER, (run_id, step, attempt, compensation), countdown=max(delay, 0)
+    )

@@ -52,19 +52,22 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from designer.models import Workflow
 from engine.models import Event, ReconcilerTally, Run
+from saga.vocabulary import RUN_EVENTS, TERMINAL, EventType, RunStatus, StepStatus
 
 #: Upper bounds of the step latency buckets, in seconds (approvals take hours).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
 
 # Event type -> the label value it counts under (retries: see _count).
-_ATTEMPTS = {"step.succeeded": "succeeded", "step.failed": "failed"}
-_COMPENSATIONS = {"step.compensated": "compensated", "step.compensation_failed": "failed"}
-_FINISHED = {
-    "run.completed": "completed",
-    "run.compensated": "compensated",
-    "run.cancelled": "cancelled",
+E, S = EventType, StepStatus
+_ATTEMPTS: dict[str, str] = {E.STEP_SUCCEEDED: S.SUCCEEDED, E.STEP_FAILED: S.FAILED}
+_COMPENSATIONS: dict[str, str] = {
+    E.STEP_COMPENSATED: S.COMPENSATED,
+    E.STEP_COMPENSATION_FAILED: S.FAILED,
 }
-COUNTED_TYPES = ("run.started", "step.retry_scheduled", *_ATTEMPTS, *_COMPENSATIONS, *_FINISHED)
+_FINISHED: dict[str, str] = {RUN_EVENTS[status]: status for status in sorted(TERMINAL)}
+COUNTED_TYPES = tuple(
+    str(t) for t in (E.RUN_STARTED, E.STEP_RETRY_SCHEDULED, *_ATTEMPTS, *_COMPENSATIONS, *_FINISHED)
+)
 _TIMED_TYPES = tuple(_ATTEMPTS)
 
 
@@ -122,7 +125,7 @@ class EventCollector(Collector):
         self.latency: dict[tuple[str, str], _Histogram] = defaultdict(_Histogram)
 
     def _count(self, workflow: str, kind: str, step: str, status: str, n: int) -> None:
-        if kind == "run.started":
+        if kind == E.RUN_STARTED:
             self.started[(workflow,)] += n
         elif kind in _FINISHED:
             self.finished[(workflow, _FINISHED[kind])] += n
@@ -130,9 +133,9 @@ class EventCollector(Collector):
             self.attempts[(workflow, step, _ATTEMPTS[kind])] += n
         elif kind in _COMPENSATIONS:
             self.compensations[(workflow, _COMPENSATIONS[kind])] += n
-        elif kind == "step.retry_scheduled":
+        elif kind == E.STEP_RETRY_SCHEDULED:
             # A failed compensation attempt to be retried keeps its step compensating.
-            if status == "compensating":
+            if status == S.COMPENSATING:
                 self.compensations[(workflow, "retried")] += n
             else:
                 self.attempts[(workflow, step, "retried")] += n
@@ -149,7 +152,8 @@ class EventCollector(Collector):
             .annotate(n=Count("id"), timed=Count("latency_ms"), ms=Sum("latency_ms"), **bounds)
             .order_by()
         )
-        for row in rows:
+        found: list[dict[str, Any]] = list(rows)  # type: ignore[arg-type]
+        for row in found:
             workflow, kind, step = row["run__workflow__slug"], row["type"], row["step_id"]
             self._count(workflow, kind, step, row["status"], row["n"])
             if kind in _TIMED_TYPES and row["timed"]:
@@ -263,7 +267,11 @@ class EventCollector(Collector):
 def stuck_runs() -> dict[str, int]:
     """Stuck runs per workflow, with a zero for every other workflow (so alerts see a series)."""
     counts = dict.fromkeys(Workflow.objects.values_list("slug", flat=True), 0)
-    rows = Run.objects.filter(status="stuck").values_list("workflow__slug").annotate(n=Count("id"))
+    rows = (
+        Run.objects.filter(status=RunStatus.STUCK)
+        .values_list("workflow__slug")
+        .annotate(n=Count("id"))
+    )
     counts.update(dict(rows.order_by()))
     return counts
 

@@ -7,17 +7,22 @@ lost message or a dead worker delays a run but never loses it.
 from __future__ import annotations
 
 import uuid
+from enum import StrEnum
 
 from django.conf import settings
 from django.db import models
 
 from designer.models import Version, Workflow
-from engine.core import RunStatus as CoreRunStatus
-from engine.core import StepStatus as CoreStepStatus
+from saga import vocabulary
 
-RunStatus = models.TextChoices("RunStatus", [(s.name, s.value) for s in CoreRunStatus])
-StepStatus = models.TextChoices("StepStatus", [(s.name, s.value) for s in CoreStepStatus])
-TERMINAL_RUN_STATUSES = ("completed", "compensated", "cancelled")
+
+def _choices(statuses: type[StrEnum]) -> list[tuple[str, str]]:
+    """The kernel's statuses as Django choices, labelled as Django labels them."""
+    return [(s.value, s.name.replace("_", " ").title()) for s in statuses]
+
+
+RUN_STATUS_CHOICES = _choices(vocabulary.RunStatus)
+STEP_STATUS_CHOICES = _choices(vocabulary.StepStatus)
 
 
 class Run(models.Model):
@@ -25,7 +30,9 @@ class Run(models.Model):
     workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="runs")
     # The exact version the run executes; published versions never change.
     version = models.ForeignKey(Version, on_delete=models.PROTECT, related_name="runs")
-    status = models.CharField(max_length=16, choices=RunStatus.choices, default="pending")
+    status = models.CharField(
+        max_length=16, choices=RUN_STATUS_CHOICES, default=vocabulary.RunStatus.PENDING
+    )
     input = models.JSONField(default=dict, blank=True)
     # NULL, not "", for "no key": the unique constraint below skips NULLs.
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
@@ -64,7 +71,9 @@ class Run(models.Model):
             # The run list's stuck order (the longest stuck first), a page at a time; only
             # stuck runs are in it, so the other runs' updates never touch it.
             models.Index(
-                fields=["stuck_since", "id"], condition=models.Q(status="stuck"), name="run_stuck"
+                fields=["stuck_since", "id"],
+                condition=models.Q(status=vocabulary.RunStatus.STUCK),
+                name="run_stuck",
             ),
         ]
 
@@ -73,7 +82,7 @@ class Run(models.Model):
 
     @property
     def is_terminal(self) -> bool:
-        return self.status in TERMINAL_RUN_STATUSES
+        return self.status in vocabulary.TERMINAL
 
 
 class StepRun(models.Model):
@@ -83,7 +92,11 @@ class StepRun(models.Model):
     step_id = models.CharField(max_length=64)
     position = models.PositiveIntegerField(default=0)
     type = models.CharField(max_length=16)
-    status = models.CharField(max_length=24, choices=StepStatus.choices, default="pending")
+    status = models.CharField(
+        max_length=24,
+        choices=STEP_STATUS_CHOICES,
+        default=vocabulary.StepStatus.PENDING,
+    )
     attempt = models.PositiveIntegerField(default=0)
     compensation_attempt = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -1,7 +1,9 @@
-"""Calling participants: http steps over httpx, task steps through registered activities.
+"""Calling participants: HTTP over httpx, task activities registered in code.
 
 Runs outside any transaction and any lock (the middle of the three phases of
 an attempt). Returns an Outcome; never raises for a participant's failure.
+:class:`WorkerParticipants` is what a step's kind is handed to perform an
+attempt with (``saga.steps.base.Participants``).
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import ipaddress
 import json
 import logging
 import re
+import secrets
 import socket
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -22,7 +25,9 @@ import httpcore
 import httpx
 from django.conf import settings
 
-from engine.activities import ActivityError, ActivityInput, get_activity
+from common.activities import ActivityError, ActivityInput, get_activity
+from engine.store import set_callback_token
+from saga.steps.base import Outcome, Work
 
 log = logging.getLogger("sagaboard.engine")
 
@@ -35,14 +40,6 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _FIELD_VALUE = re.compile(r"[\t\x20-\x7e]*")
 # \u0000 in JSON text, not preceded by an escaped backslash.
 _ESCAPED_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    ok: bool
-    output: Any = None
-    error: str = ""
-    retryable: bool = True
 
 
 def host_allowed(url: str) -> bool:
@@ -333,3 +330,38 @@ def call_task(
     except (TypeError, ValueError, RecursionError):
         return Outcome(False, error=f"{name} returned a value that is not JSON", retryable=False)
     return Outcome(True, output=output)
+
+
+class WorkerParticipants:
+    """The I/O a step's kind may ask for while a worker performs its attempt."""
+
+    def call_http(
+        self,
+        action: Mapping[str, Any],
+        work: Work,
+        *,
+        timeout_s: float | None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Outcome:
+        return call_http(
+            dict(action),
+            idempotency_key=work.idempotency_key,
+            correlation_id=work.run_id,
+            timeout_s=timeout_s,
+            extra_headers={**work.trace_headers, **(headers or {})},
+        )
+
+    def call_task(self, action: Mapping[str, Any], work: Work) -> Outcome:
+        return call_task(
+            dict(action),
+            run_id=work.run_id,
+            step_id=work.step.id,
+            attempt=work.attempt,
+            idempotency_key=work.idempotency_key,
+            compensation=work.compensation,
+        )
+
+    def callback_token(self, work: Work) -> tuple[str, str]:
+        token = secrets.token_urlsafe(24)
+        set_callback_token(work.run_id, work.step.id, work.attempt, token)
+        return token, f"{settings.SAGABOARD_BASE_URL.rstrip('/')}/api/callbacks/{token}/"

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeAlias
+from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db.models import Case, OuterRef, QuerySet, Subquery, When
 from django.db.models.functions import Left
@@ -15,17 +14,15 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from common.errors import InvalidInput
+from common.people import Visitor
+from designer.access import visible_workflows, workflow_access
 from designer.models import Workflow
-from engine import core
-from engine.models import Event, Run, RunStatus, StepRun
-from engine.store import run_state
-from sagaboard.access import user_can, visible_workflows
-from sagaboard.errors import InvalidInput
-
-User: TypeAlias = AbstractBaseUser | AnonymousUser
+from engine.models import Event, Run, StepRun
+from saga.vocabulary import FAILED_FOR_GOOD, RunStatus
 
 
-def visible_runs(user: User) -> QuerySet[Run]:
+def visible_runs(user: Visitor) -> QuerySet[Run]:
     return Run.objects.filter(workflow__in=visible_workflows(user)).select_related(
         "workflow", "version", "started_by"
     )
@@ -36,9 +33,9 @@ def visible_runs(user: User) -> QuerySet[Run]:
 #: field makes it total, so a cursor never skips or repeats a run.
 RUN_ORDERINGS: dict[str, tuple[str, ...]] = {
     "created": ("-created_at", "-id"),
-    "stuck": ("stuck_since", "id"),
+    RunStatus.STUCK: ("stuck_since", "id"),
 }
-RUN_STATUSES = frozenset(RunStatus.values)
+RUN_STATUSES = frozenset(RunStatus)
 #: Longest error text a run list carries for a stuck run's failed step.
 LIST_ERROR_CHARS = 300
 
@@ -87,7 +84,7 @@ def run_filters(params: Mapping[str, str]) -> RunFilters:
     statuses = _split(params.get("status"))
     unknown = [s for s in statuses if s not in RUN_STATUSES]
     if unknown:
-        raise _bad("status", f"unknown status {unknown[0]!r}; one of {', '.join(RunStatus.values)}")
+        raise _bad("status", f"unknown status {unknown[0]!r}; one of {', '.join(RunStatus)}")
     order = params.get("order") or "created"
     if order not in RUN_ORDERINGS:
         raise _bad("order", f"one of {', '.join(RUN_ORDERINGS)}")
@@ -97,7 +94,7 @@ def run_filters(params: Mapping[str, str]) -> RunFilters:
     return RunFilters(_split(params.get("workflow")), statuses, since, until, order)
 
 
-def runs_filtered(user: User, filters: RunFilters) -> QuerySet[Run]:
+def runs_filtered(user: Visitor, filters: RunFilters) -> QuerySet[Run]:
     """The runs ``user`` may see that match ``filters``, unordered (the paginator orders),
     stuck ones with the step that holds them up (:func:`with_stuck_step`)."""
     runs = visible_runs(user)
@@ -117,32 +114,30 @@ def runs_filtered(user: User, filters: RunFilters) -> QuerySet[Run]:
         # Every stuck run has stuck_since (the engine sets both in one write); saying
         # "IS NOT NULL" too made the planner guess 40 rows where there were 2,000, and
         # sort them all instead of reading run_stuck in order (bench/board.py).
-        runs = runs.filter(status="stuck")
+        runs = runs.filter(status=RunStatus.STUCK)
     return with_stuck_step(runs)
 
 
 def with_stuck_step(runs: QuerySet[Run]) -> QuerySet[Run]:
     """``runs`` where each stuck one carries ``stuck_step`` and ``stuck_error``: the first
     step (or compensation) that failed for good, which is what an operator acts on."""
-    failed = StepRun.objects.filter(
-        run=OuterRef("pk"), status__in=("failed", "compensation_failed")
-    ).order_by("position")
+    failed = StepRun.objects.filter(run=OuterRef("pk"), status__in=FAILED_FOR_GOOD).order_by(
+        "position"
+    )
     # CASE: the subqueries run only for the (few) stuck rows of a page.
     return runs.annotate(
-        stuck_step=Case(When(status="stuck", then=Subquery(failed.values("step_id")[:1]))),
+        stuck_step=Case(When(status=RunStatus.STUCK, then=Subquery(failed.values("step_id")[:1]))),
         stuck_error=Case(
             When(
-                status="stuck",
+                status=RunStatus.STUCK,
                 then=Subquery(failed.annotate(e=Left("error", LIST_ERROR_CHARS)).values("e")[:1]),
             )
         ),
     )
 
 
-def run_access(user: User, run_id: object, perm: str = "view_workflow") -> Run:
+def run_access(user: Visitor, run_id: Any, perm: str = "view_workflow") -> Run:
     """The run if ``user`` may ``perm`` its workflow: 404 when they may not see it, else 403."""
-    from sagaboard.access import workflow_access
-
     try:
         run = Run.objects.select_related("workflow", "version", "started_by").get(pk=run_id)
     except (Run.DoesNotExist, ValidationError, ValueError):
@@ -157,37 +152,3 @@ def run_steps(run: Run) -> list[StepRun]:
 
 def run_events(run: Run, *, after: int = 0, limit: int = 1000) -> QuerySet[Event]:
     return Event.objects.filter(run=run, seq__gt=after).order_by("seq")[:limit]
-
-
-def run_acts(user: User, run: Run, steps: list[StepRun]) -> dict[str, object]:
-    """What ``user`` may do to this run now: run-level acts, and per step.
-
-    Asks the core itself (act_allowed), so the rules live in one place.
-    """
-    acts: dict[str, object] = {"run": [], "steps": {}}
-    operate = user_can(user, run.workflow, "operate_workflow")
-    if run.is_terminal:
-        return acts
-    state = run_state(run, {s.step_id: s for s in steps})
-    if operate:
-        if core.act_allowed(state, core.CompensateRun("x", "x")):
-            acts["run"].append("compensate")  # type: ignore[attr-defined]
-        if core.act_allowed(state, core.CancelRun("x", "x")):
-            acts["run"].append("cancel")  # type: ignore[attr-defined]
-    groups = set(user.groups.values_list("name", flat=True)) if user.is_authenticated else set()
-    step_acts: dict[str, list[str]] = {}
-    for row in steps:
-        sid = row.step_id
-        names = []
-        if operate and core.act_allowed(state, core.RetryStep(sid, "x", "x")):
-            names.append("retry")
-        if operate and core.act_allowed(state, core.SkipStep(sid, "x", "x")):
-            names.append("skip")
-        sdef = state.definition.step(sid)
-        if sdef.type == "approval" and row.status == "waiting":
-            if user.is_authenticated and (user.is_staff or sdef.action.get("group") in groups):
-                names += ["approve", "reject"]
-        if names:
-            step_acts[sid] = names
-    acts["steps"] = step_acts
-    return acts

@@ -6,7 +6,12 @@ from typing import Any
 
 from rest_framework import serializers
 
+from engine.acts import run_acts
 from engine.models import Event, Run, StepRun
+from saga.vocabulary import StepStatus
+
+#: What a callback participant may report: its step succeeded, or it failed.
+CALLBACK_STATUSES = [str(StepStatus.SUCCEEDED), str(StepStatus.FAILED)]
 
 
 class RunStartSerializer(serializers.Serializer):
@@ -89,8 +94,6 @@ class RunSerializer(RunSummarySerializer):
         return list(data)
 
     def get_acts(self, run: Run) -> dict[str, Any]:
-        from engine.selectors import run_acts
-
         return run_acts(self.context["request"].user, run, self.context["steps"])
 
 
@@ -125,6 +128,6 @@ class CommentSerializer(serializers.Serializer):
 
 
 class CallbackSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["succeeded", "failed"])
+    status = serializers.ChoiceField(choices=CALLBACK_STATUSES)
     output = serializers.JSONField(required=False, allow_null=True, default=None)
     error = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")

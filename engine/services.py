@@ -13,18 +13,20 @@ import random
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 import jsonschema
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.http import Http404
 from django.utils import timezone
 
+import saga
+from common.errors import Conflict, InvalidInput
+from common.people import User
 from designer.models import Workflow
-from engine import core, tracing
-from engine.core import ActNotAllowed, Decision, Happening
-from engine.models import TERMINAL_RUN_STATUSES, Run, StepRun
+from engine import dispatch, tracing
+from engine.acts import decider_refusal
+from engine.models import Run, StepRun
 from engine.store import (
     Writes,
     append_events,
@@ -33,13 +35,13 @@ from engine.store import (
     lock_run,
     new_rows,
     run_state,
-    save_steps,
-    update_run,
-    update_steps,
+    save_decision,
+    spend_callback_token,
+    step_for_token,
     workflow_slug,
 )
 from engine.streams import event_message, publish
-from sagaboard.errors import Conflict, InvalidInput, NotAllowed
+from saga import ActNotAllowed, Decision, Happening, decide
 
 log = logging.getLogger("sagaboard.engine")
 
@@ -47,22 +49,18 @@ MAX_INPUT_BYTES = 256 * 1024
 MAX_REASON = 2000
 
 
-def _actor(user: AbstractBaseUser | None) -> str:
+def _actor(user: User | None) -> str:
     return user.get_username() if user is not None else ""
 
 
-def _locked_run(run_id: Any) -> tuple[Run, dict[str, StepRun]]:
-    return lock_run(run_id)
-
-
 # Commands a worker may carry out itself, at once, instead of sending them through the broker.
-Continuation = core.StartStep | core.StartCompensation
+Continuation = saga.StartStep | saga.StartCompensation
 
 
 def _commit(
     run: Run,
     rows: dict[str, StepRun],
-    state: core.RunState,
+    state: saga.RunState,
     decision: Decision,
     *,
     claim_next: str = "",
@@ -75,7 +73,7 @@ def _commit(
     them. If the caller dies, the claim's deadline hands the step back.
     """
     now = timezone.now()
-    commands = [c for c in decision.commands if not isinstance(c, core.Emit)]
+    commands = [c for c in decision.commands if not isinstance(c, saga.Emit)]
     continuation: Continuation | None = None
     if claim_next:
         for command in commands:
@@ -84,7 +82,10 @@ def _commit(
                 commands.remove(command)
                 break
     writes = Writes()
-    changed = save_steps(
+    events = append_events(run, decision.events, now=now, writes=writes)
+    save_decision(
+        writes,
+        run,
         rows,
         state,
         decision.state,
@@ -92,41 +93,23 @@ def _commit(
         claimed=continuation.step if continuation else None,
         claimed_by=claim_next,
     )
-    update_steps(writes, rows, changed)
-    new = decision.state
-    events = append_events(run, decision.events, now=now, writes=writes)
-    run.status = str(new.status)
-    run.core = {"compensating": new.compensating, "stalled": new.stalled}
-    if new.status in TERMINAL_RUN_STATUSES and run.finished_at is None:
-        run.finished_at = now
-    deadline = new.definition.deadline_s
-    active = new.status in ("running", "waiting", "compensating")
-    run.progress_deadline_at = now + timedelta(seconds=deadline) if deadline and active else None
-    if new.status == "stuck":
-        run.stuck_since = run.stuck_since or now
-    else:
-        run.stuck_since = None
-    run.updated_at = now
-    update_run(writes, run)
     writes.execute()
     slug = workflow_slug(run.workflow_id)
     messages = [event_message(e, slug, run.status) for e in events]
     run_id = str(run.pk)
     transaction.on_commit(lambda: after_commit(run_id, commands, messages))
-    if tracing.enabled() and run.finished_at == now:
-        started, status = run.created_at, run.status
-        transaction.on_commit(lambda: tracing.record_run(run_id, slug, status, started, now))
+    if tracing.enabled() and run.finished_at and state.finished_at is None:
+        started, status, finished = run.created_at, run.status, run.finished_at
+        transaction.on_commit(lambda: tracing.record_run(run_id, slug, status, started, finished))
     return continuation
 
 
 def after_commit(
-    run_id: str, commands: Sequence[core.Command], messages: list[dict[str, Any]]
+    run_id: str, commands: Sequence[saga.Command], messages: list[dict[str, Any]]
 ) -> None:
     """Send the decision's commands to the broker and its events to the live streams."""
-    from engine.dispatch import dispatch
-
     if commands:
-        dispatch(run_id, commands)
+        dispatch.dispatch(run_id, commands)
     if messages:
         try:
             publish(messages)
@@ -149,9 +132,9 @@ def run_apply_and_continue(
 ) -> tuple[Decision, Continuation | None, Run | None]:
     """``run_apply``, and with ``claim_next`` the step the caller should run next (claimed)."""
     with transaction.atomic():
-        run, rows = _locked_run(run_id)
+        run, rows = lock_run(run_id)
         state = run_state(run, rows)
-        decision = core.decide(state, happening, now=time.time(), jitter=random.random())
+        decision = decide(state, happening, now=time.time(), jitter=random.random())
         if decision.ignored:
             return decision, None, run
         continuation = _commit(run, rows, state, decision, claim_next=claim_next)
@@ -218,7 +201,7 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
 def run_start(
     *,
     workflow: Workflow,
-    by: AbstractBaseUser | None,
+    by: User | None,
     input: Any,
     idempotency_key: str | None = None,
 ) -> tuple[Run, bool]:
@@ -253,9 +236,9 @@ def run_start(
                 # Just inserted, so locked by this transaction already, and as written.
                 rows = {row.step_id: row for row in created}
             else:  # a database that does not return the new rows' ids
-                run, rows = _locked_run(run.pk)
+                run, rows = lock_run(run.pk)
             state = run_state(run, rows)
-            decision = core.decide(state, core.RunStarted(), now=time.time())
+            decision = decide(state, saga.RunStarted(), now=time.time())
             _commit(run, rows, state, decision)
     except IntegrityError:
         # The same key, used at the same moment by another request.
@@ -289,58 +272,39 @@ def _act(run: Run, happening: Happening) -> Run:
         run_apply(run.pk, happening)
     except ActNotAllowed as exc:
         raise Conflict(str(exc)[:1].upper() + str(exc)[1:] + ".") from None
-    except core.UnknownStep as exc:
-        from django.http import Http404
-
+    except saga.UnknownStep as exc:
         raise Http404(str(exc)) from None
     run.refresh_from_db()
     return run
 
 
-def run_step_retry(*, run: Run, step: str, by: AbstractBaseUser, reason: str) -> Run:
+def run_step_retry(*, run: Run, step: str, by: User, reason: str) -> Run:
     """Give a failed step (or a failed compensation) a fresh round of its retry policy."""
-    return _act(run, core.RetryStep(step, _actor(by), _reason(reason)))
+    return _act(run, saga.RetryStep(step, _actor(by), _reason(reason)))
 
 
-def run_step_skip(*, run: Run, step: str, by: AbstractBaseUser, reason: str) -> Run:
+def run_step_skip(*, run: Run, step: str, by: User, reason: str) -> Run:
     """Record a step as skipped, so the steps after it can run."""
-    return _act(run, core.SkipStep(step, _actor(by), _reason(reason)))
+    return _act(run, saga.SkipStep(step, _actor(by), _reason(reason)))
 
 
-def run_compensate(*, run: Run, by: AbstractBaseUser, reason: str) -> Run:
+def run_compensate(*, run: Run, by: User, reason: str) -> Run:
     """Turn the run around: compensate every succeeded step, in reverse graph order."""
-    return _act(run, core.CompensateRun(_actor(by), _reason(reason)))
+    return _act(run, saga.CompensateRun(_actor(by), _reason(reason)))
 
 
-def run_cancel(*, run: Run, by: AbstractBaseUser, reason: str) -> Run:
+def run_cancel(*, run: Run, by: User, reason: str) -> Run:
     """Stop the run where it stands, without compensating."""
-    return _act(run, core.CancelRun(_actor(by), _reason(reason)))
+    return _act(run, saga.CancelRun(_actor(by), _reason(reason)))
 
 
-def approval_group(run: Run, step: str) -> str | None:
-    definition = definition_for(run)
-    if step not in definition:
-        return None
-    sdef = definition.step(step)
-    return str(sdef.action.get("group")) if sdef.type == "approval" else None
-
-
-def check_decider(*, run: Run, step: str, by: AbstractBaseUser) -> None:
-    """Raise unless ``by`` may decide the approval step ``step`` of ``run``."""
-    group = approval_group(run, step)
-    if group is None:
-        raise Conflict(f"Step {step} is not an approval.")
-    if not (by.is_staff or by.groups.filter(name=group).exists()):
-        raise NotAllowed(f"Only members of the group {group} decide this approval.")
-
-
-def run_step_decide(
-    *, run: Run, step: str, by: AbstractBaseUser, approved: bool, comment: str = ""
-) -> Run:
+def run_step_decide(*, run: Run, step: str, by: User, approved: bool, comment: str = "") -> Run:
     """Decide an approval gate: only members of its group (and staff) may."""
-    check_decider(run=run, step=step, by=by)
+    refusal = decider_refusal(by, definition_for(run), step)
+    if refusal is not None:
+        raise refusal
     return _act(
-        run, core.ApprovalDecided(step, approved, _actor(by), _reason(comment, required=False))
+        run, saga.ApprovalDecided(step, approved, _actor(by), _reason(comment, required=False))
     )
 
 
@@ -348,18 +312,15 @@ def callback_complete(
     *, token: str, succeeded: bool, output: Any = None, error: str | None = None
 ) -> Run:
     """A participant completes a callback step with its one-time token."""
-    from django.http import Http404
-
-    row = StepRun.objects.filter(callback_token=token).select_related("run").first()
+    row = step_for_token(token)
     if row is None:
         raise Http404("No callback is waiting for this token.")
     decision = run_apply(
         row.run_id,
-        core.CallbackCompleted(row.step_id, row.attempt, succeeded, output, error),
+        saga.CallbackCompleted(row.step_id, row.attempt, succeeded, output, error),
     )
     if decision.ignored:
         raise Conflict("This callback is no longer expected: the step has moved on.")
-    # One-time: the token is spent.
-    StepRun.objects.filter(pk=row.pk, callback_token=token).update(callback_token=None)
+    spend_callback_token(row, token)
     row.run.refresh_from_db()
     return row.run

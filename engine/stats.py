@@ -31,8 +31,11 @@ from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from designer.models import Workflow
-from engine.models import TERMINAL_RUN_STATUSES, Event, Run
+from engine.models import Event, Run
 from engine.selectors import with_stuck_step
+from saga.vocabulary import OPEN, TERMINAL, EventType, RunStatus
+
+R = RunStatus
 
 #: Seconds the figures of a one-hour window are kept, longer windows longer in
 #: proportion: every overview open in a process reads them again when its stream
@@ -45,8 +48,7 @@ WINDOWS = (60, 15, 360, 1440)
 MAX_POINTS = 120
 PERCENTILES = (0.5, 0.95, 0.99)
 #: Events whose latency is an attempt's (see the module docstring).
-TIMED_EVENTS = ("step.succeeded", "step.failed")
-FINISHED = ("completed", "compensated", "cancelled")
+TIMED_EVENTS = (str(EventType.STEP_SUCCEEDED), str(EventType.STEP_FAILED))
 STUCK_LIST = 50
 #: Whole minutes that runs per minute is measured over.
 RATE_MINUTES = 5
@@ -95,13 +97,13 @@ def workflow_stats(workflow: Workflow, *, minutes: int, now: datetime | None = N
         },
         **_start_rate(runs, now),
         "started": started,
-        "standing": {status: standing.get(status, 0) for status in _STATUSES},
+        "standing": {status: standing.get(status, 0) for status in RunStatus},
         "rates": {
             status: (round(standing.get(status, 0) / started, 4) if started else None)
-            for status in ("completed", "compensated", "stuck")
+            for status in (R.COMPLETED, R.COMPENSATED, R.STUCK)
         },
-        "active": runs.exclude(status__in=TERMINAL_RUN_STATUSES).count(),
-        "stuck_now": runs.filter(status="stuck").count(),
+        "active": runs.filter(status__in=OPEN).count(),
+        "stuck_now": runs.filter(status=R.STUCK).count(),
         "series": _series(runs, since, end, bucket),
         "steps": [
             {"step": step, "name": names.get(step, ""), **figures}
@@ -109,9 +111,6 @@ def workflow_stats(workflow: Workflow, *, minutes: int, now: datetime | None = N
         ],
         "stuck_runs": _stuck_runs(runs),
     }
-
-
-_STATUSES = ("pending", "running", "waiting", "compensating", "stuck", *FINISHED)
 
 
 def _start_rate(runs: QuerySet[Run], now: datetime) -> dict[str, Any]:
@@ -159,9 +158,9 @@ def _series(runs: QuerySet[Run], since: datetime, end: datetime, bucket: int) ->
     # in the window was updated in it, which the (workflow, updated_at) index finds.
     changed = runs.filter(updated_at__gte=since)
     finished = _per_minute(
-        changed.filter(finished_at__gte=since, status__in=FINISHED), "finished_at"
+        changed.filter(finished_at__gte=since, status__in=TERMINAL), "finished_at"
     )
-    stuck = _per_minute(changed.filter(stuck_since__gte=since, status="stuck"), "stuck_since")
+    stuck = _per_minute(changed.filter(stuck_since__gte=since, status=R.STUCK), "stuck_since")
     size = timedelta(minutes=bucket)
     starts = []
     at = since
@@ -171,10 +170,7 @@ def _series(runs: QuerySet[Run], since: datetime, end: datetime, bucket: int) ->
     series: dict[str, list] = {
         "t": [int(t.timestamp()) for t in starts],
         "started": [0] * len(starts),
-        "completed": [0] * len(starts),
-        "compensated": [0] * len(starts),
-        "cancelled": [0] * len(starts),
-        "stuck": [0] * len(starts),
+        **{str(status): [0] * len(starts) for status in (*sorted(TERMINAL), R.STUCK)},
     }
 
     def add(counts: dict[tuple[datetime, str], int], name: str | None) -> None:
@@ -185,7 +181,7 @@ def _series(runs: QuerySet[Run], since: datetime, end: datetime, bucket: int) ->
 
     add(started, "started")
     add(finished, None)
-    add(stuck, "stuck")
+    add(stuck, R.STUCK)
     return series
 
 
@@ -230,8 +226,8 @@ def _latencies_python(workflow: Workflow, since: datetime) -> dict[str, dict[str
     by_step: dict[str, list[float]] = defaultdict(list)
     failed: dict[str, int] = defaultdict(int)
     for step, kind, latency in rows.iterator():
-        by_step[step].append(latency)
-        failed[step] += kind == "step.failed"
+        by_step[step].append(float(latency or 0.0))
+        failed[step] += kind == EventType.STEP_FAILED
     found = {}
     for step, values in by_step.items():
         values.sort()
@@ -256,16 +252,17 @@ def _figures(n: int, failed: int, values: list[float]) -> dict[str, Any]:
 
 def _stuck_runs(runs: QuerySet[Run]) -> list[dict[str, Any]]:
     """The runs stuck now, the longest stuck first, with the step that holds each up."""
-    stuck = runs.filter(status="stuck", stuck_since__isnull=False).select_related("version")
+    stuck = runs.filter(status=R.STUCK, stuck_since__isnull=False).select_related("version")
     rows = with_stuck_step(stuck).order_by("stuck_since", "id")[:STUCK_LIST]
     return [
         {
             "id": str(run.pk),
             "version": run.version.number,
             "created_at": run.created_at.isoformat(),
-            "stuck_since": run.stuck_since.isoformat(),
-            "stuck_step": run.stuck_step,
-            "stuck_error": run.stuck_error,
+            "stuck_since": run.stuck_since.isoformat() if run.stuck_since else None,
+            # with_stuck_step's annotations
+            "stuck_step": run.stuck_step,  # type: ignore[attr-defined]
+            "stuck_error": run.stuck_error,  # type: ignore[attr-defined]
         }
         for run in rows
     ]

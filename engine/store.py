@@ -1,48 +1,64 @@
-"""Between the pure core and the database: a run's rows as a RunState, and back.
+"""Between the kernel and the database: a run's rows as a RunState, and back.
 
-The step rows hold the core's StepState (with columns for what the dashboards
-and the reconciler query); the run row holds the run-level facts.
+The step rows hold the kernel's StepState (with columns for what the pages
+and the reconciler query); the run row holds the run-level facts. Every
+write the engine makes to a run's rows outside Django's ORM is here: the
+lock and read, the writes of a decision, the claim of an attempt, its
+release, and the callback tokens. The statements themselves are built from
+the models by :mod:`engine.sql`.
 """
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections, models
-from django.utils.dateparse import parse_datetime
+from django.db import models
 
-from engine.core import (
-    Definition,
-    Emit,
-    RunState,
-    RunStatus,
-    StepState,
-    StepStatus,
-    definition_from_spec,
-)
+from designer.models import Version, Workflow
 from engine.models import Event, Run, StepRun
+from engine.sql import (
+    Writes,
+    columns,
+    convert,
+    db,
+    insert_sql,
+    pk_value,
+    prep,
+    quote,
+    table,
+    to_dt,
+    to_ts,
+    update_sql,
+)
+from saga import Definition, Emit, RunState, RunStatus, StepState, StepStatus, definition_from_spec
 
-
-def to_dt(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, tz=UTC)
-
-
-def to_ts(dt: datetime | None) -> float | None:
-    return None if dt is None else dt.timestamp()
+__all__ = [
+    "Writes",
+    "append_events",
+    "claim_step",
+    "definition_for",
+    "definition_for_version",
+    "insert_steps",
+    "lock_run",
+    "new_rows",
+    "read_run",
+    "release_claim",
+    "run_state",
+    "save_decision",
+    "set_callback_token",
+    "spend_callback_token",
+    "workflow_slug",
+]
 
 
 @lru_cache(maxsize=512)
 def definition_for_version(version_id: int) -> Definition:
     """The definition of a version, built once: runs only use published versions, which never
     change (a draft's spec changes, but no run uses a draft)."""
-    from designer.models import Version
-
     return definition_from_spec(Version.objects.values_list("spec", flat=True).get(pk=version_id))
 
 
@@ -52,9 +68,10 @@ def definition_for(run: Run) -> Definition:
 
 @lru_cache(maxsize=512)
 def workflow_slug(workflow_id: int) -> str:
-    from designer.models import Workflow
-
     return Workflow.objects.values_list("slug", flat=True).get(pk=workflow_id)
+
+
+# --- rows as state, state as rows
 
 
 def step_state(row: StepRun) -> StepState:
@@ -71,6 +88,8 @@ def step_state(row: StepRun) -> StepState:
         finished_at=to_ts(row.finished_at),
         output=row.output,
         error=row.error or None,
+        changed_at=to_ts(row.updated_at),
+        claimed_at=to_ts(row.claimed_at),
     )
 
 
@@ -82,6 +101,9 @@ def run_state(run: Run, rows: Mapping[str, StepRun]) -> RunState:
         steps=MappingProxyType({sid: step_state(rows[sid]) for sid in definition.order}),
         compensating=bool(run.core.get("compensating")),
         stalled=bool(run.core.get("stalled")),
+        deadline_at=to_ts(run.progress_deadline_at),
+        stuck_since=to_ts(run.stuck_since),
+        finished_at=to_ts(run.finished_at),
     )
 
 
@@ -106,18 +128,15 @@ def insert_steps(rows: list[StepRun]) -> None:
     What ``bulk_create`` does, without compiling the statement anew for every
     run (about a millisecond of CPU here, inside every saga's latency).
     """
-    conn = _db()
+    conn = db()
     if not conn.features.can_return_rows_from_bulk_insert:
         StepRun.objects.bulk_create(rows)
         return
     fields = _step_insert_fields()
     params = [f.get_db_prep_save(f.pre_save(row, True), conn) for row in rows for f in fields]
+    pk_column = quote("id")
     with conn.cursor() as cursor:
-        cursor.execute(
-            f"{_insert_sql(StepRun, fields, len(rows))} "
-            f"RETURNING {conn.ops.quote_name(StepRun._meta.pk.column)}",
-            params,
-        )
+        cursor.execute(f"{insert_sql(StepRun, fields, len(rows))} RETURNING {pk_column}", params)
         ids = [found[0] for found in cursor.fetchall()]
     # In the order of VALUES, as bulk_create relies on too.
     for row, pk in zip(rows, ids, strict=True):
@@ -131,7 +150,7 @@ def _step_insert_fields() -> tuple[Any, ...]:
     return tuple(f for f in StepRun._meta.concrete_fields if f is not StepRun._meta.pk)
 
 
-STEP_FIELDS = [
+STEP_FIELDS = (
     "status",
     "attempt",
     "compensation_attempt",
@@ -147,10 +166,47 @@ STEP_FIELDS = [
     "claimed_by",
     "callback_token",
     "updated_at",
-]
+)
+RUN_STATE_COLUMNS = (
+    "status",
+    "core",
+    "finished_at",
+    "stuck_since",
+    "last_seq",
+    "updated_at",
+    "progress_deadline_at",
+)
 
 
-def save_steps(
+def _write_step(row: StepRun, state: StepState, before: StepState) -> None:
+    row.status = str(state.status)
+    row.attempt = state.attempt
+    row.compensation_attempt = state.compensation_attempt
+    row.deadline_at = to_dt(state.deadline_at)
+    row.next_attempt_at = to_dt(state.due_at)
+    row.started_at = to_dt(state.started_at)
+    row.finished_at = to_dt(state.finished_at)
+    row.output = state.output
+    row.error = state.error or ""
+    row.core = {
+        "round_start": state.round_start,
+        "compensation_round_start": state.compensation_round_start,
+    }
+    row.latency_ms = state.latency_ms
+    row.claimed_at = to_dt(state.claimed_at)
+    if state.claimed_at is None:
+        row.claimed_by = ""
+    if state.new_attempt_since(before):
+        # A token handed out for an earlier attempt must not complete this one.
+        row.callback_token = None
+    changed = to_dt(state.changed_at)
+    if changed is not None:
+        row.updated_at = changed
+
+
+def save_decision(
+    writes: Writes,
+    run: Run,
     rows: Mapping[str, StepRun],
     old: RunState,
     new: RunState,
@@ -158,58 +214,45 @@ def save_steps(
     now: datetime,
     claimed: str | None = None,
     claimed_by: str = "",
-) -> list[str]:
-    """Bring the changed step rows up to the new state; returns their ids (to write).
+) -> None:
+    """Bring the run row and its changed step rows up to the new state, into ``writes``.
 
     ``claimed`` names a step whose new attempt the caller claims in this same
     transaction (to run it at once, without a trip through the broker).
     """
-    changed = []
+    fields = _step_fields()
+    sql = update_sql(StepRun, fields)
     for sid, state in new.steps.items():
         before = old.steps[sid]
         if state == before:
             continue
         row = rows[sid]
-        row.status = str(state.status)
-        row.attempt = state.attempt
-        row.compensation_attempt = state.compensation_attempt
-        row.deadline_at = to_dt(state.deadline_at)
-        row.next_attempt_at = to_dt(state.due_at)
-        row.started_at = to_dt(state.started_at)
-        row.finished_at = to_dt(state.finished_at)
-        row.output = state.output
-        row.error = state.error or ""
-        row.core = {
-            "round_start": state.round_start,
-            "compensation_round_start": state.compensation_round_start,
-        }
-        if state.started_at is not None and state.finished_at is not None:
-            row.latency_ms = round((state.finished_at - state.started_at) * 1000, 1)
-        else:
-            row.latency_ms = None
-        new_attempt = (
-            state.attempt != before.attempt
-            or state.compensation_attempt != before.compensation_attempt
-            or (state.status != before.status and state.status is StepStatus.COMPENSATING)
-        )
-        if new_attempt:
-            # A new attempt is free for the next worker to claim...
-            row.claimed_at = None
-            row.claimed_by = ""
-            # ...and a token handed out for an earlier attempt must not complete it.
-            row.callback_token = None
+        _write_step(row, state, before)
         if sid == claimed:
             row.claimed_at = now
             row.claimed_by = claimed_by
-        row.updated_at = now
-        changed.append(sid)
-    return changed
+        writes.add(sql, [*prep(fields, row), row.pk])
+    run.status = str(new.status)
+    run.core = {"compensating": new.compensating, "stalled": new.stalled}
+    run.finished_at = to_dt(new.finished_at)
+    run.progress_deadline_at = to_dt(new.deadline_at)
+    run.stuck_since = to_dt(new.stuck_since)
+    run.updated_at = now
+    run_fields = _run_state_fields()
+    writes.add(update_sql(Run, run_fields), [*prep(run_fields, run), pk_value(Run, run.pk)])
 
 
-# The hot path in plain SQL. Each step of a saga reads its run and steps and
-# writes them back with its events; through the ORM that was about 8 ms of CPU
-# per step on this 2-core machine (query compilation, model instances), in SQL
-# it is a fraction of that, and the writes go to PostgreSQL in one round trip.
+@lru_cache(maxsize=1)
+def _step_fields() -> tuple[Any, ...]:
+    return tuple(StepRun._meta.get_field(name) for name in STEP_FIELDS)
+
+
+@lru_cache(maxsize=1)
+def _run_state_fields() -> tuple[Any, ...]:
+    return tuple(Run._meta.get_field(name) for name in RUN_STATE_COLUMNS)
+
+
+# --- locking and reading a run
 
 #: The run columns a change needs; the rest load on access.
 RUN_COLUMNS = (
@@ -226,57 +269,16 @@ RUN_COLUMNS = (
 )
 
 
-@lru_cache(maxsize=8)
-def _columns(model: type[models.Model], names: tuple[str, ...] | None) -> tuple[Any, ...]:
-    fields = model._meta.concrete_fields
-    if names is None:
-        return tuple(fields)
-    # In the model's order: Model.from_db fills the fields named in that order.
-    return tuple(f for f in fields if f.attname in names)
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value
-
-
-def _datetime(value: Any) -> Any:
-    # SQLite holds UTC without a zone, as text or as a naive datetime.
-    parsed = parse_datetime(value) if isinstance(value, str) else value
-    return parsed.replace(tzinfo=UTC) if parsed and parsed.tzinfo is None else parsed
-
-
-def _uuid(value: Any) -> Any:
-    return uuid.UUID(value) if isinstance(value, str) else value
-
-
-def _converter(field: Any, vendor: str) -> Any:
-    """What turns a column's raw value into what the ORM would give (None: nothing)."""
-    if isinstance(field, models.JSONField):
-        return _json  # the backends hand jsonb over as text; the field decodes it
-    if vendor != "postgresql":  # psycopg2 gives datetimes and UUIDs already
-        if isinstance(field, models.DateTimeField):
-            return _datetime
-        if isinstance(field, models.UUIDField):
-            return _uuid
-    return None
-
-
-@lru_cache(maxsize=16)
-def _converters(fields: tuple[Any, ...], vendor: str) -> tuple[Any, ...]:
-    return tuple(_converter(f, vendor) for f in fields)
-
-
-def _convert(converters: tuple[Any, ...], values: Iterable[Any]) -> list[Any]:
-    return [
-        v if v is None or convert is None else convert(v)
-        for convert, v in zip(converters, values, strict=True)
-    ]
-
-
-def _db() -> Any:
-    """The default database's connection itself: ``django.db.connection`` is a proxy that
-    looks it up again on every attribute, which cost the hot path most of a millisecond."""
-    return connections[DEFAULT_DB_ALIAS]
+@lru_cache(maxsize=4)
+def _read_sql(vendor: str) -> str:
+    """The run with its step rows, one row per step."""
+    cols = [f"r.{quote(f.column)}" for f in _run_fields()]
+    cols += [f"s.{quote(f.column)}" for f in _step_all_fields()]
+    return (
+        f"SELECT {', '.join(cols)} FROM {table(Run)} r "
+        f"LEFT JOIN {table(StepRun)} s ON s.{quote('run_id')} = r.{quote('id')} "
+        f"WHERE r.{quote('id')} = %s"
+    )
 
 
 @lru_cache(maxsize=4)
@@ -290,188 +292,55 @@ def _lock_sql(vendor: str) -> str:
     waits for the lock but then reads the step rows as they were before the
     wait: two parallel steps finishing together would each miss the other.
     """
-    conn = _db()
-    quote = conn.ops.quote_name
-    run_table, step_table = quote(Run._meta.db_table), quote(StepRun._meta.db_table)
-    columns = [f"r.{quote(f.column)}" for f in _run_fields()]
-    columns += [f"s.{quote(f.column)}" for f in _step_all_fields()]
-    read = (
-        f"SELECT {', '.join(columns)} FROM {run_table} r "
-        f"LEFT JOIN {step_table} s ON s.{quote('run_id')} = r.{quote('id')} "
-        f"WHERE r.{quote('id')} = %s"
-    )
-    if not conn.features.has_select_for_update:
+    read = _read_sql(vendor)
+    if not db().features.has_select_for_update:
         return read  # SQLite: one writer at a time, the transaction is the lock
-    return f"SELECT 1 FROM {run_table} WHERE {quote('id')} = %s FOR UPDATE;\n{read}"
+    return f"SELECT 1 FROM {table(Run)} WHERE {quote('id')} = %s FOR UPDATE;\n{read}"
 
 
 def lock_run(run_id: Any) -> tuple[Run, dict[str, StepRun]]:
     """The run, its row locked until the transaction ends, and its step rows by step id."""
-    conn = _db()
+    return _fetch(run_id, _lock_sql(db().vendor))
+
+
+def read_run(run_id: Any) -> tuple[Run, dict[str, StepRun]]:
+    """The run and its step rows by step id, as committed now; nothing is locked."""
+    return _fetch(run_id, _read_sql(db().vendor))
+
+
+def _fetch(run_id: Any, sql: str) -> tuple[Run, dict[str, StepRun]]:
+    conn = db()
     run_fields = _run_fields()
     step_fields = _step_all_fields()
-    pk = Run._meta.pk.get_db_prep_value(Run._meta.pk.to_python(run_id), conn)
-    sql = _lock_sql(conn.vendor)
+    pk = pk_value(Run, run_id)
     with conn.cursor() as cursor:
         cursor.execute(sql, [pk] * sql.count("%s"))
         found = cursor.fetchall()
     if not found:
         raise Run.DoesNotExist(f"no run {run_id}")
     split = len(run_fields)
-    alias = conn.alias
-    run_values = _convert(_converters(run_fields, conn.vendor), found[0][:split])
-    run = Run.from_db(alias, [f.attname for f in run_fields], run_values)
+    run = Run.from_db(
+        conn.alias, [f.attname for f in run_fields], convert(run_fields, found[0][:split])
+    )
     names = [f.attname for f in step_fields]
-    converters = _converters(step_fields, conn.vendor)
     rows = {}
     for values in found:
         if values[split] is None:  # a run without steps: the join's empty side
             continue
-        row = StepRun.from_db(alias, names, _convert(converters, values[split:]))
+        row = StepRun.from_db(conn.alias, names, convert(step_fields, values[split:]))
         rows[row.step_id] = row
     return run, rows
 
 
 def _run_fields() -> tuple[Any, ...]:
-    return _columns(Run, RUN_COLUMNS)
+    return columns(Run, RUN_COLUMNS)
 
 
 def _step_all_fields() -> tuple[Any, ...]:
-    return _columns(StepRun, None)
+    return columns(StepRun, None)
 
 
-class Writes:
-    """Statements of one change, sent together: in one round trip on PostgreSQL."""
-
-    def __init__(self) -> None:
-        self.statements: list[tuple[str, list[Any]]] = []
-
-    def add(self, sql: str, params: list[Any]) -> None:
-        self.statements.append((sql, params))
-
-    def execute(self) -> None:
-        if not self.statements:
-            return
-        conn = _db()
-        with conn.cursor() as cursor:
-            if conn.vendor == "postgresql":
-                sql = ";\n".join(statement for statement, _ in self.statements)
-                cursor.execute(sql, [p for _, params in self.statements for p in params])
-            else:  # SQLite runs one statement per call
-                for statement, params in self.statements:
-                    cursor.execute(statement, params)
-        self.statements.clear()
-
-
-def update_steps(writes: Writes, rows: Mapping[str, StepRun], changed: Iterable[str]) -> None:
-    """One plain UPDATE of each changed step row's state columns.
-
-    QuerySet.bulk_update builds a CASE expression per field and row, which costs
-    tens of milliseconds of CPU on this hot path; this costs a fraction of one.
-    """
-    conn = _db()
-    fields = _step_fields()
-    sql = _update_sql_for(conn.vendor)
-    for sid in changed:
-        row = rows[sid]
-        params = [f.get_db_prep_save(getattr(row, f.attname), conn) for f in fields]
-        writes.add(sql, [*params, row.pk])
-
-
-def claim_step(
-    run_id: Any,
-    step_id: str,
-    attempt: int,
-    compensation: bool,
-    *,
-    by: str,
-    fields: tuple[str, ...],
-) -> tuple[Any, ...] | None:
-    """Claim a step's attempt for worker ``by``: the run's ``fields`` when claimed, None when
-    the attempt is not there to claim (already claimed, or the step moved on).
-
-    The attempt number is the fencing token: a claim for an earlier attempt matches nothing.
-    The claim and the read of the run are one statement on PostgreSQL.
-    """
-    conn = _db()
-    now = models.DateTimeField().get_db_prep_save(datetime.now(tz=UTC), conn)
-    pk = Run._meta.pk.get_db_prep_value(Run._meta.pk.to_python(run_id), conn)
-    if compensation:
-        where = "s.status = 'compensating' AND s.compensation_attempt = %s"
-        where += " AND s.next_attempt_at IS NULL"
-    else:
-        where = "s.status = 'running' AND s.attempt = %s"
-    params = [now, by, pk, step_id, attempt]
-    quote = conn.ops.quote_name
-    steps, runs = quote(StepRun._meta.db_table), quote(Run._meta.db_table)
-    claim = (
-        f"UPDATE {steps} AS s SET claimed_at = %s, claimed_by = %s "
-        f"WHERE s.run_id = %s AND s.step_id = %s AND s.claimed_at IS NULL AND {where}"
-    )
-    run_fields = [Run._meta.get_field(name) for name in fields]
-    columns = ", ".join(f"r.{quote(f.column)}" for f in run_fields)
-    with conn.cursor() as cursor:
-        if conn.vendor == "postgresql":
-            cursor.execute(
-                f"WITH claimed AS ({claim} RETURNING s.run_id) "
-                f"SELECT {columns} FROM {runs} r JOIN claimed c ON c.run_id = r.id",
-                params,
-            )
-            found = cursor.fetchone()
-        else:
-            cursor.execute(claim, params)
-            if cursor.rowcount != 1:
-                return None
-            cursor.execute(f"SELECT {columns} FROM {runs} r WHERE r.id = %s", [pk])
-            found = cursor.fetchone()
-    if found is None:
-        return None
-    return tuple(_convert(_converters(tuple(run_fields), conn.vendor), found))
-
-
-@lru_cache(maxsize=1)
-def _step_fields() -> list[Any]:
-    return [StepRun._meta.get_field(name) for name in STEP_FIELDS]
-
-
-@lru_cache(maxsize=4)
-def _update_sql_for(vendor: str) -> str:
-    quote = _db().ops.quote_name
-    assignments = ", ".join(f"{quote(f.column)} = %s" for f in _step_fields())
-    return f"UPDATE {quote(StepRun._meta.db_table)} SET {assignments} WHERE id = %s"
-
-
-RUN_STATE_COLUMNS = (
-    "status",
-    "core",
-    "finished_at",
-    "stuck_since",
-    "last_seq",
-    "updated_at",
-    "progress_deadline_at",
-)
-
-
-def update_run(writes: Writes, run: Run) -> None:
-    """The run row's state columns, as ``run`` holds them."""
-    conn = _db()
-    fields = _run_state_fields()
-    params = [f.get_db_prep_save(getattr(run, f.attname), conn) for f in fields]
-    pk = Run._meta.pk.get_db_prep_value(run.pk, conn)
-    writes.add(_run_update_sql(conn.vendor), [*params, pk])
-
-
-@lru_cache(maxsize=1)
-def _run_state_fields() -> tuple[Any, ...]:
-    return tuple(Run._meta.get_field(name) for name in RUN_STATE_COLUMNS)
-
-
-@lru_cache(maxsize=4)
-def _run_update_sql(vendor: str) -> str:
-    quote = _db().ops.quote_name
-    assignments = ", ".join(f"{quote(f.column)} = %s" for f in _run_state_fields())
-    return f"UPDATE {quote(Run._meta.db_table)} SET {assignments} WHERE id = %s"
-
+# --- the event log
 
 EVENT_COLUMNS = (
     "run_id",
@@ -519,10 +388,8 @@ def append_events(
     if not rows:
         return rows
     batch = writes if writes is not None else Writes()
-    conn = _db()
     fields = _event_fields()
-    params = [f.get_db_prep_save(getattr(row, f.attname), conn) for row in rows for f in fields]
-    batch.add(_insert_sql(Event, fields, len(rows)), params)
+    batch.add(insert_sql(Event, fields, len(rows)), [p for row in rows for p in prep(fields, row)])
     if writes is None:
         batch.execute()
     return rows
@@ -533,17 +400,6 @@ def _event_fields() -> tuple[Any, ...]:
     return tuple(Event._meta.get_field("run" if n == "run_id" else n) for n in EVENT_COLUMNS)
 
 
-@lru_cache(maxsize=64)
-def _insert_sql(model: type[models.Model], fields: tuple[Any, ...], count: int) -> str:
-    """INSERT of ``count`` rows of ``fields`` into ``model``'s table, %s placeholders."""
-    quote = _db().ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    return (
-        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES {', '.join([one] * count)}"
-    )
-
-
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in data.items():
@@ -552,3 +408,84 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+# --- claims and tokens
+
+
+def claim_step(
+    run_id: Any,
+    step_id: str,
+    attempt: int,
+    compensation: bool,
+    *,
+    by: str,
+    fields: tuple[str, ...],
+) -> tuple[Any, ...] | None:
+    """Claim a step's attempt for worker ``by``: the run's ``fields`` when claimed, None when
+    the attempt is not there to claim (already claimed, or the step moved on).
+
+    The attempt number is the fencing token: a claim for an earlier attempt matches nothing.
+    The claim and the read of the run are one statement on PostgreSQL.
+    """
+    conn = db()
+    now = to_dt_prep(datetime.now(tz=UTC))
+    pk = pk_value(Run, run_id)
+    if compensation:
+        where = f"s.status = '{StepStatus.COMPENSATING}' AND s.compensation_attempt = %s"
+        where += " AND s.next_attempt_at IS NULL"
+    else:
+        where = f"s.status = '{StepStatus.RUNNING}' AND s.attempt = %s"
+    params = [now, by, pk, step_id, attempt]
+    claim = (
+        f"UPDATE {table(StepRun)} AS s SET claimed_at = %s, claimed_by = %s "
+        f"WHERE s.run_id = %s AND s.step_id = %s AND s.claimed_at IS NULL AND {where}"
+    )
+    run_fields = tuple(f for f in Run._meta.concrete_fields if f.attname in fields)
+    run_fields = tuple(sorted(run_fields, key=lambda f: fields.index(f.attname)))
+    cols = ", ".join(f"r.{quote(str(f.column))}" for f in run_fields)
+    with conn.cursor() as cursor:
+        if conn.vendor == "postgresql":
+            cursor.execute(
+                f"WITH claimed AS ({claim} RETURNING s.run_id) "
+                f"SELECT {cols} FROM {table(Run)} r JOIN claimed c ON c.run_id = r.id",
+                params,
+            )
+            found = cursor.fetchone()
+        else:
+            cursor.execute(claim, params)
+            if cursor.rowcount != 1:
+                return None
+            cursor.execute(f"SELECT {cols} FROM {table(Run)} r WHERE r.id = %s", [pk])
+            found = cursor.fetchone()
+    if found is None:
+        return None
+    return tuple(convert(run_fields, found))
+
+
+def to_dt_prep(moment: datetime) -> Any:
+    return models.DateTimeField().get_db_prep_save(moment, db())
+
+
+def release_claim(run_id: Any, step_id: str, *, by: str) -> None:
+    """Give up worker ``by``'s claim on a step's attempt, for another worker to take."""
+    StepRun.objects.filter(run_id=run_id, step_id=step_id, claimed_by=by).update(
+        claimed_at=None, claimed_by=""
+    )
+
+
+def set_callback_token(run_id: Any, step_id: str, attempt: int, token: str) -> None:
+    """Hand the attempt its one-time callback token (the attempt fences it)."""
+    StepRun.objects.filter(run_id=run_id, step_id=step_id, attempt=attempt).update(
+        callback_token=token
+    )
+
+
+def step_for_token(token: str) -> StepRun | None:
+    """The step a callback token was handed to, with its run."""
+    return StepRun.objects.filter(callback_token=token).select_related("run").first()
+
+
+def spend_callback_token(row: StepRun, token: str) -> None:
+    """A callback token completes its attempt once."""
+    StepRun.objects.filter(pk=row.pk, callback_token=token).update(callback_token=None)

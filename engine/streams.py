@@ -42,7 +42,8 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from engine.models import TERMINAL_RUN_STATUSES, Event, Run
+from engine.models import Event, Run
+from saga.vocabulary import OPEN
 
 log = logging.getLogger("sagaboard.streams")
 
@@ -118,7 +119,7 @@ def runs_snapshot(
     first, at most ``limit``; and whether there were more."""
     fields = ("id", "workflow__slug", "status", "last_seq", "updated_at")
     # Two bounded index scans rather than one OR that could walk every run.
-    active = runs.exclude(status__in=TERMINAL_RUN_STATUSES).order_by("-updated_at")
+    active = runs.filter(status__in=OPEN).order_by("-updated_at")
     changed = runs.filter(updated_at__gte=timezone.now() - recent).order_by("-updated_at")
     rows = {row[0]: row for row in active.values_list(*fields)[: limit + 1]}
     rows.update((row[0], row) for row in changed.values_list(*fields)[: limit + 1])

@@ -24,6 +24,8 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
+from saga.vocabulary import RunStatus
+
 _enabled = False
 # Set while a span with a fixed identity (a run span) is being started.
 _fixed_ids: ContextVar[tuple[int, int] | None] = ContextVar("sagaboard_fixed_ids", default=None)
@@ -160,7 +162,7 @@ def record_run(
         )
     finally:
         _fixed_ids.reset(token)
-    if status != "completed":
+    if status != RunStatus.COMPLETED:
         span.set_status(Status(StatusCode.ERROR, status))
     span.end(end_time=_ns(finished))
 

@@ -11,4 +11,6 @@ urlpatterns = [
     path("runs/<uuid:run_id>/", views.run, name="run"),
     # Beside the designer's workflow pages (whose own patterns never end in overview/).
     path("workflows/<slug:slug>/overview/", views.workflow_overview, name="workflow-overview"),
+    # The workflow page's "Start a run" (the page itself is the designer's).
+    path("workflows/<slug:slug>/runs/new/", views.run_start, name="run-start"),
 ]

@@ -1,4 +1,5 @@
-"""The live pages: the board of runs, one run, and a workflow's overview.
+"""The live pages: the board of runs, one run, and a workflow's overview; and starting a
+run from the workflow's page.
 
 Each is a server-rendered shell whose live part is a TypeScript island of the
 front-end build (``static/build/board.js``, ``run.js``, ``overview.js``). The
@@ -15,23 +16,27 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import ensure_csrf_cookie
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 from rest_framework.request import Request
 
-from engine import stats
+from common.errors import Conflict, InvalidInput
+from common.people import signed_in
+from designer.access import visible_workflows, workflow_access
+from designer.forms import RunStartForm
+from designer.views import page, render_workflow
+from engine import services, stats
 from engine.apis import RunPagination, run_body, run_list_page
-from engine.models import TERMINAL_RUN_STATUSES, RunStatus
 from engine.selectors import RunFilters, run_access, run_events, run_filters
 from engine.serializers import EventSerializer
-from sagaboard.access import visible_workflows, workflow_access
-from sagaboard.errors import InvalidInput
+from saga.vocabulary import OPEN, RunStatus
 
 #: Events handed to the run page with its first paint; the socket replays the rest.
 FIRST_EVENTS = 2000
@@ -39,7 +44,8 @@ FIRST_EVENTS = 2000
 STUCK_ON_TOP = 20
 #: The board's time filter: value, label, how far back in hours.
 BOARD_PERIODS = [("1h", "Last hour", 1), ("24h", "Last 24 hours", 24), ("7d", "Last 7 days", 168)]
-ACTIVE_STATUSES = [s for s in RunStatus.values if s not in TERMINAL_RUN_STATUSES]
+#: The board's "active" filter: every run not ended, in the order of the statuses.
+ACTIVE_STATUSES = [str(s) for s in RunStatus if s in OPEN]
 # Links the island fills in with a run's id or a workflow's slug.
 RUN_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
 SLUG_PLACEHOLDER = "__slug__"
@@ -89,7 +95,7 @@ def board(request: HttpRequest) -> HttpResponse:
         problem = exc.detail
         filters = RunFilters()
     workflows = list(visible_workflows(request.user).order_by("name").values("slug", "name"))
-    stuck = RunFilters(workflows=filters.workflows, order="stuck")
+    stuck = RunFilters(workflows=filters.workflows, order=RunStatus.STUCK)
     config = {
         "api": reverse("api:run-list"),
         "ws": "/ws/board/",
@@ -109,7 +115,7 @@ def board(request: HttpRequest) -> HttpResponse:
         "config": config,
         "problem": problem,
         "workflows": workflows,
-        "statuses": ["active", *RunStatus.values],
+        "statuses": ["active", *RunStatus],
         "periods": BOARD_PERIODS,
         "chosen": {
             key: request.GET.get(key, "")
@@ -175,3 +181,39 @@ def workflow_overview(request: HttpRequest, slug: str) -> HttpResponse:
     # A workflow's page, reached from the workflows (as its breadcrumb says), not the board.
     context = {"workflow": workflow, "config": config, "nav_section": "designer"}
     return render(request, "engine/overview.html", context)
+
+
+@page
+@require_POST
+def run_start(request: HttpRequest, slug: str) -> HttpResponse:
+    """The workflow page's "Start a run": the run page once started, else the form again."""
+    workflow = workflow_access(request.user, slug, "run_workflow")
+    form = RunStartForm(request.POST)
+    issues: list[dict[str, Any]] = []
+    if form.is_valid():
+        try:
+            run, created = services.run_start(
+                workflow=workflow,
+                by=signed_in(request.user),
+                input=form.cleaned_data["input"],
+                idempotency_key=form.cleaned_data["idempotency_key"] or None,
+            )
+        except InvalidInput as exc:
+            form.add_error("input", exc.detail)
+            issues = exc.errors
+        except Conflict as exc:
+            form.add_error(None, str(exc))
+        else:
+            if created:
+                messages.success(request, "Run started.")
+            elif run.input != form.cleaned_data["input"]:
+                messages.warning(
+                    request,
+                    "A run with that idempotency key exists already, started with another "
+                    "input: this one. The input you gave was not used.",
+                )
+            else:
+                messages.info(request, "A run with that idempotency key exists already: this one.")
+            return redirect("engine:run", run_id=run.pk)
+    messages.error(request, "The run was not started; see the form below.")
+    return render_workflow(request, workflow, run_form=form, run_issues=issues, status=400)

@@ -57,14 +57,14 @@ class QoS(kombu_redis.QoS):
         if not self._transport_gone():
             super().ack(delivery_tag)
             return
-        self._delivered.pop(delivery_tag, None)
+        self._delivered.pop(delivery_tag, None)  # type: ignore[attr-defined]
         log.info("message %s came through a broker connection since lost; not acked", delivery_tag)
 
     def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
         if not self._transport_gone():
             super().reject(delivery_tag, requeue=requeue)
             return
-        self._delivered.pop(delivery_tag, None)
+        self._delivered.pop(delivery_tag, None)  # type: ignore[attr-defined]
         log.info(
             "message %s came through a broker connection since lost; not rejected", delivery_tag
         )

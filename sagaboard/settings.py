@@ -140,7 +140,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "sagaboard.sqlite3",
+            "NAME": str(VAR_DIR / "sagaboard.sqlite3"),
             "OPTIONS": {
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
                 "transaction_mode": "IMMEDIATE",
@@ -225,14 +225,14 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
-        "sagaboard.parsers.JSONParser",  # DRF's, with a limit on nesting
+        "common.parsers.JSONParser",  # DRF's, with a limit on nesting
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "sagaboard.api.exception_handler",
+    "EXCEPTION_HANDLER": "common.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -247,13 +247,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "sagaboard.api.document_errors",
+        "common.api.document_errors",
     ],
     "ENUM_NAME_OVERRIDES": {
         "VersionStatusEnum": "designer.models.VersionStatus",
-        "RunStatusEnum": "engine.models.RunStatus",
-        "StepStatusEnum": "engine.models.StepStatus",
-        "CallbackStatusEnum": ["succeeded", "failed"],
+        "RunStatusEnum": "engine.models.RUN_STATUS_CHOICES",
+        "StepStatusEnum": "engine.models.STEP_STATUS_CHOICES",
+        "CallbackStatusEnum": "engine.serializers.CALLBACK_STATUSES",
     },
 }
 
@@ -346,10 +346,10 @@ LOG_FORMAT = os.environ.get("SAGABOARD_LOG_FORMAT", "json" if PRODUCTION else "p
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "sagaboard.logs.ContextFilter"}},
+    "filters": {"context": {"()": "common.logs.ContextFilter"}},
     "formatters": {
         "plain": {
-            "()": "sagaboard.logs.PlainFormatter",
+            "()": "common.logs.PlainFormatter",
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
         },
         "json": {

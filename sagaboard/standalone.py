@@ -30,7 +30,6 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from datetime import datetime
 from typing import Any
 
 from celery import Celery
@@ -39,7 +38,6 @@ from celery.worker import WorkController
 from celery.worker import state as worker_state
 from django.conf import settings
 from django.db import close_old_connections
-from django.db.models import Q
 from django.utils import timezone
 
 log = logging.getLogger("sagaboard.standalone")
@@ -59,39 +57,6 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 def in_process_broker() -> bool:
     return str(settings.CELERY_BROKER_URL).startswith("memory://")
-
-
-def take_back(*, held_before: datetime) -> dict[str, int]:
-    """Send again the attempts that a stopped process held or whose messages it lost.
-
-    Only for an installation whose broker lives in this process: then nothing claimed
-    before ``held_before`` can still be running anywhere.
-    """
-    from engine.models import TERMINAL_RUN_STATUSES, StepRun
-    from engine.tasks import execute_step
-
-    in_flight = StepRun.objects.filter(
-        Q(status="running") | Q(status="compensating", next_attempt_at__isnull=True),
-        ~Q(run__status__in=TERMINAL_RUN_STATUSES),
-    ).filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=held_before))
-    counts = {"released": 0, "resent": 0}
-    rows = in_flight.values_list(
-        "pk", "run_id", "step_id", "status", "attempt", "compensation_attempt", "claimed_at"
-    )
-    for pk, run_id, step_id, status, attempt, comp_attempt, claimed_at in rows:
-        compensation = status == "compensating"
-        number = comp_attempt if compensation else attempt
-        if claimed_at is not None:
-            # Fenced on the claim itself: a row that moved on meanwhile is left alone.
-            released = StepRun.objects.filter(pk=pk, status=status, claimed_at=claimed_at).update(
-                claimed_at=None, claimed_by=""
-            )
-            if not released:
-                continue
-            counts["released"] += 1
-        execute_step.delay(str(run_id), step_id, number, compensation)
-        counts["resent"] += 1
-    return counts
 
 
 class _Worker(WorkController):
@@ -120,14 +85,15 @@ class Engine:
 
     def start(self) -> None:
         """Take back what a stopped process held; start the worker, then beat."""
-        from engine.tasks import reconcile
+        from engine.reconciler import reconcile_pass
 
-        started = timezone.now()
-        if in_process_broker():
-            counts = take_back(held_before=started)
-            if counts["resent"]:
-                log.info("took back %(resent)d attempts (%(released)d claims released)", counts)
-        reconcile()
+        # With the in-process broker no other process can be running steps of this
+        # installation: what was claimed, or sent and not yet claimed, before this start
+        # belongs to a process that is gone, and is sent again.
+        held_before = timezone.now() if in_process_broker() else None
+        counts = reconcile_pass(held_before=held_before)
+        if counts["resent"]:
+            log.info("took back %d attempts", counts["resent"])
         close_old_connections()
 
         self.app.finalize()
@@ -229,7 +195,7 @@ def serve(*, host: str, port: int, app: Celery | None = None) -> None:
         host=host,
         port=port,
         lifespan="on",
-        timeout_graceful_shutdown=GRACE_S,
+        timeout_graceful_shutdown=int(GRACE_S),
         # Logging stays as Django's settings configured it.
         log_config=None,
         access_log=False,

@@ -8,7 +8,7 @@ from demo.views import LedgerApi
 from designer.api_urls import urlpatterns as designer_api
 from engine.api_urls import urlpatterns as engine_api
 from engine.metrics import metrics_view
-from sagaboard.api import TokenApi
+from sagaboard.auth import TokenApi
 from sagaboard.health import healthz
 
 api_patterns = [
@@ -20,7 +20,7 @@ api_patterns = [
     *engine_api,
 ]
 
-handler404 = "sagaboard.api.not_found"
+handler404 = "common.api.not_found"
 
 
 class SignOutView(auth_views.LogoutView):

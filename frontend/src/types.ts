@@ -2,7 +2,7 @@
 // REST API's payloads and the run event messages, named as DESIGN.md names them.
 // Enumerations come from the JSON Schema the Python validator uses, so the
 // forms offer exactly what the server accepts.
-import schemaJson from "../../designer/schema/sagaboard-v1.schema.json";
+import schemaJson from "../../saga/sagaboard-v1.schema.json";
 
 interface SchemaShape {
   $defs: {

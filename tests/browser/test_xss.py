@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+import saga
 from designer import services as designer
-from engine import core, services
+from engine import services
 from engine.models import Run
 from tests.browser.conftest import PageErrors
 from tests.browser.live_server import SLOW, Live
@@ -62,7 +63,7 @@ def hostile(monkeypatch):
         version=draft, by=reviewer, decision="request_changes", comment=f"No {SCRIPT}"
     )
     run, _ = services.run_start(workflow=workflow, by=staff, input={"note": IMG})
-    services.run_apply(run.pk, core.StepFailed("reserve", 1, f"boom {IMG}", False))
+    services.run_apply(run.pk, saga.StepFailed("reserve", 1, f"boom {IMG}", False))
     return staff, workflow, draft, Run.objects.get(pk=run.pk)
 
 

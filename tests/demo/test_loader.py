@@ -6,8 +6,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
+from designer.access import user_can
 from designer.models import Workflow
-from sagaboard.access import user_can
 
 pytestmark = pytest.mark.django_db
 

@@ -15,18 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from designer.validation import (
-    SCHEMA,
-    SCHEMA_PATH,
-    STEP_TYPES,
-    Issue,
-    SpecParseError,
-    ValidationResult,
-    parse_spec_text,
-    validate_spec,
-)
-from engine import activities
-from engine.activities import activity
+from common import activities
+from common.activities import activity
+from designer.spec_text import SpecParseError, parse_spec_text
+from designer.validation import Issue, ValidationResult, validate_spec
+from saga.schema import SCHEMA, SCHEMA_PATH
+from saga.steps import KINDS
 
 # The example of DESIGN.md, "Definition format sagaboard/v1".
 DESIGN_EXAMPLE: dict[str, Any] = {
@@ -190,7 +184,7 @@ def test_the_schema_is_shipped_as_a_valid_draft_2020_12_schema() -> None:
 
     assert json.loads(SCHEMA_PATH.read_text(encoding="utf-8")) == SCHEMA
     assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert STEP_TYPES == ("http", "task", "approval", "delay", "callback")
+    assert tuple(KINDS) == ("http", "task", "approval", "delay", "callback")
 
 
 def test_the_schema_alone_accepts_the_design_example() -> None:

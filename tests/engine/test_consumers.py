@@ -31,7 +31,8 @@ from django.db import OperationalError, connection, transaction
 from django.test import Client
 from guardian.shortcuts import remove_perm
 
-from engine import consumers, core, services, streams
+import saga
+from engine import consumers, services, streams
 from engine.consumers import (
     CLOSE_BAD_REQUEST,
     CLOSE_FORBIDDEN,
@@ -110,7 +111,7 @@ def start(workflow) -> str:
 def fire(run_id: str) -> None:
     """The waiting delay's timer fires: step.succeeded and the next step.waiting."""
     row = Run.objects.get(pk=run_id).steps.get(status="waiting")
-    services.run_apply(run_id, core.TimerFired(row.step_id, row.attempt))
+    services.run_apply(run_id, saga.TimerFired(row.step_id, row.attempt))
 
 
 def advance(run_id: str, times: int = 1) -> int:
@@ -600,7 +601,7 @@ async def test_events_reach_clients_only_after_commit(orders, viewer, fail):
     await held
     if fail:
         assert await comm.receive_nothing(0.5)  # rolled back: never
-        await db(services.run_apply)(run_id, core.CancelRun("olga", "not needed"))
+        await db(services.run_apply)(run_id, saga.CancelRun("olga", "not needed"))
         events = await events_until(comm, run_id, 3)
         assert [(e["seq"], e["event"]) for e in events][0] == (3, "act.cancel")
     else:

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from engine.core import (
+from saga import (
     RUN_MOVES,
     STEP_MOVES,
-    TERMINAL_RUN_STATUSES,
+    TERMINAL,
     ActNotAllowed,
     ApprovalDecided,
     CallbackCompleted,
@@ -43,7 +43,6 @@ from engine.core import (
     StepStatus,
     StepSucceeded,
     StepTimedOut,
-    StepType,
     StepWaiting,
     TimerFired,
     UnknownStep,
@@ -173,7 +172,7 @@ def test_built_in_defaults_apply_when_the_spec_has_none() -> None:
     a = d.step("a")
     assert a.retry == RetryPolicy(3, 1.0, 2.0, 60.0, Jitter.FULL)
     assert a.timeout_s == 30.0
-    assert a.has_compensation and not a.pivot and a.type is StepType.TASK
+    assert a.has_compensation and not a.pivot and a.type == "task"
 
 
 def test_spec_defaults_fill_what_a_step_leaves_out_field_by_field() -> None:
@@ -245,8 +244,8 @@ def test_retry_delay(jitter_kind: Jitter, n: int, jitter: float, expected: float
 def test_statuses_and_moves_are_written_down_once_and_completely() -> None:
     assert set(RUN_MOVES) == set(RunStatus)
     assert set(STEP_MOVES) == set(StepStatus)
-    assert {s for s in RunStatus if not RUN_MOVES[s]} == TERMINAL_RUN_STATUSES
-    assert RunStatus.STUCK not in TERMINAL_RUN_STATUSES
+    assert {s for s in RunStatus if not RUN_MOVES[s]} == TERMINAL
+    assert RunStatus.STUCK not in TERMINAL
     assert [s.value for s in RunStatus] == [
         "pending", "running", "waiting", "compensating",
         "completed", "compensated", "stuck", "cancelled",
@@ -910,9 +909,7 @@ def test_simulate_refuses_what_cannot_fail() -> None:
 
 
 def test_the_core_can_be_built_from_dataclasses_directly() -> None:
-    definition = Definition(
-        steps=(StepDef("a", StepType.TASK), StepDef("b", StepType.TASK, ("a",)))
-    )
+    definition = Definition(steps=(StepDef("a", "task"), StepDef("b", "task", ("a",))))
     assert simulate(definition).state.status is RunStatus.COMPLETED
 
 

@@ -23,7 +23,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from engine.core import (
+from saga import (
     RUN_MOVES,
     STEP_MOVES,
     ActNotAllowed,
@@ -58,7 +58,6 @@ from engine.core import (
     StepFailed,
     StepStatus,
     StepSucceeded,
-    StepType,
     StepWaiting,
     TimerFired,
     WaitForApproval,
@@ -87,10 +86,7 @@ def definitions(draw: st.DrawFn) -> Definition:
     # A pivot late in the graph leaves room for compensations before it.
     pivot = draw(st.none() | st.sampled_from(ids[n // 2 :]))
     compensate = draw(st.integers(0, 4)) > 0
-    kinds = st.sampled_from(
-        [StepType.TASK, StepType.TASK, StepType.TASK, StepType.HTTP, StepType.CALLBACK]
-        + [StepType.APPROVAL, StepType.DELAY]
-    )
+    kinds = st.sampled_from(["task", "task", "task", "http", "callback"] + ["approval", "delay"])
     steps: list[StepDef] = []
     for i, step_id in enumerate(ids):
         after = (
@@ -98,7 +94,7 @@ def definitions(draw: st.DrawFn) -> Definition:
         )
         kind = draw(kinds)
         retry = RetryPolicy(
-            max_attempts=1 if kind is StepType.APPROVAL else draw(st.integers(1, 3)),
+            max_attempts=1 if kind == "approval" else draw(st.integers(1, 3)),
             jitter=draw(st.sampled_from(list(Jitter))),
         )
         steps.append(
@@ -108,18 +104,18 @@ def definitions(draw: st.DrawFn) -> Definition:
                 after=after,
                 pivot=step_id == pivot,
                 has_compensation=compensate
-                and kind in (StepType.TASK, StepType.HTTP, StepType.CALLBACK)
+                and kind in ("task", "http", "callback")
                 and draw(st.integers(0, 4)) > 0,
                 retry=retry,
                 timeout_s=(
                     None
-                    if kind is StepType.DELAY
+                    if kind == "delay"
                     else draw(st.sampled_from([None, 50.0]))
-                    if kind is StepType.APPROVAL
+                    if kind == "approval"
                     else 10.0
                 ),
                 on_timeout=draw(st.sampled_from(list(OnTimeout))),
-                delay_s=5.0 if kind is StepType.DELAY else 0.0,
+                delay_s=5.0 if kind == "delay" else 0.0,
             )
         )
     draft = Definition(steps=tuple(steps))
@@ -260,7 +256,7 @@ def drive_to_the_end(state: RunState, now: float, *, doom_one: bool = False) -> 
 def doomed_attempt(state: RunState) -> StepFailed | None:
     for step_id in reversed(state.definition.order):
         step, sdef = state.steps[step_id], state.definition.step(step_id)
-        if step.status is not StepStatus.RUNNING or sdef.type is StepType.CALLBACK:
+        if step.status is not StepStatus.RUNNING or sdef.type == "callback":
             continue
         undoable = [
             a
@@ -279,13 +275,13 @@ def next_good_move(state: RunState) -> Happening:
     for step_id in state.definition.order:
         step, kind = state.steps[step_id], state.definition.step(step_id).type
         match step.status:
-            case StepStatus.RUNNING if kind is StepType.CALLBACK:
+            case StepStatus.RUNNING if kind == "callback":
                 return CallbackCompleted(step_id, step.attempt, True)
             case StepStatus.RUNNING:
                 return StepSucceeded(step_id, step.attempt)
-            case StepStatus.WAITING if kind is StepType.APPROVAL:
+            case StepStatus.WAITING if kind == "approval":
                 return ApprovalDecided(step_id, True, by="driver")
-            case StepStatus.WAITING if kind is StepType.CALLBACK:
+            case StepStatus.WAITING if kind == "callback":
                 return CallbackCompleted(step_id, step.attempt, True)
             case StepStatus.WAITING | StepStatus.RETRYING:
                 return TimerFired(step_id, step.attempt)
@@ -415,7 +411,7 @@ class SagaRuns(RuleBasedStateMachine):
         if current.status is not StepStatus.RUNNING or current.attempt != attempt:
             return
         assert not self.applied[self.key(step_id, True)], f"{step_id} ran after its undoing"
-        callback = self.definition.step(step_id).type is StepType.CALLBACK
+        callback = self.definition.step(step_id).type == "callback"
         if outcome in ("ok", "die_after"):
             self.take_effect(self.key(step_id))
             if callback:
@@ -518,7 +514,7 @@ class SagaRuns(RuleBasedStateMachine):
 
     @rule(pick=st.integers(0, 10_000), approved=st.booleans())
     def someone_decides_an_approval(self, pick: int, approved: bool) -> None:
-        approvals = [s.id for s in self.definition.steps if s.type is StepType.APPROVAL]
+        approvals = [s.id for s in self.definition.steps if s.type == "approval"]
         if not approvals:
             return
         step_id = approvals[pick % len(approvals)]
@@ -584,9 +580,9 @@ class SagaRuns(RuleBasedStateMachine):
         for step_id, step in self.state.steps.items():
             assert step.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
             if step.status is StepStatus.SUCCEEDED and self.definition.step(step_id).type in (
-                StepType.TASK,
-                StepType.HTTP,
-                StepType.CALLBACK,
+                "task",
+                "http",
+                "callback",
             ):
                 assert self.applied[self.key(step_id)], f"{step_id} succeeded without effect"
 

@@ -14,7 +14,8 @@ from django.utils import timezone
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from engine import core, metrics, services
+import saga
+from engine import metrics, services
 from engine.metrics import metrics_view
 from engine.models import Run
 from engine.tasks import reconcile
@@ -93,17 +94,17 @@ def running(run_id) -> tuple[str, int]:
 
 
 def succeed(run_id) -> None:
-    services.run_apply(run_id, core.StepSucceeded(*running(run_id), {}))
+    services.run_apply(run_id, saga.StepSucceeded(*running(run_id), {}))
 
 
 def fail(run_id, *, retryable: bool) -> None:
     step, attempt = running(run_id)
-    services.run_apply(run_id, core.StepFailed(step, attempt, "boom", retryable=retryable))
+    services.run_apply(run_id, saga.StepFailed(step, attempt, "boom", retryable=retryable))
 
 
 def retry_now(run_id) -> None:
     row = Run.objects.get(pk=run_id).steps.get(status="retrying")
-    services.run_apply(run_id, core.TimerFired(row.step_id, row.attempt))
+    services.run_apply(run_id, saga.TimerFired(row.step_id, row.attempt))
 
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -147,7 +148,7 @@ def test_a_run_shows_in_the_metrics(orders, staff_client):
     fail(compensated.pk, retryable=False)  # charge, before the pivot: compensate reserve
     row = Run.objects.get(pk=compensated.pk).steps.get(step_id="reserve")
     services.run_apply(
-        compensated.pk, core.CompensationSucceeded("reserve", row.compensation_attempt)
+        compensated.pk, saga.CompensationSucceeded("reserve", row.compensation_attempt)
     )
     assert Run.objects.get(pk=compensated.pk).status == "compensated"
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from engine import activities
-from engine.activities import PermanentError, RetryableError, activity
+from common import activities
+from common.activities import PermanentError, RetryableError, activity
 from engine.participants import Outcome, call_http, call_task, host_allowed
 
 KEY = "run-1:reserve"

@@ -8,7 +8,8 @@ import time
 import pytest
 from django.db import connection, transaction
 
-from engine import core, services
+import saga
+from engine import services
 from engine.models import StepRun
 from tests.factories import make_published, make_workflow
 
@@ -42,7 +43,7 @@ def test_parallel_steps_finishing_together_each_see_the_other(monkeypatch):
     def first() -> None:
         try:
             with transaction.atomic():
-                services.run_apply(run.pk, core.StepSucceeded("a", 1, {}))
+                services.run_apply(run.pk, saga.StepSucceeded("a", 1, {}))
                 holding.set()  # the run's row stays locked until this block ends
                 release.wait(10)
         except BaseException as exc:  # pragma: no cover - reported below
@@ -52,7 +53,7 @@ def test_parallel_steps_finishing_together_each_see_the_other(monkeypatch):
 
     def second() -> None:
         try:
-            services.run_apply(run.pk, core.StepSucceeded("b", 1, {}))
+            services.run_apply(run.pk, saga.StepSucceeded("b", 1, {}))
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:

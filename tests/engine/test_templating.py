@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.templating import (
+from saga.templates import (
     Reference,
     TemplateError,
     TemplateSyntaxError,

@@ -185,7 +185,7 @@ MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
     "designer:workflow-permissions": {"get": READ, "post": MANAGE_PERMISSIONS},
     "designer:designer-new": {"get": CHANGE_DRAFT},
     "designer:version-create": {"post": CHANGE_DRAFT},
-    "designer:run-start": {"post": START_RUN},
+    "engine:run-start": {"post": START_RUN},
     "designer:version-detail": {"get": READ},
     "designer:version-edit": {"get": CHANGE_DRAFT, "post": CHANGE_DRAFT},
     "designer:version-submit": {"post": CHANGE_DRAFT},

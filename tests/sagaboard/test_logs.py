@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sagaboard.logs import log_context
+from common.logs import log_context
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,7 +73,7 @@ def test_unknown_fields_are_refused():
 def test_production_logs_are_json(tmp_path):
     code = (
         "import django, logging; django.setup();"
-        "from sagaboard.logs import log_context;"
+        "from common.logs import log_context;"
         "ctx = log_context(run_id='r-9'); ctx.__enter__();"
         "logging.getLogger('sagaboard.engine').warning('hello')"
     )

@@ -7,7 +7,7 @@ import io
 import pytest
 from rest_framework.exceptions import ParseError
 
-from sagaboard.parsers import MAX_JSON_DEPTH, JSONParser, nested_deeper_than
+from common.parsers import MAX_JSON_DEPTH, JSONParser, nested_deeper_than
 
 
 def nested(levels: int) -> str:

@@ -29,9 +29,9 @@ from django.test import Client, override_settings
 from django.urls import resolve, reverse
 from rest_framework.views import APIView
 
+import saga
 from designer import services as designer_services
 from designer.models import Workflow
-from engine import core
 from engine import services as engine_services
 from engine.models import Run
 from sagaboard.asgi import application
@@ -119,7 +119,7 @@ FORM_BODIES: dict[str, dict[str, Any]] = {
     "login": {"username": "matrix-nobody", "password": "wrong"},
     "designer:workflow-create": {"slug": "made-by-matrix", "name": "Made"},
     "designer:version-create": {"spec": json.dumps(SPEC), "note": ""},
-    "designer:run-start": {"input": json.dumps({"order_id": "o-3"}), "idempotency_key": ""},
+    "engine:run-start": {"input": json.dumps({"order_id": "o-3"}), "idempotency_key": ""},
     "designer:version-edit": {"spec": json.dumps(DRAFT_SPEC), "note": ""},
     "designer:version-review": {"decision": "approve", **COMMENT},
     "demo:traffic": {"rate_per_min": "0", "fail_percent": "0"},
@@ -143,7 +143,7 @@ def _running(run: Run) -> tuple[str, int]:
 
 
 def _succeed(run: Run) -> None:
-    engine_services.run_apply(run.pk, core.StepSucceeded(*_running(run), {}))
+    engine_services.run_apply(run.pk, saga.StepSucceeded(*_running(run), {}))
 
 
 def build_world() -> dict[str, Any]:
@@ -171,10 +171,10 @@ def build_world() -> dict[str, Any]:
     _succeed(waiting)  # reserve; the run now waits for a manager
     stuck, _ = engine_services.run_start(workflow=orders, by=None, input={"order_id": "o-2"})
     _succeed(stuck)
-    engine_services.run_apply(stuck.pk, core.ApprovalDecided("manager_ok", True, "a manager"))
+    engine_services.run_apply(stuck.pk, saga.ApprovalDecided("manager_ok", True, "a manager"))
     _succeed(stuck)  # charge: the pivot
     step, attempt = _running(stuck)
-    engine_services.run_apply(stuck.pk, core.StepFailed(step, attempt, "down", retryable=False))
+    engine_services.run_apply(stuck.pk, saga.StepFailed(step, attempt, "down", retryable=False))
     assert Run.objects.get(pk=waiting.pk).steps.get(step_id="manager_ok").status == "waiting"
     assert Run.objects.get(pk=stuck.pk).status == "stuck"
 

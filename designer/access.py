@@ -7,20 +7,16 @@ for an act gets a 403.
 
 from __future__ import annotations
 
-from typing import TypeAlias
-
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 from django.http import Http404
 from guardian.shortcuts import get_objects_for_user
 
+from common.errors import NotAllowed
+from common.people import Visitor
 from designer.models import WORKFLOW_PERMS, Workflow
-from sagaboard.errors import NotAllowed
-
-User: TypeAlias = AbstractBaseUser | AnonymousUser
 
 
-def user_can(user: User, workflow: Workflow, perm: str) -> bool:
+def user_can(user: Visitor, workflow: Workflow, perm: str) -> bool:
     """Whether ``user`` holds ``perm`` (a codename such as ``review_workflow``) on it."""
     if perm not in WORKFLOW_PERMS:
         raise ValueError(f"unknown workflow permission {perm!r}")
@@ -34,16 +30,16 @@ def user_can(user: User, workflow: Workflow, perm: str) -> bool:
     return _holds(user, workflow, perm)
 
 
-def _holds(user: User, workflow: Workflow, perm: str) -> bool:
+def _holds(user: Visitor, workflow: Workflow, perm: str) -> bool:
     return user.has_perm(f"designer.{perm}") or user.has_perm(f"designer.{perm}", workflow)
 
 
-def user_perms(user: User, workflow: Workflow) -> list[str]:
+def user_perms(user: Visitor, workflow: Workflow) -> list[str]:
     """Every workflow permission ``user`` holds on it, in the order of the roles."""
     return [perm for perm in WORKFLOW_PERMS if user_can(user, workflow, perm)]
 
 
-def visible_workflows(user: User) -> QuerySet[Workflow]:
+def visible_workflows(user: Visitor) -> QuerySet[Workflow]:
     if not user.is_authenticated or not user.is_active:
         return Workflow.objects.none()
     if user.is_staff:
@@ -58,7 +54,7 @@ def visible_workflows(user: User) -> QuerySet[Workflow]:
 
 
 def workflow_access(
-    user: User, slug: str, perm: str = "view_workflow", *, for_update: bool = False
+    user: Visitor, slug: str, perm: str = "view_workflow", *, for_update: bool = False
 ) -> Workflow:
     """The workflow ``slug`` if ``user`` may ``perm`` it.
 
@@ -77,7 +73,7 @@ def workflow_access(
     return workflow
 
 
-def can_manage_permissions(user: User, workflow: Workflow) -> bool:
+def can_manage_permissions(user: Visitor, workflow: Workflow) -> bool:
     """Staff and the workflow's creator may change who holds which role."""
     return bool(
         user.is_authenticated

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from axes.handlers.proxy import AxesProxyHandler
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
 from drf_spectacular.utils import inline_serializer
 from rest_framework import exceptions, serializers, status
-from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from sagaboard.errors import Conflict, InvalidInput, NotAllowed
+from common.errors import Conflict, InvalidInput, NotAllowed
 
 
 def _flatten(detail: Any, prefix: str = "") -> list[dict[str, Any]]:
@@ -72,25 +69,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         )
         response["Retry-After"] = str(RETRY_AFTER_S)
         return response
-    response = drf_exception_handler(exc, context)
-    if response is not None and isinstance(response.data, dict) and "detail" in response.data:
-        response.data = {"detail": str(response.data["detail"]), "errors": []}
-    return response
-
-
-class TokenApi(ObtainAuthToken):
-    """``POST /api/auth/token/``: DRF's token exchange, answering 429 while sign-in is
-    locked out for that username and address (django-axes), as the login page does."""
-
-    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        data = request.data if isinstance(request.data, dict) else {}
-        username = str(data.get("username", ""))[:150]
-        if username and AxesProxyHandler.is_locked(request._request, {"username": username}):
-            return error_response(
-                "Too many failed sign-ins for this user from this address; try again later.",
-                status.HTTP_429_TOO_MANY_REQUESTS,
-            )
-        return super().post(request, *args, **kwargs)
+    found = drf_exception_handler(exc, context)
+    if found is not None and isinstance(found.data, dict) and "detail" in found.data:
+        found.data = {"detail": str(found.data["detail"]), "errors": []}
+    return found
 
 
 #: The answers every operation may give besides its own, as DESIGN.md's "API" says.
@@ -124,8 +106,8 @@ def document_errors(result: dict[str, Any], generator: Any, request: Any, public
                 "items": {
                     "type": "object",
                     "properties": {
-                        "step": {"type": ["string", "null"]},
-                        "field": {"type": ["string", "null"]},
+                        "step": {"type": "string", "nullable": True},
+                        "field": {"type": "string", "nullable": True},
                         "message": {"type": "string"},
                     },
                 },

@@ -17,7 +17,7 @@ embedded in longer text are written as JSON-ish text (``true``, ``null``,
 compact JSON for objects and lists). A path that does not resolve is an error
 that names the path, never an empty string.
 
-This module is pure: no Django, no I/O.
+Pure: no Django, no I/O.
 """
 
 from __future__ import annotations

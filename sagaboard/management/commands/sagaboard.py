@@ -13,10 +13,13 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from common.errors import Conflict, InvalidInput
+from demo.loader import DEMO_WORKFLOWS, load_demo
+from demo.traffic import traffic_current
 from designer import services
 from designer.models import Version, Workflow
-from designer.validation import SpecParseError, parse_spec_text
-from sagaboard.errors import Conflict, InvalidInput
+from designer.spec_text import SpecParseError, parse_spec_text
+from sagaboard.standalone import serve
 
 EXPORT_FORMAT = "sagaboard-export/v1"
 
@@ -140,7 +143,7 @@ class Command(BaseCommand):
             self.stdout.write(style(f"{label}: {where}: {issue.message}"))
 
     def do_validate(self, *, file: str, **_: Any) -> None:
-        _, spec, _, _ = split_document(self._read(file))
+        spec = split_document(self._read(file))[1]
         result = services.spec_validate(spec)
         self._print_issues("error", result.errors, self.style.ERROR)
         self._print_issues("warning", result.warnings, self.style.WARNING)
@@ -150,14 +153,15 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def do_import(self, *, file: str, workflow: str | None, user: str | None, **_: Any) -> None:
-        fields, spec, layout, note = split_document(self._read(file))
+        found, spec, layout, note = split_document(self._read(file))
+        fields: dict[str, Any] = found or {}
         author = None
         if user:
             try:
                 author = get_user_model().objects.get_by_natural_key(user)
             except get_user_model().DoesNotExist:
                 raise CommandError(f"No user {user!r}.") from None
-        slug = workflow or (fields or {}).get("slug")
+        slug = workflow or fields.get("slug")
         if not slug:
             raise CommandError("The file is a bare spec: say which workflow with --workflow SLUG.")
         target = Workflow.objects.filter(slug=slug).first()
@@ -165,7 +169,6 @@ class Command(BaseCommand):
             if target is None:
                 if author is None:
                     raise CommandError(f"No workflow {slug!r}; name a --user to create it.")
-                fields = fields or {}
                 target = services.workflow_create(
                     by=author,
                     slug=slug,
@@ -210,8 +213,6 @@ class Command(BaseCommand):
     # demo
 
     def do_demo(self, **_: Any) -> None:
-        from demo.loader import DEMO_WORKFLOWS, load_demo
-
         passwords = load_demo()
         if passwords:
             self.stdout.write(self.style.SUCCESS("Demo users (passwords shown once):"))
@@ -225,9 +226,6 @@ class Command(BaseCommand):
     # serve
 
     def do_serve(self, *, host: str, port: int, **_: Any) -> None:
-        from demo.traffic import traffic_current
-        from sagaboard.standalone import serve
-
         traffic = traffic_current()
         self.stdout.write(
             self.style.SUCCESS(f"Sagaboard on http://{host}:{port}/")

@@ -1,0 +1,1 @@
+"""What every app uses: errors, API helpers, parsers, logs, the activity registry."""

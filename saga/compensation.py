@@ -1,0 +1,128 @@
+"""The rules of a run going back: it waits for what is in flight, then compensates every
+step that owes it, in reverse order of the graph, each retried with its own policy."""
+
+from __future__ import annotations
+
+from saga.commands import ScheduleCompensationRetry, StartCompensation
+from saga.draft import ABANDONED_COMPENSATING, Draft
+from saga.vocabulary import OWES_COMPENSATION, EventType, RunStatus, StepStatus
+
+__all__ = [
+    "advance_compensation",
+    "begin_compensation",
+    "compensation_failed",
+    "is_current_compensation",
+    "on_compensation_timer",
+    "owes_compensation",
+    "start_compensation",
+]
+
+S = StepStatus
+
+
+def is_current_compensation(d: Draft, step_id: str, attempt: int) -> bool:
+    step = d.steps[step_id]
+    # A compensation waiting for its retry timer has no attempt in flight to answer.
+    return (
+        step.status is S.COMPENSATING
+        and step.compensation_attempt == attempt
+        and step.due_at is None
+    )
+
+
+def begin_compensation(d: Draft) -> None:
+    """Turn the run around: give up what waits, keep what runs, compensate when it settles."""
+    d.compensating = True
+    d.run_status(RunStatus.COMPENSATING)
+    for step_id in d.definition.order:
+        step = d.steps[step_id]
+        keep_waiting = d.kind(step_id).waits_through_compensation(d.sdef(step_id))
+        if step.status is S.RETRYING or (step.status is S.WAITING and not keep_waiting):
+            d.fail(step_id, ABANDONED_COMPENSATING, abandoned=True)
+
+
+def owes_compensation(d: Draft, step_id: str) -> bool:
+    return d.sdef(step_id).has_compensation and d.steps[step_id].status in OWES_COMPENSATION
+
+
+def advance_compensation(d: Draft) -> None:
+    """Start the compensations now due: of each step that owes one and whose later steps
+    owe nothing more, once nothing is in flight."""
+    # Steps still in flight may yet succeed and need undoing too: wait for all of them.
+    if any(s.status is S.RUNNING for s in d.steps.values()):
+        return
+    for step_id in reversed(d.definition.order):
+        step = d.steps[step_id]
+        if not owes_compensation(d, step_id) or step.status not in (S.SUCCEEDED, S.WAITING):
+            continue
+        if any(owes_compensation(d, later) for later in d.definition.descendants(step_id)):
+            continue
+        start_compensation(d, step_id, step.compensation_attempt + 1, new_round=True)
+
+
+def start_compensation(d: Draft, step_id: str, attempt: int, *, new_round: bool) -> None:
+    sdef = d.sdef(step_id)
+    current = d.steps[step_id]
+    deadline = None if sdef.timeout_s is None else d.now + sdef.timeout_s
+    d.move(
+        step_id,
+        S.COMPENSATING,
+        compensation_attempt=attempt,
+        compensation_round_start=attempt if new_round else current.compensation_round_start,
+        deadline_at=deadline,
+        due_at=None,
+        error=None,
+    )
+    d.emit(EventType.STEP_COMPENSATION_STARTED, step_id, S.COMPENSATING, attempt)
+    d.commands.append(StartCompensation(step_id, attempt, deadline))
+
+
+def compensation_succeeded(d: Draft, step_id: str, attempt: int) -> None:
+    d.move(step_id, S.COMPENSATED, deadline_at=None, error=None)
+    d.emit(EventType.STEP_COMPENSATED, step_id, S.COMPENSATED, attempt)
+
+
+def compensation_failed(d: Draft, step_id: str, error: str, retryable: bool) -> None:
+    """A compensation attempt failed: retry it, or give it up (the run is then stuck)."""
+    sdef = d.sdef(step_id)
+    step = d.steps[step_id]
+    attempt = step.compensation_attempt
+    n = attempt - step.compensation_round_start + 1
+    if retryable and not d.terminal and n < sdef.retry.max_attempts:
+        delay = sdef.retry.delay_s(n, d.jitter)
+        at = d.now + delay
+        d.move(step_id, S.COMPENSATING, error=error, deadline_at=None, due_at=at)
+        d.emit(
+            EventType.STEP_RETRY_SCHEDULED,
+            step_id,
+            S.COMPENSATING,
+            attempt,
+            error,
+            at=at,
+            delay_s=delay,
+            compensation=True,
+        )
+        d.commands.append(ScheduleCompensationRetry(step_id, attempt, at))
+        return
+    d.move(step_id, S.COMPENSATION_FAILED, error=error, deadline_at=None, due_at=None)
+    d.emit(
+        EventType.STEP_COMPENSATION_FAILED,
+        step_id,
+        S.COMPENSATION_FAILED,
+        attempt,
+        error,
+        retryable=retryable,
+    )
+
+
+def on_compensation_timer(d: Draft, step_id: str, attempt: int) -> bool:
+    step = d.steps[step_id]
+    if (
+        d.terminal
+        or step.status is not S.COMPENSATING
+        or step.compensation_attempt != attempt
+        or step.due_at is None
+    ):
+        return False
+    start_compensation(d, step_id, attempt + 1, new_round=False)
+    return True

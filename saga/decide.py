@@ -1,0 +1,230 @@
+"""``decide(state, happening, *, now, jitter)``: the only way a run changes.
+
+It takes the run's frozen :class:`~saga.state.RunState` and one happening (a
+participant's answer, a timer, a timeout, an operator's act) and returns a
+:class:`~saga.commands.Decision`: the new state and the commands the shell
+must carry out. The core does no I/O, reads no clock and draws no random
+number: the shell passes ``now`` (epoch seconds) and ``jitter`` (a number in
+[0, 1]).
+
+Fencing: every happening about a step names the attempt it belongs to. One
+whose attempt is not the step's current one, or which the step's status does
+not expect (a duplicate, a late answer, a redelivered message), changes nothing
+and returns no commands. Operator acts the state does not allow raise
+:class:`~saga.acts.ActNotAllowed` with a reason a person can read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from saga.acts import ActNotAllowed, on_approval, on_cancel, on_compensate, on_retry, on_skip
+from saga.commands import Decision, StartCompensation, StartStep
+from saga.compensation import (
+    advance_compensation,
+    compensation_failed,
+    compensation_succeeded,
+    is_current_compensation,
+    on_compensation_timer,
+    owes_compensation,
+)
+from saga.draft import Draft
+from saga.forward import (
+    attempt_failed,
+    is_current,
+    on_callback,
+    on_timed_out,
+    on_timer,
+    on_waiting,
+    start_ready,
+)
+from saga.happenings import (
+    Act,
+    ApprovalDecided,
+    AttemptLost,
+    CallbackCompleted,
+    CancelRun,
+    CompensateRun,
+    CompensationFailed,
+    CompensationSucceeded,
+    CompensationTimedOut,
+    Happening,
+    RetryStep,
+    RunDeadlinePassed,
+    RunStarted,
+    SkipStep,
+    StepFailed,
+    StepSucceeded,
+    StepTimedOut,
+    StepWaiting,
+    TimerFired,
+)
+from saga.state import RunState, pivot_passed
+from saga.vocabulary import DONE, EventType, RunStatus, StepStatus
+
+__all__ = ["act_allowed", "decide"]
+
+R, S = RunStatus, StepStatus
+#: Happenings that keep a run going without being progress of its own.
+_MAINTENANCE = (RunDeadlinePassed, AttemptLost)
+
+
+def decide(state: RunState, happening: Happening, *, now: float, jitter: float = 1.0) -> Decision:
+    """Apply ``happening`` to ``state`` and say what follows.
+
+    ``now`` is the time in epoch seconds and ``jitter`` a number in [0, 1]
+    that spreads retry delays (1.0, the default, gives the full delay); both
+    come from the shell. Raises :class:`ActNotAllowed` for an act the state
+    does not allow and :class:`~saga.state.UnknownStep` for a step the
+    definition does not have.
+    """
+    if not 0.0 <= jitter <= 1.0:
+        raise ValueError(f"jitter must be in [0, 1], not {jitter}")
+    step_id = getattr(happening, "step", None)
+    if step_id is not None:
+        state.step(step_id)
+    draft = Draft(state, now, jitter)
+    if not _apply(draft, happening):
+        return Decision(state=state, ignored=True)
+    if isinstance(happening, _MAINTENANCE):
+        draft.progress = False
+    else:
+        draft.stalled = False
+    _settle(draft)
+    return draft.decision()
+
+
+def _apply(d: Draft, h: Happening) -> bool:
+    """Apply one happening to the draft; False when it is fenced off."""
+    match h:
+        case RunStarted():
+            if d.status is not R.PENDING:
+                return False
+            d.emit(EventType.RUN_STARTED, None, "")
+            d.run_status(R.RUNNING)
+            return True
+        case StepSucceeded(step=step_id, attempt=attempt, output=output):
+            if not is_current(d, step_id, attempt, S.RUNNING):
+                return False
+            d.succeed(step_id, output)
+            return True
+        case StepFailed(step=step_id, attempt=attempt, error=error, retryable=retryable):
+            if not is_current(d, step_id, attempt, S.RUNNING):
+                return False
+            attempt_failed(d, step_id, error, retryable)
+            return True
+        case StepTimedOut(step=step_id, attempt=attempt):
+            return on_timed_out(d, step_id, attempt)
+        case StepWaiting(step=step_id, attempt=attempt):
+            return on_waiting(d, step_id, attempt)
+        case TimerFired(step=step_id, attempt=attempt, compensation=compensation):
+            if compensation:
+                return on_compensation_timer(d, step_id, attempt)
+            return on_timer(d, step_id, attempt)
+        case CallbackCompleted():
+            return on_callback(d, h)
+        case AttemptLost():
+            return _on_lost(d, h)
+        case RunDeadlinePassed():
+            if d.terminal or d.status in (R.PENDING, R.STUCK):
+                return False
+            d.stalled = True
+            return True
+    if isinstance(h, CompensationSucceeded | CompensationFailed | CompensationTimedOut):
+        return _apply_compensation(d, h)
+    if isinstance(h, ApprovalDecided | RetryStep | SkipStep | CompensateRun | CancelRun):
+        _apply_act(d, h)
+        return True
+    raise TypeError(f"not a happening: {h!r}")
+
+
+def _apply_compensation(
+    d: Draft, h: CompensationSucceeded | CompensationFailed | CompensationTimedOut
+) -> bool:
+    if not is_current_compensation(d, h.step, h.attempt):
+        return False
+    match h:
+        case CompensationSucceeded():
+            compensation_succeeded(d, h.step, h.attempt)
+        case CompensationFailed(error=error, retryable=retryable):
+            compensation_failed(d, h.step, error, retryable)
+        case CompensationTimedOut():
+            error = f"compensation attempt {h.attempt} timed out or its worker was lost"
+            compensation_failed(d, h.step, error, True)
+    return True
+
+
+def _apply_act(d: Draft, h: Act) -> None:
+    match h:
+        case ApprovalDecided():
+            on_approval(d, h)
+        case RetryStep():
+            on_retry(d, h)
+        case SkipStep():
+            on_skip(d, h)
+        case CompensateRun():
+            on_compensate(d, h)
+        case CancelRun():
+            on_cancel(d, h)
+
+
+def _on_lost(d: Draft, h: AttemptLost) -> bool:
+    """Send the same attempt again, its claim (a gone worker's) released."""
+    step = d.steps[h.step]
+    if d.terminal or step.claimed_at != h.claimed_at:
+        return False
+    if h.compensation:
+        if not is_current_compensation(d, h.step, h.attempt):
+            return False
+        d.commands.append(StartCompensation(h.step, h.attempt, step.deadline_at))
+    else:
+        if not is_current(d, h.step, h.attempt, S.RUNNING):
+            return False
+        d.commands.append(StartStep(h.step, h.attempt, step.deadline_at))
+    # Changed now: the next send, if this one is lost too, waits as long again.
+    d.steps[h.step] = dataclasses.replace(step, claimed_at=None, changed_at=d.now)
+    return True
+
+
+def _settle(d: Draft) -> None:
+    """Start what has become possible, then bring the run's status up to date."""
+    if d.terminal:
+        return
+    if d.compensating and pivot_passed(d.definition, d.steps) is not None:
+        # A pivot still in flight when compensation began has succeeded: nothing has been
+        # compensated yet (compensation waits for every step in flight), so the run goes on
+        # forward, stuck on whatever failed.
+        d.compensating = False
+    if d.compensating:
+        advance_compensation(d)
+    else:
+        start_ready(d)
+    d.run_status(_derived_status(d))
+
+
+def _derived_status(d: Draft) -> RunStatus:
+    statuses = {s.status for s in d.steps.values()}
+    if d.compensating:
+        if S.COMPENSATION_FAILED in statuses or d.stalled:
+            return R.STUCK
+        if S.RUNNING in statuses or any(owes_compensation(d, s) for s in d.steps):
+            return R.COMPENSATING
+        return R.COMPENSATED
+    if statuses <= DONE:
+        return R.COMPLETED
+    if S.FAILED in statuses or d.stalled:
+        return R.STUCK
+    if S.RUNNING in statuses or S.RETRYING in statuses:
+        return R.RUNNING
+    if S.WAITING in statuses:
+        return R.WAITING
+    return R.STUCK  # nothing can move without an operator
+
+
+def act_allowed(state: RunState, act: Act) -> bool:
+    """Whether ``act`` is allowed now (for offering only the acts that will work)."""
+    try:
+        decide(state, act, now=0.0)
+    except ActNotAllowed:
+        return False
+    return True

@@ -1,0 +1,152 @@
+"""The rules of a run going forward: attempts begin, succeed, fail, retry, time out, wait."""
+
+from __future__ import annotations
+
+from saga.commands import ScheduleRetry
+from saga.compensation import begin_compensation
+from saga.draft import ABANDONED_CANCELLED, ABANDONED_COMPENSATING, Draft
+from saga.happenings import CallbackCompleted
+from saga.state import pivot_passed
+from saga.vocabulary import DONE, EventType, StepStatus
+
+__all__ = [
+    "attempt_failed",
+    "is_current",
+    "on_callback",
+    "on_timed_out",
+    "on_timer",
+    "on_waiting",
+    "start_attempt",
+    "start_ready",
+]
+
+S = StepStatus
+
+
+def is_current(d: Draft, step_id: str, attempt: int, *statuses: StepStatus) -> bool:
+    step = d.steps[step_id]
+    return step.attempt == attempt and step.status in statuses
+
+
+def start_attempt(d: Draft, step_id: str, attempt: int, *, new_round: bool) -> None:
+    """Begin attempt ``attempt`` of the step, as its kind begins one."""
+    sdef = d.sdef(step_id)
+    current = d.steps[step_id]
+    begin = d.kind(step_id).begin(sdef, attempt, d.now)
+    d.move(
+        step_id,
+        begin.status,
+        attempt=attempt,
+        round_start=attempt if new_round else current.round_start,
+        started_at=d.now,
+        finished_at=None,
+        output=None,
+        error=None,
+        deadline_at=begin.deadline_at,
+        due_at=begin.due_at,
+    )
+    d.emit(begin.event, step_id, begin.status, attempt, **begin.data)
+    d.commands.append(begin.command)
+
+
+def start_ready(d: Draft) -> None:
+    """Begin every pending step whose ``after`` steps are all done."""
+    for step_id in d.definition.order:
+        if d.steps[step_id].status is not S.PENDING:
+            continue
+        if all(d.steps[a].status in DONE for a in d.sdef(step_id).after):
+            start_attempt(d, step_id, d.steps[step_id].attempt + 1, new_round=True)
+
+
+def attempt_failed(d: Draft, step_id: str, error: str, retryable: bool) -> None:
+    """The current attempt failed: retry it, or fail the step for good and say what follows."""
+    sdef = d.sdef(step_id)
+    step = d.steps[step_id]
+    n = step.attempt - step.round_start + 1
+    if retryable and not d.terminal and not d.compensating and n < sdef.retry.max_attempts:
+        delay = sdef.retry.delay_s(n, d.jitter)
+        at = d.now + delay
+        d.move(step_id, S.RETRYING, error=error, deadline_at=None, due_at=at, finished_at=d.now)
+        d.emit(
+            EventType.STEP_RETRY_SCHEDULED,
+            step_id,
+            S.RETRYING,
+            step.attempt,
+            error,
+            at=at,
+            delay_s=delay,
+        )
+        d.commands.append(ScheduleRetry(step_id, step.attempt, at))
+        return
+    if retryable and n >= sdef.retry.max_attempts:
+        # Retryable in kind, but no attempt is left: say so, not only the last error.
+        error = f"gave up after {n} attempt{'s' if n > 1 else ''}; the last: {error}"
+    d.fail(step_id, error, retryable=retryable, latency_ms=d.latency_ms(step))
+    # In a compensating or finished run a failure changes nothing more: "if they fail, nothing".
+    if not d.terminal and not d.compensating and pivot_passed(d.definition, d.steps) is None:
+        begin_compensation(d)
+
+
+def on_timed_out(d: Draft, step_id: str, attempt: int) -> bool:
+    """An attempt, or a wait, passed its deadline (or its worker died)."""
+    if not is_current(d, step_id, attempt, S.RUNNING, S.WAITING):
+        return False
+    if d.steps[step_id].status is S.WAITING:
+        verdict = d.kind(step_id).wait_expired(d.sdef(step_id), compensating=d.compensating)
+        if verdict.kind == "ignore":
+            return False
+        if verdict.kind == "succeed":
+            d.succeed(step_id, None, **verdict.data)
+            return True
+        if verdict.kind == "fail":
+            attempt_failed(d, step_id, verdict.error, False)
+            return True
+    attempt_failed(d, step_id, f"attempt {attempt} timed out or its worker was lost", True)
+    return True
+
+
+def on_waiting(d: Draft, step_id: str, attempt: int) -> bool:
+    """A participant that answers later was called; the step now waits for its answer."""
+    sdef = d.sdef(step_id)
+    if not d.kind(step_id).answers_later or not is_current(d, step_id, attempt, S.RUNNING):
+        return False
+    if d.terminal:
+        d.fail(step_id, ABANDONED_CANCELLED, abandoned=True)
+    elif d.compensating and not sdef.has_compensation:
+        d.fail(step_id, ABANDONED_COMPENSATING, abandoned=True)
+    else:
+        # In a compensating run, a step with a compensation waits for its turn to be undone.
+        d.move(step_id, S.WAITING)
+        d.emit(
+            EventType.STEP_WAITING,
+            step_id,
+            S.WAITING,
+            attempt,
+            deadline_at=d.steps[step_id].deadline_at,
+        )
+    return True
+
+
+def on_timer(d: Draft, step_id: str, attempt: int) -> bool:
+    """A retry is due, or a wait its kind ends by a timer is over."""
+    if is_current(d, step_id, attempt, S.RETRYING) and not d.terminal:
+        start_attempt(d, step_id, attempt + 1, new_round=False)
+        return True
+    if d.kind(step_id).timer_ends_wait and is_current(d, step_id, attempt, S.WAITING):
+        d.succeed(step_id, None)
+        return True
+    return False
+
+
+def on_callback(d: Draft, h: CallbackCompleted) -> bool:
+    """The participant of a step that answers later posted its result."""
+    # A quick participant may answer before the worker has recorded that the call was made.
+    if not d.kind(h.step).answers_later or not is_current(
+        d, h.step, h.attempt, S.RUNNING, S.WAITING
+    ):
+        return False
+    if h.succeeded:
+        d.succeed(h.step, h.output)
+    else:
+        attempt_failed(d, h.step, h.error or "the participant reported a failure", h.retryable)
+    return True

@@ -1,0 +1,206 @@
+"""What can happen to a run: participants' answers, timers, timeouts and operators' acts.
+
+Each happening about a step names the attempt it belongs to, so that
+:func:`saga.decide.decide` can fence off one that comes too late or twice.
+Acts name who did them; whether that person may is for the shell to check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "Act",
+    "ApprovalDecided",
+    "AttemptLost",
+    "CallbackCompleted",
+    "CancelRun",
+    "CompensateRun",
+    "CompensationFailed",
+    "CompensationSucceeded",
+    "CompensationTimedOut",
+    "Happening",
+    "RetryStep",
+    "RunDeadlinePassed",
+    "RunStarted",
+    "SkipStep",
+    "StepFailed",
+    "StepSucceeded",
+    "StepTimedOut",
+    "StepWaiting",
+    "TimerFired",
+]
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    """The run was created and may begin."""
+
+
+@dataclass(frozen=True)
+class StepSucceeded:
+    """An attempt of an ``http`` or ``task`` step succeeded."""
+
+    step: str
+    attempt: int
+    output: Any = None
+
+
+@dataclass(frozen=True)
+class StepFailed:
+    """An attempt failed; ``retryable`` says whether trying again may help."""
+
+    step: str
+    attempt: int
+    error: str
+    retryable: bool = True
+
+
+@dataclass(frozen=True)
+class StepTimedOut:
+    """An attempt passed its deadline, or the worker holding it died.
+
+    Handled as a retryable failure; for an approval, ``on_timeout`` decides.
+    """
+
+    step: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class StepWaiting:
+    """A callback step's outgoing call was made; it now waits for the participant."""
+
+    step: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class TimerFired:
+    """A timer is due: a retry (of the attempt, or with ``compensation`` of the
+    compensation attempt, that failed), or a delay step's wait is over."""
+
+    step: str
+    attempt: int
+    compensation: bool = False
+
+
+@dataclass(frozen=True)
+class ApprovalDecided:
+    """A person decided an approval step (an act; group membership is checked by the shell)."""
+
+    step: str
+    approved: bool
+    by: str
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class CallbackCompleted:
+    """The participant of a callback step posted its result."""
+
+    step: str
+    attempt: int
+    succeeded: bool
+    output: Any = None
+    error: str | None = None
+    retryable: bool = True
+
+
+@dataclass(frozen=True)
+class CompensationSucceeded:
+    """A compensation attempt succeeded."""
+
+    step: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class CompensationFailed:
+    """A compensation attempt failed."""
+
+    step: str
+    attempt: int
+    error: str
+    retryable: bool = True
+
+
+@dataclass(frozen=True)
+class CompensationTimedOut:
+    """A compensation attempt passed its deadline, or its worker died (retryable)."""
+
+    step: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class AttemptLost:
+    """The message of an attempt in flight was lost, or the worker holding it is known to be
+    gone (a restarted single-process install): send the same attempt again.
+
+    ``claimed_at`` is the claim the shell saw (None: unclaimed); a step claimed
+    since then is left alone.
+    """
+
+    step: str
+    attempt: int
+    compensation: bool = False
+    claimed_at: float | None = None
+
+
+@dataclass(frozen=True)
+class RunDeadlinePassed:
+    """The run made no progress for longer than its deadline."""
+
+
+@dataclass(frozen=True)
+class RetryStep:
+    """Operator act: run a failed step (or failed compensation) again, with a fresh round."""
+
+    step: str
+    by: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class SkipStep:
+    """Operator act: record a step (or its compensation) as skipped and go on."""
+
+    step: str
+    by: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class CompensateRun:
+    """Operator act: undo the run (only before any pivot has succeeded)."""
+
+    by: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class CancelRun:
+    """Operator act: stop the run; answers still in flight are recorded, nothing starts."""
+
+    by: str
+    reason: str = ""
+
+
+Act = ApprovalDecided | RetryStep | SkipStep | CompensateRun | CancelRun
+Happening = (
+    RunStarted
+    | StepSucceeded
+    | StepFailed
+    | StepTimedOut
+    | StepWaiting
+    | TimerFired
+    | CallbackCompleted
+    | CompensationSucceeded
+    | CompensationFailed
+    | CompensationTimedOut
+    | RunDeadlinePassed
+    | AttemptLost
+    | Act
+)

@@ -1,0 +1,70 @@
+"""The simulation: a definition run with every answer at once and no side effect, to
+show the path a run takes when one step fails for good."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from saga.acts import ActNotAllowed
+from saga.commands import Command, Emit, StartCompensation
+from saga.decide import decide
+from saga.definition import Definition
+from saga.happenings import CompensationSucceeded, Happening, RunStarted
+from saga.state import RunState, UnknownStep, initial_state
+from saga.steps import kind_of
+
+__all__ = ["Simulation", "simulate"]
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """The outcome of :func:`simulate`: the run's event log and its final state."""
+
+    events: tuple[Emit, ...]
+    state: RunState
+
+
+def simulate(definition: Definition, fail_step: str | None = None) -> Simulation:
+    """Run ``definition`` with every step succeeding except ``fail_step``, which fails for good.
+
+    Every answer comes back at once, in the order the work was started, so
+    parallel branches interleave the way they often do; approvals are
+    approved (``fail_step``, when it is one, rejected). Shows the path a run
+    takes: to completion, through compensation, or to ``stuck`` after a pivot.
+    """
+    if fail_step is not None:
+        if fail_step not in definition:
+            raise UnknownStep(f"the definition has no step {fail_step!r}")
+        kind = kind_of(definition.step(fail_step).type)
+        if not kind.can_fail:
+            raise ValueError(f"step {fail_step} is a {kind.name}; a {kind.name} does not fail")
+    state = initial_state(definition)
+    events: list[Emit] = []
+    inbox: deque[Happening] = deque([RunStarted()])
+    now = 0.0
+    while inbox:
+        now += 1.0
+        try:
+            decision = decide(state, inbox.popleft(), now=now)
+        except ActNotAllowed:
+            continue  # an approval the run gave up on while its decision was on the way
+        state = decision.state
+        for command in decision.commands:
+            inbox.extend(_simulated_answers(definition, command, fail_step, events))
+    return Simulation(events=tuple(events), state=state)
+
+
+def _simulated_answers(
+    definition: Definition, command: Command, fail_step: str | None, events: list[Emit]
+) -> list[Happening]:
+    if isinstance(command, Emit):
+        events.append(command)
+        return []
+    if isinstance(command, StartCompensation):
+        return [CompensationSucceeded(command.step, command.attempt)]
+    step_id = getattr(command, "step", None)
+    if step_id is None:
+        return []
+    sdef = definition.step(step_id)
+    return kind_of(sdef.type).simulated_answers(sdef, command, fail=step_id == fail_step)

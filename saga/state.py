@@ -1,0 +1,126 @@
+"""Where a run stands: the frozen state that :func:`saga.decide.decide` takes and returns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from saga.definition import Definition
+from saga.vocabulary import DONE, TERMINAL, RunStatus, StepStatus
+
+__all__ = ["RunState", "StepState", "UnknownStep", "initial_state", "pivot_passed"]
+
+
+class UnknownStep(LookupError):
+    """A happening names a step the run's definition does not have."""
+
+
+@dataclass(frozen=True)
+class StepState:
+    """Where one step of a run stands.
+
+    ``attempt`` counts the step's attempts (0 before the first, then only up);
+    ``round_start`` is the attempt where the current retry round began, so an
+    operator's retry gets a fresh round. ``compensation_attempt`` and
+    ``compensation_round_start`` do the same for the compensation.
+    ``deadline_at`` is when the attempt (or compensation attempt) in flight
+    times out; ``due_at`` is when a scheduled retry or a delay is due.
+
+    ``changed_at`` is when the step last changed, ``claimed_at`` when a worker
+    claimed its attempt in flight (the shell claims; a new attempt starts
+    unclaimed). With them :func:`saga.due.due_happenings` tells a message
+    that was lost from one still on its way.
+    """
+
+    status: StepStatus = StepStatus.PENDING
+    attempt: int = 0
+    round_start: int = 1
+    compensation_attempt: int = 0
+    compensation_round_start: int = 1
+    deadline_at: float | None = None
+    due_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    output: Any = None
+    error: str | None = None
+    changed_at: float | None = None
+    claimed_at: float | None = None
+
+    def new_attempt_since(self, before: StepState) -> bool:
+        """Whether this state holds an attempt (or compensation attempt) that ``before`` did
+        not: one no worker has claimed yet, and no token handed out earlier may complete."""
+        return (
+            self.attempt != before.attempt
+            or self.compensation_attempt != before.compensation_attempt
+            or (self.status != before.status and self.status is StepStatus.COMPENSATING)
+        )
+
+    @property
+    def latency_ms(self) -> float | None:
+        """How long the step's last attempt took, once it has finished."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return round((self.finished_at - self.started_at) * 1000, 1)
+
+
+@dataclass(frozen=True)
+class RunState:
+    """Where a run stands: its status and every step's.
+
+    ``compensating`` says which way the run is going; it stays set while the
+    run is ``stuck`` on a compensation. ``stalled`` marks a run that made no
+    progress before its deadline; the next change of any kind clears it.
+    ``deadline_at`` is that progress deadline (while the run moves on its
+    own and its definition sets ``deadline_s``); ``stuck_since`` and
+    ``finished_at`` say when it became stuck and when it ended.
+    """
+
+    definition: Definition = field(repr=False)
+    status: RunStatus
+    steps: Mapping[str, StepState]
+    compensating: bool = False
+    stalled: bool = False
+    deadline_at: float | None = None
+    stuck_since: float | None = None
+    finished_at: float | None = None
+
+    def step(self, step_id: str) -> StepState:
+        """The state of step ``step_id``; :class:`UnknownStep` if the run has none."""
+        try:
+            return self.steps[step_id]
+        except KeyError:
+            raise UnknownStep(f"the run has no step {step_id!r}") from None
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the run has ended for good (completed, compensated or cancelled)."""
+        return self.status in TERMINAL
+
+    @property
+    def pivot_passed(self) -> str | None:
+        """The first pivot that succeeded (or was skipped), or ``None``.
+
+        Once there is one, the run only moves forward. A skipped pivot counts:
+        the steps after it may already have run, and nothing after a pivot has
+        a compensation.
+        """
+        return pivot_passed(self.definition, self.steps)
+
+
+def initial_state(definition: Definition) -> RunState:
+    """The state of a run that has been created but not started."""
+    return RunState(
+        definition=definition,
+        status=RunStatus.PENDING,
+        steps=MappingProxyType({step_id: StepState() for step_id in definition.order}),
+    )
+
+
+def pivot_passed(definition: Definition, steps: Mapping[str, StepState]) -> str | None:
+    """The first pivot of ``definition`` that is done in ``steps``, or ``None``."""
+    for step_id in definition.pivots:
+        if steps[step_id].status in DONE:
+            return step_id
+    return None
