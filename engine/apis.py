@@ -20,12 +20,12 @@ from common.people import signed_in
 from designer.access import workflow_access
 from engine import services, stats
 from engine.acts import decider_refusal
+from engine.eventlog import run_events
 from engine.models import Run
 from engine.selectors import (
     RUN_ORDERINGS,
     RunFilters,
     run_access,
-    run_events,
     run_filters,
     run_steps,
     runs_filtered,
@@ -160,7 +160,7 @@ class RunEventsApi(APIView):
                 "after must be a whole number.",
                 [{"step": None, "field": "after", "message": "not a whole number"}],
             ) from None
-        return Response(EventSerializer(run_events(run, after=after), many=True).data)
+        return Response(run_events(run, after=after))
 
 
 def _reason(request: Request) -> str:

@@ -57,7 +57,7 @@ from django.utils import timezone
 
 from common.errors import NotAllowed
 from designer.access import visible_workflows, workflow_access
-from engine import streams
+from engine import eventlog, streams
 from engine.models import Run
 from engine.selectors import run_access, visible_runs
 from engine.streams import BOARD_GROUP
@@ -324,7 +324,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
                     continue
                 if seq > last + 1:
                     out.extend(
-                        await database_sync_to_async(streams.events_between)(
+                        await database_sync_to_async(eventlog.events_between)(
                             run, event["workflow"], last, seq
                         )
                     )
@@ -334,7 +334,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
                 # commits, so a worker's can overtake the web process's. They come from the
                 # log now, and are dropped as sent when they arrive.
                 out.extend(
-                    await database_sync_to_async(streams.events_between)(
+                    await database_sync_to_async(eventlog.events_between)(
                         run, event["workflow"], 0, seq, since=self._untracked_since
                     )
                 )
@@ -440,7 +440,7 @@ class RunConsumer(StreamConsumer):
         """Send the log after ``after`` in chunks; live events that arrive meanwhile wait."""
         self._last_sent[self.run_id] = after
         while True:
-            rows = await database_sync_to_async(streams.events_after)(
+            rows = await database_sync_to_async(eventlog.events_after)(
                 self.run_id, self.workflow, self._last_sent[self.run_id], self.REPLAY_CHUNK
             )
             if rows:
@@ -491,7 +491,7 @@ class SnapshotConsumer(StreamConsumer):
         """The snapshot frame (runs in a worker thread)."""
         self._snapshot_at = timezone.now()
         self._untracked_since = self._snapshot_at - self.UNTRACKED_MARGIN
-        runs, truncated = streams.runs_snapshot(
+        runs, truncated = eventlog.runs_snapshot(
             self.visible_runs(user), limit=self.SNAPSHOT_LIMIT, recent=self.RECENT
         )
         return {"type": "snapshot", "runs": runs, "truncated": truncated}

@@ -18,7 +18,7 @@ from common.errors import InvalidInput
 from common.people import Visitor
 from designer.access import visible_workflows, workflow_access
 from designer.models import Workflow
-from engine.models import Event, Run, StepRun
+from engine.models import Run, StepRun
 from saga.vocabulary import FAILED_FOR_GOOD, RunStatus
 
 
@@ -110,7 +110,7 @@ def runs_filtered(user: Visitor, filters: RunFilters) -> QuerySet[Run]:
         runs = runs.filter(created_at__gte=filters.since)
     if filters.until:
         runs = runs.filter(created_at__lt=filters.until)
-    if filters.order == "stuck":
+    if filters.order == RunStatus.STUCK:
         # Every stuck run has stuck_since (the engine sets both in one write); saying
         # "IS NOT NULL" too made the planner guess 40 rows where there were 2,000, and
         # sort them all instead of reading run_stuck in order (bench/board.py).
@@ -148,7 +148,3 @@ def run_access(user: Visitor, run_id: Any, perm: str = "view_workflow") -> Run:
 
 def run_steps(run: Run) -> list[StepRun]:
     return list(StepRun.objects.filter(run=run).order_by("position"))
-
-
-def run_events(run: Run, *, after: int = 0, limit: int = 1000) -> QuerySet[Event]:
-    return Event.objects.filter(run=run, seq__gt=after).order_by("seq")[:limit]

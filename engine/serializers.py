@@ -7,8 +7,8 @@ from typing import Any
 from rest_framework import serializers
 
 from engine.acts import run_acts
-from engine.models import Event, Run, StepRun
-from saga.vocabulary import StepStatus
+from engine.models import Run, StepRun
+from saga.vocabulary import EventType, StepStatus
 
 #: What a callback participant may report: its step succeeded, or it failed.
 CALLBACK_STATUSES = [str(StepStatus.SUCCEEDED), str(StepStatus.FAILED)]
@@ -97,26 +97,26 @@ class RunSerializer(RunSummarySerializer):
         return run_acts(self.context["request"].user, run, self.context["steps"])
 
 
-class EventSerializer(serializers.ModelSerializer):
-    run = serializers.CharField(source="run_id")
-    event = serializers.CharField(source="type")
-    step = serializers.CharField(source="step_id")
+class EventSerializer(serializers.Serializer):
+    """One event of a run's log, as the API, the run page and the live streams all send it
+    (engine/eventlog.py: ``event_message``)."""
 
-    class Meta:
-        model = Event
-        fields = [
-            "run",
-            "seq",
-            "event",
-            "step",
-            "status",
-            "attempt",
-            "at",
-            "latency_ms",
-            "error",
-            "actor",
-            "data",
-        ]
+    type = serializers.ChoiceField(choices=["event"])
+    run = serializers.UUIDField()
+    workflow = serializers.CharField()
+    seq = serializers.IntegerField()
+    event = serializers.ChoiceField(choices=[str(e) for e in EventType])
+    step = serializers.CharField(allow_null=True)
+    status = serializers.CharField(help_text="the new status of its step, or of its run")
+    attempt = serializers.IntegerField(allow_null=True)
+    at = serializers.DateTimeField()
+    latency_ms = serializers.FloatField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+    actor = serializers.CharField(allow_null=True)
+    data = serializers.DictField()
+    run_status = serializers.CharField(
+        allow_null=True, help_text="the run's status once the event committed (live only)"
+    )
 
 
 class ReasonSerializer(serializers.Serializer):

@@ -26,6 +26,7 @@ from common.people import User
 from designer.models import Workflow
 from engine import dispatch, tracing
 from engine.acts import decider_refusal
+from engine.eventlog import event_message
 from engine.models import Run, StepRun
 from engine.store import (
     Writes,
@@ -40,7 +41,7 @@ from engine.store import (
     step_for_token,
     workflow_slug,
 )
-from engine.streams import event_message, publish
+from engine.streams import publish
 from saga import ActNotAllowed, Decision, Happening, decide
 
 log = logging.getLogger("sagaboard.engine")

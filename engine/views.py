@@ -34,8 +34,8 @@ from designer.forms import RunStartForm
 from designer.views import page, render_workflow
 from engine import services, stats
 from engine.apis import RunPagination, run_body, run_list_page
-from engine.selectors import RunFilters, run_access, run_events, run_filters
-from engine.serializers import EventSerializer
+from engine.eventlog import run_events
+from engine.selectors import RunFilters, run_access, run_filters
 from saga.vocabulary import OPEN, RunStatus
 
 #: Events handed to the run page with its first paint; the socket replays the rest.
@@ -133,7 +133,7 @@ def _run_snapshot(request: HttpRequest, run: Any) -> tuple[dict[str, Any], list[
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         body = run_body(request, run)  # type: ignore[arg-type]  # it only reads .user
-        events = EventSerializer(run_events(run, limit=FIRST_EVENTS), many=True).data
+        events = run_events(run, limit=FIRST_EVENTS)
     return body, list(events)
 
 

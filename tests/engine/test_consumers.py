@@ -32,7 +32,7 @@ from django.test import Client
 from guardian.shortcuts import remove_perm
 
 import saga
-from engine import consumers, services, streams
+from engine import consumers, eventlog, services, streams
 from engine.consumers import (
     CLOSE_BAD_REQUEST,
     CLOSE_FORBIDDEN,
@@ -499,7 +499,7 @@ async def test_resume_after_a_drop_has_no_gap_and_no_duplicate(orders, viewer):
 async def test_events_committed_during_the_replay_arrive_once_in_order(orders, viewer, monkeypatch):
     run_id = await db(start)(orders)
     await db(advance)(run_id, 3)  # seq 1..8 in the log
-    real = streams.events_after
+    real = eventlog.events_after
     calls: list[tuple[int, int]] = []
 
     def replay_with_commits(run: str, workflow: str, after: int, limit: int) -> list[dict]:
@@ -515,7 +515,7 @@ async def test_events_committed_during_the_replay_arrive_once_in_order(orders, v
         return rows
 
     monkeypatch.setattr(consumers.RunConsumer, "REPLAY_CHUNK", 3)
-    monkeypatch.setattr(streams, "events_after", replay_with_commits)
+    monkeypatch.setattr(eventlog, "events_after", replay_with_commits)
     comm = await opened(await socket(f"/ws/runs/{run_id}/?after=1", viewer))
     events = await events_until(comm, run_id, 16)
     assert seqs(events, run_id) == list(range(2, 17))

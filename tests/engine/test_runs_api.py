@@ -432,11 +432,11 @@ def test_events_after_a_seq_are_the_later_ones_in_order(operator):
     all_events = client.get(f"/api/runs/{run.pk}/events/").json()
     assert [e["seq"] for e in all_events] == list(range(1, len(all_events) + 1))
     assert [(e["event"], e["step"], e["status"]) for e in all_events] == [
-        ("run.started", "", "waiting"),
+        ("run.started", None, "waiting"),
         ("step.waiting", "manager_ok", "waiting"),
-        ("act.cancel", "", "cancelled"),
+        ("act.cancel", None, "cancelled"),
         ("step.failed", "manager_ok", "failed"),
-        ("run.cancelled", "", "cancelled"),
+        ("run.cancelled", None, "cancelled"),
     ]
     assert all_events[2]["actor"] == "olga"
     assert all_events[2]["data"]["reason"] == "customer called"

@@ -1,4 +1,4 @@
-"""`manage.py sagaboard export|import|validate|bootstrap|demo|serve`."""
+"""`manage.py sagaboard export|import|validate|bootstrap|demo|serve|generate`."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from demo.traffic import traffic_current
 from designer import services
 from designer.models import Version, Workflow
 from designer.spec_text import SpecParseError, parse_spec_text
+from sagaboard.generate import ROOT, generate
 from sagaboard.standalone import serve
 
 EXPORT_FORMAT = "sagaboard-export/v1"
@@ -92,6 +93,21 @@ class Command(BaseCommand):
         )
         serve.add_argument("--host", default="127.0.0.1")
         serve.add_argument("--port", type=int, default=8000)
+        generated = sub.add_parser(
+            "generate", help="write the files generated from the code (schema, front-end types)"
+        )
+        generated.add_argument(
+            "--check", action="store_true", help="write nothing; exit 1 naming what is stale"
+        )
+
+    def do_generate(self, *, check: bool, **_: Any) -> None:
+        stale = generate(check=check)
+        for path in stale:
+            self.stdout.write(f"{'stale' if check else 'wrote'}: {path.relative_to(ROOT)}")
+        if check and stale:
+            raise CommandError(
+                "Generated files are stale: run `manage.py sagaboard generate`.", returncode=1
+            )
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]

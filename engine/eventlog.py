@@ -1,0 +1,140 @@
+"""The event log as clients read it: one shape for an event, whoever asks.
+
+Every event of a run is served in the shape of DESIGN.md's WebSocket message,
+by the REST API (``GET /api/runs/{id}/events/``), the run page's first paint
+and the live streams alike, so a client handles one kind of object. The
+reads the streams replay from are here too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from engine.models import Event, Run
+from saga.vocabulary import OPEN
+
+__all__ = [
+    "Changed",
+    "event_message",
+    "events_after",
+    "events_between",
+    "events_lacking",
+    "run_events",
+    "runs_changed",
+    "runs_snapshot",
+]
+
+
+def event_message(event: Event, workflow: str, run_status: str | None = None) -> dict[str, Any]:
+    """An event as DESIGN.md's WebSocket message.
+
+    ``run_status``: the run's status once the event's transaction committed, sent
+    with events as they happen (null in a replay from the log). A step event can
+    move its run between running and waiting with no run event of its own; with
+    this a board keeps its rows right without reading the list again.
+    """
+    return {
+        "type": "event",
+        "run": str(event.run_id),
+        "workflow": workflow,
+        "seq": event.seq,
+        "event": event.type,
+        "step": event.step_id or None,
+        "status": event.status,
+        "attempt": event.attempt,
+        "at": event.at.isoformat(),
+        "latency_ms": event.latency_ms,
+        "error": event.error or None,
+        "actor": event.actor or None,
+        "data": event.data or {},
+        "run_status": run_status,
+    }
+
+
+def events_after(run_id: str, workflow: str, after: int, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` events of the run after ``seq`` ``after``, as stream messages."""
+    rows = Event.objects.filter(run_id=run_id, seq__gt=after).order_by("seq")[:limit]
+    return [event_message(row, workflow) for row in rows]
+
+
+def events_between(
+    run_id: str, workflow: str, after: int, before: int, *, since: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The run's events with ``after < seq < before`` (logged at or after ``since``, when
+    given), as stream messages."""
+    rows = Event.objects.filter(run_id=run_id, seq__gt=after, seq__lt=before).order_by("seq")
+    if since is not None:
+        rows = rows.filter(at__gte=since)
+    return [event_message(row, workflow) for row in rows]
+
+
+def runs_snapshot(
+    runs: QuerySet[Run], *, limit: int, recent: timedelta
+) -> tuple[list[dict[str, Any]], bool]:
+    """The latest state of ``runs`` that are active or changed within ``recent``, newest
+    first, at most ``limit``; and whether there were more."""
+    fields = ("id", "workflow__slug", "status", "last_seq", "updated_at")
+    # Two bounded index scans rather than one OR that could walk every run.
+    active = runs.filter(status__in=OPEN).order_by("-updated_at")
+    changed = runs.filter(updated_at__gte=timezone.now() - recent).order_by("-updated_at")
+    rows = {row[0]: row for row in active.values_list(*fields)[: limit + 1]}
+    rows.update((row[0], row) for row in changed.values_list(*fields)[: limit + 1])
+    newest = sorted(rows.values(), key=lambda row: row[4], reverse=True)
+    return [
+        {
+            "run": str(run_id),
+            "workflow": slug,
+            "status": status,
+            "last_seq": last_seq,
+            "updated_at": updated.isoformat(),
+        }
+        for run_id, slug, status, last_seq, updated in newest[:limit]
+    ], len(newest) > limit
+
+
+def run_events(run: Run, *, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+    """Up to ``limit`` events of ``run`` after ``seq`` ``after``, in order."""
+    return events_after(str(run.pk), run.workflow.slug, after, limit)
+
+
+class Changed(NamedTuple):
+    """A run as the sweep sees it."""
+
+    run: str
+    workflow: str
+    last_seq: int
+    at: datetime
+
+
+def runs_changed(since: datetime, until: datetime, limit: int) -> list[Changed]:
+    """Runs last changed in ``[since, until)``, oldest change first."""
+    rows = (
+        Run.objects.filter(updated_at__gte=since, updated_at__lt=until)
+        .order_by("updated_at")
+        .values_list("id", "workflow__slug", "last_seq", "updated_at")[:limit]
+    )
+    return [Changed(str(run), slug, last_seq, at) for run, slug, last_seq, at in rows]
+
+
+#: Runs per query when the sweep reads the events its subscribers lack.
+SWEEP_CHUNK = 200
+
+
+def events_lacking(wanted: dict[str, tuple[str, int, int]]) -> dict[str, list[dict[str, Any]]]:
+    """For each run, ``(workflow, after, last)``: its events with ``after < seq <= last``, as
+    stream messages. A few queries of many runs each, not a query per run."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    runs = list(wanted)
+    for start in range(0, len(runs), SWEEP_CHUNK):
+        condition = Q()
+        for run in runs[start : start + SWEEP_CHUNK]:
+            _, after, last = wanted[run]
+            condition |= Q(run_id=run, seq__gt=after, seq__lte=last)
+        for row in Event.objects.filter(condition).order_by("run_id", "seq"):
+            run = str(row.run_id)
+            found.setdefault(run, []).append(event_message(row, wanted[run][0]))
+    return found
