@@ -173,9 +173,10 @@ def produce_sagaboard(rate: float, seconds: float, out: str, mode: str, start: f
     import saga
     from designer.models import Workflow
     from engine import services
+    from engine.eventlog import event_message
     from engine.models import Run, StepRun
     from engine.store import append_events
-    from engine.streams import event_message, flush
+    from engine.streams import flush
 
     sent: dict[str, float] = {}
     real_after_commit = services.after_commit

@@ -149,16 +149,14 @@ def call_http(
     return dataclasses.replace(outcome, error=_text(outcome.error))
 
 
-def _call_http(
+def _request_headers(
     action: dict[str, Any],
     *,
     idempotency_key: str,
     correlation_id: str,
-    timeout_s: float | None,
     extra_headers: dict[str, str] | None,
-) -> Outcome:
-    method = str(action.get("method", "POST")).upper()
-    url = str(action.get("url", ""))
+) -> httpx.Headers | Outcome:
+    """The request's headers, or the failure of a header that would corrupt the request."""
     spec_headers = {str(k): str(v) for k, v in (action.get("headers") or {}).items()}
     for name, value in spec_headers.items():
         # Templates put run input into headers: refuse what would corrupt the request.
@@ -175,6 +173,36 @@ def _call_http(
         *(extra_headers or {}).items(),
     ):
         headers[name] = value  # replaces a spec header of the same name in any case
+    return headers
+
+
+class _Redirect(Exception):
+    """The participant redirected: to ``url``."""
+
+    def __init__(self, response: httpx.Response, url: str) -> None:
+        super().__init__(url)
+        self.response = response
+        self.url = url
+
+
+def _call_http(
+    action: dict[str, Any],
+    *,
+    idempotency_key: str,
+    correlation_id: str,
+    timeout_s: float | None,
+    extra_headers: dict[str, str] | None,
+) -> Outcome:
+    method = str(action.get("method", "POST")).upper()
+    url = str(action.get("url", ""))
+    headers = _request_headers(
+        action,
+        idempotency_key=idempotency_key,
+        correlation_id=correlation_id,
+        extra_headers=extra_headers,
+    )
+    if isinstance(headers, Outcome):
+        return headers
     body = action.get("body")
     content = None if body is None or method in ("GET", "HEAD") else json.dumps(body).encode()
     if content is not None and "Content-Type" not in headers:
@@ -183,71 +211,83 @@ def _call_http(
     # not only each read.
     limit = timeout_s or 30.0
     deadline = time.monotonic() + limit
-    timed_out = f"timed out after {limit:g} s"
     for _hop in range(MAX_REDIRECTS + 1):
         if not host_allowed(url):
             return Outcome(
                 False, error=f"host of {url} is not allowed for http steps", retryable=False
             )
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return Outcome(False, error=f"{method} {url} {timed_out}", retryable=True)
         try:
-            with _client().stream(
-                method, url, headers=headers, content=content, timeout=httpx.Timeout(remaining)
-            ) as response:
-                if response.is_redirect:
-                    location = response.headers.get("Location")
-                    if not location:
-                        return Outcome(
-                            False, error=f"{response.status_code} without Location", retryable=False
-                        )
-                    target = urljoin(url, location)
-                    if _origin(target) != _origin(url):
-                        for name in CREDENTIAL_HEADERS:
-                            headers.pop(name, None)
-                    url = target
-                    if response.status_code == 303:
-                        method, content = "GET", None
-                        headers.pop("Content-Type", None)
-                    continue
-                raw = b""
-                for chunk in response.iter_bytes():
-                    raw += chunk
-                    if len(raw) > MAX_RESPONSE_BYTES:
-                        return Outcome(
-                            False,
-                            error=f"response from {url} is over "
-                            f"{MAX_RESPONSE_BYTES // 1024} KB; cut off",
-                            retryable=False,
-                        )
-                    if time.monotonic() > deadline:
-                        return Outcome(False, error=f"{method} {url} {timed_out}", retryable=True)
-                status = response.status_code
-        except httpx.TimeoutException:
-            return Outcome(False, error=f"{method} {url} {timed_out}", retryable=True)
-        except httpx.HTTPError as exc:
-            if isinstance(exc.__cause__, AddressRefused):
-                return Outcome(False, error=str(exc.__cause__), retryable=False)
-            return Outcome(
-                False,
-                error=f"{method} {url} failed: {exc.__class__.__name__}: {exc}",
-                retryable=True,
-            )
-        except (httpx.InvalidURL, ValueError) as exc:
-            # A URL that templates filled with bad input: trying again changes nothing.
-            return Outcome(
-                False, error=f"{method} {url!r} is not a valid request: {exc}", retryable=False
-            )
-        output = _decode(raw)
-        if 200 <= status < 300:
-            return Outcome(True, output=output)
-        detail = _detail(output, raw)
-        retryable = status >= 500 or status in RETRYABLE_STATUS
-        return Outcome(
-            False, error=f"{method} {url} answered {status}{detail}", retryable=retryable
-        )
+            return _one_hop(method, url, headers, content, deadline, limit)
+        except _Redirect as redirect:
+            target = urljoin(url, redirect.url)
+            if _origin(target) != _origin(url):
+                for name in CREDENTIAL_HEADERS:
+                    headers.pop(name, None)
+            url = target
+            if redirect.response.status_code == 303:
+                method, content = "GET", None
+                headers.pop("Content-Type", None)
     return Outcome(False, error=f"more than {MAX_REDIRECTS} redirects from {url}", retryable=False)
+
+
+def _one_hop(
+    method: str,
+    url: str,
+    headers: httpx.Headers,
+    content: bytes | None,
+    deadline: float,
+    limit: float,
+) -> Outcome:
+    """One request, and what its answer comes to; :class:`_Redirect` for a redirect."""
+    timed_out = f"{method} {url} timed out after {limit:g} s"
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return Outcome(False, error=timed_out, retryable=True)
+    try:
+        with _client().stream(
+            method, url, headers=headers, content=content, timeout=httpx.Timeout(remaining)
+        ) as response:
+            if response.is_redirect:
+                location = response.headers.get("Location")
+                if not location:
+                    return Outcome(
+                        False, error=f"{response.status_code} without Location", retryable=False
+                    )
+                raise _Redirect(response, location)
+            raw = b""
+            for chunk in response.iter_bytes():
+                raw += chunk
+                if len(raw) > MAX_RESPONSE_BYTES:
+                    return Outcome(
+                        False,
+                        error=f"response from {url} is over "
+                        f"{MAX_RESPONSE_BYTES // 1024} KB; cut off",
+                        retryable=False,
+                    )
+                if time.monotonic() > deadline:
+                    return Outcome(False, error=timed_out, retryable=True)
+            status = response.status_code
+    except httpx.TimeoutException:
+        return Outcome(False, error=timed_out, retryable=True)
+    except httpx.HTTPError as exc:
+        if isinstance(exc.__cause__, AddressRefused):
+            return Outcome(False, error=str(exc.__cause__), retryable=False)
+        return Outcome(
+            False,
+            error=f"{method} {url} failed: {exc.__class__.__name__}: {exc}",
+            retryable=True,
+        )
+    except (httpx.InvalidURL, ValueError) as exc:
+        # A URL that templates filled with bad input: trying again changes nothing.
+        return Outcome(
+            False, error=f"{method} {url!r} is not a valid request: {exc}", retryable=False
+        )
+    output = _decode(raw)
+    if 200 <= status < 300:
+        return Outcome(True, output=output)
+    retryable = status >= 500 or status in RETRYABLE_STATUS
+    detail = _detail(output, raw)
+    return Outcome(False, error=f"{method} {url} answered {status}{detail}", retryable=retryable)
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

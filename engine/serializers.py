@@ -113,7 +113,7 @@ class EventSerializer(serializers.Serializer):
     latency_ms = serializers.FloatField(allow_null=True)
     error = serializers.CharField(allow_null=True)
     actor = serializers.CharField(allow_null=True)
-    data = serializers.DictField()
+    data = serializers.DictField()  # type: ignore[assignment]  # the event's own name
     run_status = serializers.CharField(
         allow_null=True, help_text="the run's status once the event committed (live only)"
     )

@@ -32,7 +32,7 @@ from django.test import Client
 from guardian.shortcuts import remove_perm
 
 import saga
-from engine import consumers, eventlog, services, streams
+from engine import consumers, eventlog, groups, hub, services, streams
 from engine.consumers import (
     CLOSE_BAD_REQUEST,
     CLOSE_FORBIDDEN,
@@ -40,6 +40,7 @@ from engine.consumers import (
     CLOSE_TOO_SLOW,
     CLOSE_UNAUTHENTICATED,
 )
+from engine.direct_send import DirectSender
 from engine.models import Run
 from sagaboard.asgi import application
 from tests.factories import UserFactory, grant, make_published, make_workflow
@@ -272,8 +273,8 @@ async def test_a_failed_access_check_is_tried_again(orders, viewer, monkeypatch)
 
 @pytest.fixture
 def quick_sweeps(monkeypatch):
-    monkeypatch.setattr(streams._Hub, "SWEEP_EVERY", 0.2)
-    monkeypatch.setattr(streams._Hub, "SWEEP_SETTLE", 0.0)
+    monkeypatch.setattr(hub._Hub, "SWEEP_EVERY", 0.2)
+    monkeypatch.setattr(hub._Hub, "SWEEP_SETTLE", 0.0)
 
 
 @contextlib.contextmanager
@@ -442,16 +443,16 @@ async def test_leaving_while_redis_is_away_forgets_the_socket_and_others_stream_
     await frames(board, lambda seen: len(seen) == 1)  # the snapshot
     page = await opened(await socket(f"/ws/runs/{run_id}/", viewer))
     await events_until(page, run_id, 2)
-    hub = streams._hub()
-    layer = hub.layer
+    the_hub = hub._hub()
+    layer = the_hub.layer
 
     async def away(*args: Any, **kwargs: Any) -> None:
         raise ConnectionError("Error 111 connecting to redis. Connection refused.")
 
     monkeypatch.setattr(layer, "group_discard", away)
     await page.disconnect()  # its group emptied; leaving it fails; the socket ends well
-    assert all(len(members) == 1 for members in hub.members.values())
-    assert streams.run_group(run_id) not in hub.members
+    assert all(len(members) == 1 for members in the_hub.members.values())
+    assert groups.run_group(run_id) not in the_hub.members
     last = await db(advance)(run_id)
     assert seqs(await events_until(board, run_id, last), run_id) == list(range(3, last + 1))
     await board.disconnect()
@@ -620,7 +621,7 @@ async def test_a_publish_from_sync_code_is_what_the_layer_delivers_to_its_group(
     layer = channel_layers["default"]
     assert isinstance(layer, RedisPubSubChannelLayer)
     channel = await layer.new_channel()
-    group = streams.run_group("r-direct")
+    group = groups.run_group("r-direct")
     await layer.group_add(group, channel)
     events = [
         {"run": "r-direct", "workflow": "w", "seq": 1, "event": "run.started"},
@@ -628,14 +629,14 @@ async def test_a_publish_from_sync_code_is_what_the_layer_delivers_to_its_group(
     ]
     await sync_to_async(streams.publish, thread_sensitive=False)(events)
     message = await asyncio.wait_for(layer.receive(channel), 5)
-    assert message == {"type": streams.BATCH_TYPE, "group": group, "events": events}
+    assert message == {"type": groups.BATCH_TYPE, "group": group, "events": events}
     await layer.group_discard(group, channel)
 
 
 def test_a_publish_while_redis_is_down_returns_at_once_and_tries_again_later(monkeypatch):
     """The committed state is what matters: a dead Redis costs a worker one short timeout,
     then nothing until the retry pause has passed (clients fill the gap from the log)."""
-    sender = streams._DirectSender.for_layer(channel_layers["default"])
+    sender = DirectSender.for_layer(channel_layers["default"])
     assert sender is not None
     dead = sender.client("redis://127.0.0.1:1/0")  # nothing listens there
     sender.clients = [dead]

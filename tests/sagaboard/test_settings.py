@@ -132,7 +132,8 @@ def test_installations_on_one_redis_server_see_only_their_own_live_events():
     """Redis pub/sub ignores database numbers: the layer's prefix carries it."""
     from channels_redis.pubsub import RedisPubSubChannelLayer
 
-    from engine.streams import BOARD_GROUP, _DirectSender
+    from engine.direct_send import DirectSender
+    from engine.groups import BOARD_GROUP
 
     base = os.environ.get("CHANNEL_LAYER_URL", "")
     assert base.startswith("redis://"), "needs the suite's Redis (make test sets it)"
@@ -147,7 +148,7 @@ def test_installations_on_one_redis_server_see_only_their_own_live_events():
         await listener.group_add(BOARD_GROUP, channel)
         await asyncio.sleep(0.1)  # subscribed
         await speaker.group_send(BOARD_GROUP, {"type": "stream.batch", "events": []})
-        sender = _DirectSender.for_layer(speaker)
+        sender = DirectSender.for_layer(speaker)
         assert sender is not None
         sender.send([{"run": "r-1", "workflow": "orders", "seq": 1}])
         count = 0
