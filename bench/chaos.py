@@ -441,6 +441,7 @@ class ChaosRun:
             CELERY_BROKER_URL=f"{redis_url}/0",
             CHANNEL_LAYER_URL=f"{redis_url}/1",
             SAGABOARD_VAR_DIR=str(self.workdir / "var"),
+            SAGABOARD_RECORD_HISTORIES=self.args.record_histories or "",
         )
         self.redis = self.topology.start(
             "redis", redis_command(self.redis_port, self.workdir), self.env
@@ -990,6 +991,10 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=10.0, help="runs started per second")
     parser.add_argument("--timeout", type=float, default=None, help="seconds to settle")
     parser.add_argument("--logs", help="keep the processes' logs in this folder")
+    parser.add_argument(
+        "--record-histories",
+        help="record every run's decisions in this folder (tests/histories/keep.py)",
+    )
     parser.add_argument(
         "--plan",
         help="the acts in order instead of --kills shuffled with one of each other, e.g. "

@@ -24,7 +24,7 @@ import saga
 from common.errors import Conflict, InvalidInput
 from common.people import User
 from designer.models import Workflow
-from engine import dispatch, tracing
+from engine import dispatch, histories, tracing
 from engine.acts import decider_refusal
 from engine.eventlog import event_message
 from engine.models import Run, StepRun
@@ -135,7 +135,9 @@ def run_apply_and_continue(
     with transaction.atomic():
         run, rows = lock_run(run_id)
         state = run_state(run, rows)
-        decision = decide(state, happening, now=time.time(), jitter=random.random())
+        now, jitter = time.time(), random.random()
+        decision = decide(state, happening, now=now, jitter=jitter)
+        histories.record(run.pk, run.version_id, state, happening, now, jitter, decision)
         if decision.ignored:
             return decision, None, run
         continuation = _commit(run, rows, state, decision, claim_next=claim_next)
@@ -239,7 +241,9 @@ def run_start(
             else:  # a database that does not return the new rows' ids
                 run, rows = lock_run(run.pk)
             state = run_state(run, rows)
-            decision = decide(state, saga.RunStarted(), now=time.time())
+            now = time.time()
+            decision = decide(state, saga.RunStarted(), now=now)
+            histories.record(run.pk, run.version_id, state, saga.RunStarted(), now, 1.0, decision)
             _commit(run, rows, state, decision)
     except IntegrityError:
         # The same key, used at the same moment by another request.

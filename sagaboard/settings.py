@@ -257,6 +257,10 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Every decision of every run appended to <folder>/<run id>.jsonl (engine/histories.py):
+# for recording the replay corpus under tests/histories/. Off when empty.
+SAGABOARD_RECORD_HISTORIES = os.environ.get("SAGABOARD_RECORD_HISTORIES", "")
+
 # Celery: the broker only carries nudges; the database is the source of truth.
 # memory://: in-process, for standalone mode (sagaboard/standalone.py).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://localhost/")

@@ -1,4 +1,4 @@
-"""The engine's pure core, move by move: no Django, no database, no clock."""
+"""The saga kernel's decide, move by move: no Django, no database, no clock."""
 
 from __future__ import annotations
 
