@@ -70,24 +70,27 @@ def run_acts(user: Visitor, run: Run, steps: list[StepRun]) -> dict[str, Any]:
         return acts
     operate = user_can(user, run.workflow, "operate_workflow")
     state = run_state(run, {s.step_id: s for s in steps})
-    if operate:
-        for name, act in (("compensate", saga.CompensateRun("x")), ("cancel", saga.CancelRun("x"))):
-            if saga.act_allowed(state, act):
-                acts["run"].append(name)
     groups = user_groups(user)
+
+    def may(act: saga.RunAct, step: str | None) -> bool:
+        if act.who == "operator" and not operate:
+            return False
+        if not saga.act_allowed(state, act.make(step=step, by="x", reason="x")):
+            return False
+        return act.who != "decider" or (
+            decider_refusal(user, state.definition, step or "", groups=groups) is None
+        )
+
     step_acts: dict[str, list[str]] = {}
-    for row in steps:
-        sid = row.step_id
-        names = []
-        if operate and saga.act_allowed(state, saga.RetryStep(sid, "x")):
-            names.append("retry")
-        if operate and saga.act_allowed(state, saga.SkipStep(sid, "x")):
-            names.append("skip")
-        if saga.act_allowed(state, saga.ApprovalDecided(sid, True, "x")) and (
-            decider_refusal(user, state.definition, sid, groups=groups) is None
-        ):
-            names += ["approve", "reject"]
-        if names:
-            step_acts[sid] = names
-    acts["steps"] = step_acts
+    for act in saga.ACTS.values():
+        if not act.on_step:
+            if may(act, None):
+                acts["run"].append(act.name)
+            continue
+        for row in steps:
+            if may(act, row.step_id):
+                step_acts.setdefault(row.step_id, []).append(act.name)
+    acts["steps"] = {
+        row.step_id: step_acts[row.step_id] for row in steps if row.step_id in step_acts
+    }
     return acts

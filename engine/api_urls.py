@@ -1,6 +1,20 @@
 from django.urls import path
 
+import saga
 from engine import apis
+
+#: An act's route: ``runs/{id}/<act>/`` (``run-<act>``), or on a step
+#: ``runs/{id}/steps/{step}/<act>/`` (``step-<act>``), one per act of saga.ACTS.
+act_patterns = [
+    path(
+        f"runs/<str:run_id>/steps/<str:step>/{name}/"
+        if act.on_step
+        else f"runs/<str:run_id>/{name}/",
+        apis.act_view(name),
+        name=f"{'step' if act.on_step else 'run'}-{name}",
+    )
+    for name, act in saga.ACTS.items()
+]
 
 urlpatterns = [
     path("workflows/<slug:slug>/runs/", apis.RunStartApi.as_view(), name="run-start"),
@@ -8,21 +22,6 @@ urlpatterns = [
     path("runs/", apis.RunListApi.as_view(), name="run-list"),
     path("runs/<str:run_id>/", apis.RunDetailApi.as_view(), name="run-detail"),
     path("runs/<str:run_id>/events/", apis.RunEventsApi.as_view(), name="run-events"),
-    path("runs/<str:run_id>/compensate/", apis.RunCompensateApi.as_view(), name="run-compensate"),
-    path("runs/<str:run_id>/cancel/", apis.RunCancelApi.as_view(), name="run-cancel"),
-    path(
-        "runs/<str:run_id>/steps/<str:step>/retry/", apis.StepRetryApi.as_view(), name="step-retry"
-    ),
-    path("runs/<str:run_id>/steps/<str:step>/skip/", apis.StepSkipApi.as_view(), name="step-skip"),
-    path(
-        "runs/<str:run_id>/steps/<str:step>/approve/",
-        apis.StepApproveApi.as_view(),
-        name="step-approve",
-    ),
-    path(
-        "runs/<str:run_id>/steps/<str:step>/reject/",
-        apis.StepRejectApi.as_view(),
-        name="step-reject",
-    ),
+    *act_patterns,
     path("callbacks/<str:token>/", apis.CallbackApi.as_view(), name="callback"),
 ]

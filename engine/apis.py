@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+import saga
 from common.api import page_of
 from common.errors import InvalidInput
 from common.people import signed_in
@@ -163,76 +164,45 @@ class RunEventsApi(APIView):
         return Response(run_events(run, after=after))
 
 
-def _reason(request: Request) -> str:
-    serializer = ReasonSerializer(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data["reason"]
+class RunActApi(APIView):
+    """An act of ``saga.ACTS`` on a run, or on one of its steps: ``{reason}`` (``{comment}``
+    for the acts people decide). The URLs are made from the registry (api_urls.py)."""
 
+    act: str = ""
 
-class StepRetryApi(APIView):
-    @extend_schema(request=ReasonSerializer, responses=RunSerializer)
-    def post(self, request: Request, run_id: str, step: str) -> Response:
-        run = run_access(request.user, run_id, "operate_workflow")
-        run = services.run_step_retry(
-            run=run, step=step, by=signed_in(request.user), reason=_reason(request)
-        )
-        return Response(run_body(request, run))
-
-
-class StepSkipApi(APIView):
-    @extend_schema(request=ReasonSerializer, responses=RunSerializer)
-    def post(self, request: Request, run_id: str, step: str) -> Response:
-        run = run_access(request.user, run_id, "operate_workflow")
-        run = services.run_step_skip(
-            run=run, step=step, by=signed_in(request.user), reason=_reason(request)
-        )
-        return Response(run_body(request, run))
-
-
-class StepDecideApi(APIView):
-    approved = True
-
-    @extend_schema(request=CommentSerializer, responses=RunSerializer)
-    def post(self, request: Request, run_id: str, step: str) -> Response:
-        run = run_access(request.user, run_id)
-        # Who may decide, before what they sent: a stranger to the gate learns 403, not 400.
-        refusal = decider_refusal(request.user, definition_for(run), step)
-        if refusal is not None:
-            raise refusal
-        serializer = CommentSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        run = services.run_step_decide(
+    def post(self, request: Request, run_id: str, step: str | None = None) -> Response:
+        act = saga.ACTS[self.act]
+        if act.who == "operator":
+            run = run_access(request.user, run_id, "operate_workflow")
+        else:
+            run = run_access(request.user, run_id)
+            # Who may decide, before what they sent: a stranger to the gate learns 403, not 400.
+            refusal = decider_refusal(request.user, definition_for(run), step or "")
+            if refusal is not None:
+                raise refusal
+        said = _SAYS[act.says](data=request.data)
+        said.is_valid(raise_exception=True)
+        run = services.run_act(
             run=run,
+            act=act.name,
             step=step,
             by=signed_in(request.user),
-            approved=self.approved,
-            comment=serializer.validated_data["comment"],
+            reason=said.validated_data[act.says],
         )
         return Response(run_body(request, run))
 
 
-class StepApproveApi(StepDecideApi):
-    approved = True
+_SAYS = {"reason": ReasonSerializer, "comment": CommentSerializer}
 
 
-class StepRejectApi(StepDecideApi):
-    approved = False
-
-
-class RunCompensateApi(APIView):
-    @extend_schema(request=ReasonSerializer, responses=RunSerializer)
-    def post(self, request: Request, run_id: str) -> Response:
-        run = run_access(request.user, run_id, "operate_workflow")
-        run = services.run_compensate(run=run, by=signed_in(request.user), reason=_reason(request))
-        return Response(run_body(request, run))
-
-
-class RunCancelApi(APIView):
-    @extend_schema(request=ReasonSerializer, responses=RunSerializer)
-    def post(self, request: Request, run_id: str) -> Response:
-        run = run_access(request.user, run_id, "operate_workflow")
-        run = services.run_cancel(run=run, by=signed_in(request.user), reason=_reason(request))
-        return Response(run_body(request, run))
+def act_view(name: str) -> Any:
+    """The view of the act ``name``, documented for the OpenAPI schema."""
+    act = saga.ACTS[name]
+    view: type[RunActApi] = type(f"Run{name.title()}Api", (RunActApi,), {"act": name})
+    schema = extend_schema(
+        request=_SAYS[act.says], responses=RunSerializer, description=act.summary
+    )
+    return extend_schema_view(post=schema)(view).as_view()
 
 
 class CallbackApi(APIView):

@@ -272,7 +272,22 @@ def _reason(reason: str, *, required: bool = True) -> str:
     return reason
 
 
-def _act(run: Run, happening: Happening) -> Run:
+def run_act(*, run: Run, act: str, by: User, step: str | None = None, reason: str = "") -> Run:
+    """Do the act named ``act`` (``saga.ACTS``) to ``run`` (or to its ``step``).
+
+    The kernel refuses what the run's state does not allow (409, saying why); for
+    the acts people decide, only the step's deciders may (engine/acts.py). Whether
+    the user holds the operator role is checked on the way in, with the run.
+    """
+    found = saga.ACTS[act]
+    if found.on_step and step is None:
+        raise InvalidInput(f"{act} acts on a step: name one.")
+    if found.who == "decider":
+        refusal = decider_refusal(by, definition_for(run), step or "")
+        if refusal is not None:
+            raise refusal
+    said = _reason(reason, required=found.must_say)
+    happening = found.make(step=step, by=_actor(by), reason=said)
     try:
         run_apply(run.pk, happening)
     except ActNotAllowed as exc:
@@ -285,32 +300,28 @@ def _act(run: Run, happening: Happening) -> Run:
 
 def run_step_retry(*, run: Run, step: str, by: User, reason: str) -> Run:
     """Give a failed step (or a failed compensation) a fresh round of its retry policy."""
-    return _act(run, saga.RetryStep(step, _actor(by), _reason(reason)))
+    return run_act(run=run, act="retry", step=step, by=by, reason=reason)
 
 
 def run_step_skip(*, run: Run, step: str, by: User, reason: str) -> Run:
     """Record a step as skipped, so the steps after it can run."""
-    return _act(run, saga.SkipStep(step, _actor(by), _reason(reason)))
+    return run_act(run=run, act="skip", step=step, by=by, reason=reason)
 
 
 def run_compensate(*, run: Run, by: User, reason: str) -> Run:
     """Turn the run around: compensate every succeeded step, in reverse graph order."""
-    return _act(run, saga.CompensateRun(_actor(by), _reason(reason)))
+    return run_act(run=run, act="compensate", by=by, reason=reason)
 
 
 def run_cancel(*, run: Run, by: User, reason: str) -> Run:
     """Stop the run where it stands, without compensating."""
-    return _act(run, saga.CancelRun(_actor(by), _reason(reason)))
+    return run_act(run=run, act="cancel", by=by, reason=reason)
 
 
 def run_step_decide(*, run: Run, step: str, by: User, approved: bool, comment: str = "") -> Run:
     """Decide an approval gate: only members of its group (and staff) may."""
-    refusal = decider_refusal(by, definition_for(run), step)
-    if refusal is not None:
-        raise refusal
-    return _act(
-        run, saga.ApprovalDecided(step, approved, _actor(by), _reason(comment, required=False))
-    )
+    act = "approve" if approved else "reject"
+    return run_act(run=run, act=act, step=step, by=by, reason=comment)
 
 
 def callback_complete(

@@ -4,7 +4,7 @@
 The names below are its public face; each module says what it holds.
 """
 
-from saga.acts import ActNotAllowed
+from saga.acts import ACTS, ActNotAllowed, RunAct
 from saga.commands import (
     Command,
     Decision,
@@ -56,7 +56,7 @@ from saga.state import RunState, StepState, UnknownStep, initial_state
 from saga.vocabulary import RUN_MOVES, STEP_MOVES, TERMINAL, EventType, RunStatus, StepStatus
 
 __all__ = [
-    "BUILTIN_RETRY", "BUILTIN_TIMEOUT_S", "RUN_MOVES", "STEP_MOVES", "TERMINAL",
+    "ACTS", "BUILTIN_RETRY", "BUILTIN_TIMEOUT_S", "RunAct", "RUN_MOVES", "STEP_MOVES", "TERMINAL",
     "Act", "ActNotAllowed", "ApprovalDecided", "AttemptLost", "CallbackCompleted", "CancelRun",
     "Command", "CompensateRun", "CompensationFailed", "CompensationSucceeded",
     "CompensationTimedOut", "Decision", "Definition", "DefinitionError", "Emit", "EventType",

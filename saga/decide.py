@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from saga.acts import ActNotAllowed, on_approval, on_cancel, on_compensate, on_retry, on_skip
+from saga.acts import ActNotAllowed, act_of
 from saga.commands import Decision, StartCompensation, StartStep
 from saga.compensation import (
     advance_compensation,
@@ -133,7 +133,7 @@ def _apply(d: Draft, h: Happening) -> bool:
     if isinstance(h, CompensationSucceeded | CompensationFailed | CompensationTimedOut):
         return _apply_compensation(d, h)
     if isinstance(h, ApprovalDecided | RetryStep | SkipStep | CompensateRun | CancelRun):
-        _apply_act(d, h)
+        act_of(h).apply(d, h)
         return True
     raise TypeError(f"not a happening: {h!r}")
 
@@ -152,20 +152,6 @@ def _apply_compensation(
             error = f"compensation attempt {h.attempt} timed out or its worker was lost"
             compensation_failed(d, h.step, error, True)
     return True
-
-
-def _apply_act(d: Draft, h: Act) -> None:
-    match h:
-        case ApprovalDecided():
-            on_approval(d, h)
-        case RetryStep():
-            on_retry(d, h)
-        case SkipStep():
-            on_skip(d, h)
-        case CompensateRun():
-            on_compensate(d, h)
-        case CancelRun():
-            on_cancel(d, h)
 
 
 def _on_lost(d: Draft, h: AttemptLost) -> bool:

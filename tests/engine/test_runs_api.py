@@ -627,3 +627,16 @@ def test_reconciler_marks_a_run_stuck_past_its_deadline(operator):
     services.run_step_decide(run=run, step="manager_ok", by=manager(), approved=True)
     run.refresh_from_db()
     assert run.status == "completed" and run.stuck_since is None
+
+
+def test_every_act_of_the_kernel_has_its_route() -> None:
+    from django.urls import reverse
+
+    import saga
+
+    for name, act in saga.ACTS.items():
+        if act.on_step:
+            url = reverse(f"api:step-{name}", args=["r", "s"])
+            assert url == f"/api/runs/r/steps/s/{name}/"
+        else:
+            assert reverse(f"api:run-{name}", args=["r"]) == f"/api/runs/r/{name}/"

@@ -166,6 +166,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description The run stops where it stands, without compensating; answers in flight are recorded. */
         post: operations["runs_cancel_create"];
         delete?: never;
         options?: never;
@@ -182,6 +183,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description The run is turned around and its succeeded steps compensated, in reverse graph order (only before a pivot has passed). */
         post: operations["runs_compensate_create"];
         delete?: never;
         options?: never;
@@ -214,6 +216,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description A member of the approval step's group approves it: the step succeeds. */
         post: operations["runs_steps_approve_create"];
         delete?: never;
         options?: never;
@@ -230,6 +233,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description A member of the approval step's group rejects it: the step fails for good. */
         post: operations["runs_steps_reject_create"];
         delete?: never;
         options?: never;
@@ -246,6 +250,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description A failed step (or a failed compensation) gets a fresh round of its retry policy. */
         post: operations["runs_steps_retry_create"];
         delete?: never;
         options?: never;
@@ -262,6 +267,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description A step (or its compensation) is recorded as skipped, and the run goes on. */
         post: operations["runs_steps_skip_create"];
         delete?: never;
         options?: never;
