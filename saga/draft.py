@@ -62,8 +62,12 @@ class Draft:
         current = self.steps[step_id]
         if status not in STEP_MOVES[current.status]:
             raise IllegalMove(f"step {step_id}: {current.status} -> {status}")
-        self.steps[step_id] = dataclasses.replace(current, status=status, **changes)
-        return self.steps[step_id]
+        new = dataclasses.replace(current, status=status, changed_at=self.now, **changes)
+        if new.claimed_at is not None and new.new_attempt_since(self.before.steps[step_id]):
+            # A new attempt is free for the next worker to claim.
+            new = dataclasses.replace(new, claimed_at=None)
+        self.steps[step_id] = new
+        return new
 
     def run_status(self, status: RunStatus) -> None:
         if status == self.status:
@@ -136,13 +140,6 @@ class Draft:
             ):
                 commands[0] = dataclasses.replace(first, status=str(self.status))
         before, now = self.before, self.now
-        for step_id, step in self.steps.items():
-            old = before.steps[step_id]
-            if step == old:
-                continue
-            # A new attempt is free for the next worker to claim.
-            claimed = None if step.new_attempt_since(old) else step.claimed_at
-            self.steps[step_id] = dataclasses.replace(step, changed_at=now, claimed_at=claimed)
         deadline_s = self.definition.deadline_s
         if not deadline_s or self.status not in MOVING:
             deadline_at = None
