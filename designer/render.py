@@ -48,6 +48,10 @@ def _label(step: Mapping[str, Any]) -> str:
     if step.get("compensation"):
         marks.append("↩ compensates")
     lines = [graphviz.escape(name), graphviz.escape(f"{step.get('id')} · {kind}")]
+    when = step.get("when")
+    if isinstance(when, str) and when:
+        shown = when if len(when) <= 40 else when[:39] + "…"
+        lines.append(graphviz.escape(f"if {shown}"))
     if marks:
         lines.append(graphviz.escape(" · ".join(marks)))
     return "\n".join(lines)

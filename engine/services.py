@@ -43,6 +43,7 @@ from engine.store import (
 )
 from engine.streams import publish
 from saga import ActNotAllowed, Decision, Happening, decide
+from saga.expressions import ExpressionError, activation, condition
 
 log = logging.getLogger("sagaboard.engine")
 
@@ -119,6 +120,43 @@ def after_commit(
             log.exception("could not publish the events of run %s", run_id)
 
 
+def _decide(
+    run: Run, state: saga.RunState, happening: Happening, *, now: float, jitter: float
+) -> Decision:
+    """``decide``, with the conditions it asks for evaluated and answered at once, in the
+    same transaction: one decision of them all. Each is in the run's history."""
+    decision = decide(state, happening, now=now, jitter=jitter)
+    histories.record(run.pk, run.version_id, state, happening, now, jitter, decision)
+    asks = _asks(decision)
+    if decision.ignored or not asks:
+        return decision
+    commands = [c for c in decision.commands if not isinstance(c, saga.EvaluateCondition)]
+    current = decision
+    for _ in range(len(state.steps)):  # each answer settles one step
+        if not asks:
+            break
+        answer = _evaluated(asks[0], run.input, current.state)
+        before, current = current.state, decide(current.state, answer, now=now, jitter=jitter)
+        histories.record(run.pk, run.version_id, before, answer, now, jitter, current)
+        commands += [c for c in current.commands if not isinstance(c, saga.EvaluateCondition)]
+        asks = _asks(current)
+    return Decision(state=current.state, commands=tuple(commands))
+
+
+def _asks(decision: Decision) -> list[saga.EvaluateCondition]:
+    return [c for c in decision.commands if isinstance(c, saga.EvaluateCondition)]
+
+
+def _evaluated(
+    ask: saga.EvaluateCondition, run_input: Any, state: saga.RunState
+) -> saga.ConditionEvaluated:
+    try:
+        value = condition(ask.expression, activation(run_input, state.steps))
+    except ExpressionError as exc:
+        return saga.ConditionEvaluated(ask.step, error=str(exc))
+    return saga.ConditionEvaluated(ask.step, value)
+
+
 def run_apply(run_id: Any, happening: Happening) -> Decision:
     """Apply one happening to a run, in its own transaction.
 
@@ -135,9 +173,7 @@ def run_apply_and_continue(
     with transaction.atomic():
         run, rows = lock_run(run_id)
         state = run_state(run, rows)
-        now, jitter = time.time(), random.random()
-        decision = decide(state, happening, now=now, jitter=jitter)
-        histories.record(run.pk, run.version_id, state, happening, now, jitter, decision)
+        decision = _decide(run, state, happening, now=time.time(), jitter=random.random())
         if decision.ignored:
             return decision, None, run
         continuation = _commit(run, rows, state, decision, claim_next=claim_next)
@@ -241,9 +277,7 @@ def run_start(
             else:  # a database that does not return the new rows' ids
                 run, rows = lock_run(run.pk)
             state = run_state(run, rows)
-            now = time.time()
-            decision = decide(state, saga.RunStarted(), now=now)
-            histories.record(run.pk, run.version_id, state, saga.RunStarted(), now, 1.0, decision)
+            decision = _decide(run, state, saga.RunStarted(), now=time.time(), jitter=1.0)
             _commit(run, rows, state, decision)
     except IntegrityError:
         # The same key, used at the same moment by another request.

@@ -90,6 +90,7 @@ def step_state(row: StepRun) -> StepState:
         error=row.error or None,
         changed_at=to_ts(row.updated_at),
         claimed_at=to_ts(row.claimed_at),
+        skipped_by_condition=bool(core.get("skipped_by_condition")),
     )
 
 
@@ -192,6 +193,8 @@ def _write_step(row: StepRun, state: StepState, before: StepState) -> None:
         "round_start": state.round_start,
         "compensation_round_start": state.compensation_round_start,
     }
+    if state.skipped_by_condition:
+        row.core["skipped_by_condition"] = True
     row.latency_ms = state.latency_ms
     row.claimed_at = to_dt(state.claimed_at)
     if state.claimed_at is None:

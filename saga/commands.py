@@ -18,6 +18,7 @@ __all__ = [
     "Command",
     "Decision",
     "Emit",
+    "EvaluateCondition",
     "ScheduleCompensationRetry",
     "ScheduleRetry",
     "StartCompensation",
@@ -82,6 +83,15 @@ class StartTimer:
 
 
 @dataclass(frozen=True)
+class EvaluateCondition:
+    """Evaluate ``step``'s condition and answer with ``ConditionEvaluated``, in the same
+    transaction (the step waits for nothing else)."""
+
+    step: str
+    expression: str
+
+
+@dataclass(frozen=True)
 class Emit:
     """Append one event to the run's log.
 
@@ -105,6 +115,7 @@ Command = (
     | ScheduleCompensationRetry
     | WaitForApproval
     | StartTimer
+    | EvaluateCondition
     | Emit
 )
 

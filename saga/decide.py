@@ -32,7 +32,9 @@ from saga.draft import Draft
 from saga.forward import (
     attempt_failed,
     is_current,
+    is_ready,
     on_callback,
+    on_condition,
     on_timed_out,
     on_timer,
     on_waiting,
@@ -48,6 +50,7 @@ from saga.happenings import (
     CompensationFailed,
     CompensationSucceeded,
     CompensationTimedOut,
+    ConditionEvaluated,
     Happening,
     RetryStep,
     RunDeadlinePassed,
@@ -123,6 +126,8 @@ def _apply(d: Draft, h: Happening) -> bool:
             return on_timer(d, step_id, attempt)
         case CallbackCompleted():
             return on_callback(d, h)
+        case ConditionEvaluated():
+            return on_condition(d, h)
         case AttemptLost():
             return _on_lost(d, h)
         case RunDeadlinePassed():
@@ -202,6 +207,8 @@ def _derived_status(d: Draft) -> RunStatus:
         return R.STUCK
     if S.RUNNING in statuses or S.RETRYING in statuses:
         return R.RUNNING
+    if S.PENDING in statuses and any(is_ready(d, s) for s in d.steps):
+        return R.RUNNING  # a step about to start: its condition is being evaluated
     if S.WAITING in statuses:
         return R.WAITING
     return R.STUCK  # nothing can move without an operator

@@ -87,7 +87,8 @@ BUILTIN_TIMEOUT_S = 30.0
 class StepDef:
     """One step of a definition, with every default already applied.
 
-    ``type`` names the step's kind (:mod:`saga.steps`). ``timeout_s`` bounds one
+    ``type`` names the step's kind (:mod:`saga.steps`). ``when`` is its condition (a
+    CEL expression, :mod:`saga.expressions`), if it has one. ``timeout_s`` bounds one
     attempt (and one compensation attempt); ``None`` means no deadline. For an
     approval it is the time people have to decide, and ``on_timeout`` says what
     happens then; for a delay it is ``None`` and ``delay_s`` is the wait.
@@ -105,6 +106,7 @@ class StepDef:
     delay_s: float = 0.0
     action: Mapping[str, Any] = field(default_factory=dict, hash=False)
     compensation: Mapping[str, Any] | None = field(default=None, hash=False)
+    when: str | None = None
 
 
 @dataclass(frozen=True)

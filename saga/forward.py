@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from saga.commands import ScheduleRetry
+from typing import Any
+
+from saga.commands import EvaluateCondition, ScheduleRetry
 from saga.compensation import begin_compensation
 from saga.draft import ABANDONED_CANCELLED, ABANDONED_COMPENSATING, Draft
-from saga.happenings import CallbackCompleted
+from saga.happenings import CallbackCompleted, ConditionEvaluated
 from saga.state import pivot_passed
 from saga.vocabulary import DONE, EventType, StepStatus
 
@@ -13,10 +15,12 @@ __all__ = [
     "attempt_failed",
     "is_current",
     "on_callback",
+    "on_condition",
     "on_timed_out",
     "on_timer",
     "on_waiting",
     "start_attempt",
+    "skip_by_condition",
     "start_ready",
 ]
 
@@ -28,8 +32,9 @@ def is_current(d: Draft, step_id: str, attempt: int, *statuses: StepStatus) -> b
     return step.attempt == attempt and step.status in statuses
 
 
-def start_attempt(d: Draft, step_id: str, attempt: int, *, new_round: bool) -> None:
-    """Begin attempt ``attempt`` of the step, as its kind begins one."""
+def start_attempt(d: Draft, step_id: str, attempt: int, *, new_round: bool, **data: Any) -> None:
+    """Begin attempt ``attempt`` of the step, as its kind begins one; ``data`` joins the
+    event's."""
     sdef = d.sdef(step_id)
     current = d.steps[step_id]
     begin = d.kind(step_id).begin(sdef, attempt, d.now)
@@ -45,17 +50,60 @@ def start_attempt(d: Draft, step_id: str, attempt: int, *, new_round: bool) -> N
         deadline_at=begin.deadline_at,
         due_at=begin.due_at,
     )
-    d.emit(begin.event, step_id, begin.status, attempt, **begin.data)
+    d.emit(begin.event, step_id, begin.status, attempt, **begin.data, **data)
     d.commands.append(begin.command)
 
 
+def is_ready(d: Draft, step_id: str) -> bool:
+    """A pending step whose ``after`` steps have all settled (succeeded or skipped)."""
+    return d.steps[step_id].status is S.PENDING and all(
+        d.steps[a].status in DONE for a in d.sdef(step_id).after
+    )
+
+
 def start_ready(d: Draft) -> None:
-    """Begin every pending step whose ``after`` steps are all done."""
+    """Begin every ready step: skip it when every step before it was not taken (dead-path
+    elimination), ask for its condition when it has one, start it otherwise."""
     for step_id in d.definition.order:
-        if d.steps[step_id].status is not S.PENDING:
+        if not is_ready(d, step_id):
             continue
-        if all(d.steps[a].status in DONE for a in d.sdef(step_id).after):
+        sdef = d.sdef(step_id)
+        if sdef.after and all(d.steps[a].skipped_by_condition for a in sdef.after):
+            skip_by_condition(d, step_id, dead_path=True)
+        elif sdef.when is not None:
+            d.commands.append(EvaluateCondition(step_id, sdef.when))
+        else:
             start_attempt(d, step_id, d.steps[step_id].attempt + 1, new_round=True)
+
+
+def on_condition(d: Draft, h: ConditionEvaluated) -> bool:
+    """The shell evaluated a ready step's condition: take it, skip it, or fail it for good."""
+    if d.sdef(h.step).when is None or not is_ready(d, h.step) or d.compensating or d.terminal:
+        return False
+    if h.error is not None:
+        d.move(h.step, S.FAILED, error=f"its condition failed: {h.error}", finished_at=d.now)
+        d.emit(
+            EventType.STEP_FAILED,
+            h.step,
+            S.FAILED,
+            None,
+            d.steps[h.step].error,
+            retryable=False,
+            reason="condition",
+        )
+        _after_failure(d)
+    elif h.value:
+        start_attempt(d, h.step, d.steps[h.step].attempt + 1, new_round=True, condition=True)
+    else:
+        skip_by_condition(d, h.step)
+    return True
+
+
+def skip_by_condition(d: Draft, step_id: str, *, dead_path: bool = False) -> None:
+    """The step is not taken: never called, never compensated."""
+    d.move(step_id, S.SKIPPED, skipped_by_condition=True, finished_at=d.now)
+    detail: dict[str, Any] = {"dead_path": True} if dead_path else {"condition": False}
+    d.emit(EventType.STEP_SKIPPED, step_id, S.SKIPPED, None, reason="condition", **detail)
 
 
 def attempt_failed(d: Draft, step_id: str, error: str, retryable: bool) -> None:
@@ -82,6 +130,11 @@ def attempt_failed(d: Draft, step_id: str, error: str, retryable: bool) -> None:
         # Retryable in kind, but no attempt is left: say so, not only the last error.
         error = f"gave up after {n} attempt{'s' if n > 1 else ''}; the last: {error}"
     d.fail(step_id, error, retryable=retryable, latency_ms=d.latency_ms(step))
+    _after_failure(d)
+
+
+def _after_failure(d: Draft) -> None:
+    """A step failed for good: before any pivot has passed, the run turns to compensate."""
     # In a compensating or finished run a failure changes nothing more: "if they fail, nothing".
     if not d.terminal and not d.compensating and pivot_passed(d.definition, d.steps) is None:
         begin_compensation(d)

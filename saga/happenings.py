@@ -20,6 +20,7 @@ __all__ = [
     "CompensationFailed",
     "CompensationSucceeded",
     "CompensationTimedOut",
+    "ConditionEvaluated",
     "Happening",
     "RetryStep",
     "RunDeadlinePassed",
@@ -150,6 +151,15 @@ class AttemptLost:
 
 
 @dataclass(frozen=True)
+class ConditionEvaluated:
+    """The shell evaluated a step's condition: its value, or why it could not."""
+
+    step: str
+    value: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class RunDeadlinePassed:
     """The run made no progress for longer than its deadline."""
 
@@ -202,5 +212,6 @@ Happening = (
     | CompensationTimedOut
     | RunDeadlinePassed
     | AttemptLost
+    | ConditionEvaluated
     | Act
 )

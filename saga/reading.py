@@ -57,6 +57,7 @@ def _step_def(
         name=str(raw.get("name") or step_id),
         action=action,
         compensation=compensation,
+        when=raw.get("when") or None,
         **kind.settings(action, timeout_s=timeout_s, retry=retry),
     )
 

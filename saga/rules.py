@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from saga.expressions import compile_error, references
 from saga.graph import Graph
 from saga.issues import Catalog, Issue, did_you_mean
 from saga.schema import SCHEMA
@@ -119,6 +120,10 @@ def graph_issues(spec: Mapping[str, Any], catalog: Catalog) -> tuple[list[Issue]
                     "as nothing is compensated once a pivot has succeeded",
                 )
             )
+        if isinstance(step.get("when"), str):
+            found, doubts = _condition_issues(sid, step["when"], ancestors[sid], graph, spec)
+            errors.extend(found)
+            warnings.extend(doubts)
         # A step reads the output of its ancestors; its compensation, also its own.
         errors.extend(_template_issues(sid, "action", action, ancestors[sid], graph))
         if compensation is not None:
@@ -139,6 +144,48 @@ def graph_issues(spec: Mapping[str, Any], catalog: Catalog) -> tuple[list[Issue]
                 )
             )
     return errors, warnings
+
+
+def _condition_issues(
+    sid: str, text: str, available: frozenset[str], graph: Graph, spec: Mapping[str, Any]
+) -> tuple[list[Issue], list[Issue]]:
+    """A condition that does not compile, names what it cannot know, or an input field the
+    input schema does not declare (an error where the schema allows no other field)."""
+    problem = compile_error(text)
+    if problem is not None:
+        return [Issue(sid, "when", f"does not compile: {problem}")], []
+    errors: list[Issue] = []
+    warnings: list[Issue] = []
+    schema = spec.get("input_schema")
+    declared = schema.get("properties") if isinstance(schema, Mapping) else None
+    for path in references(text):
+        written = ".".join(path)
+        if path[0] in ("item", "index"):
+            errors.append(Issue(sid, "when", f"{written}: item and index exist only in a map"))
+        elif path[0] == "steps":
+            message = _step_reference(sid, path, available, graph)
+            if message:
+                errors.append(Issue(sid, "when", f"{written}: {message}"))
+        elif len(path) > 1 and isinstance(declared, Mapping) and path[1] not in declared:
+            closed = isinstance(schema, Mapping) and schema.get("additionalProperties") is False
+            message = f"{written}: the input schema declares no field {path[1]!r}"
+            (errors if closed else warnings).append(Issue(sid, "when", message))
+    return errors, warnings
+
+
+def _step_reference(
+    sid: str, path: tuple[str, ...], available: frozenset[str], graph: Graph
+) -> str:
+    if len(path) < 3 or path[2] != "output":
+        return "a step is read as steps.<id>.output"
+    if path[1] not in graph:
+        return f"there is no step {path[1]!r}"
+    if path[1] not in available:
+        return (
+            f"step {path[1]} does not run before step {sid}, so its output is not known when "
+            f"{sid}'s condition is evaluated (list it in after, directly or through another step)"
+        )
+    return ""
 
 
 def _template_issues(

@@ -101,6 +101,7 @@ def _step_def() -> dict[str, Any]:
             "timeout_s": {"$ref": "#/$defs/duration"},
             "retry": {"$ref": "#/$defs/retry"},
             "pivot": {"type": "boolean"},
+            "when": {"type": "string", "minLength": 1, "maxLength": 2000},
         },
         "allOf": [_kind_rule(name) for name in KINDS],
     }

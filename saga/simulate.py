@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 from saga.acts import ActNotAllowed
-from saga.commands import Command, Emit, StartCompensation
+from saga.commands import Command, Emit, EvaluateCondition, StartCompensation
 from saga.decide import decide
 from saga.definition import Definition
-from saga.happenings import CompensationSucceeded, Happening, RunStarted
+from saga.expressions import ExpressionError, activation, condition
+from saga.happenings import CompensationSucceeded, ConditionEvaluated, Happening, RunStarted
 from saga.state import RunState, UnknownStep, initial_state
 from saga.steps import kind_of
 
@@ -25,13 +27,17 @@ class Simulation:
     state: RunState
 
 
-def simulate(definition: Definition, fail_step: str | None = None) -> Simulation:
+def simulate(
+    definition: Definition, fail_step: str | None = None, *, input: Any = None
+) -> Simulation:
     """Run ``definition`` with every step succeeding except ``fail_step``, which fails for good.
 
     Every answer comes back at once, in the order the work was started, so
     parallel branches interleave the way they often do; approvals are
-    approved (``fail_step``, when it is one, rejected). Shows the path a run
-    takes: to completion, through compensation, or to ``stuck`` after a pivot.
+    approved (``fail_step``, when it is one, rejected). Conditions are evaluated
+    against ``input`` (a sample) and the simulated outputs (none). Shows the path a
+    run takes: which branches, to completion, through compensation, or to
+    ``stuck`` after a pivot.
     """
     if fail_step is not None:
         if fail_step not in definition:
@@ -51,8 +57,19 @@ def simulate(definition: Definition, fail_step: str | None = None) -> Simulation
             continue  # an approval the run gave up on while its decision was on the way
         state = decision.state
         for command in decision.commands:
-            inbox.extend(_simulated_answers(definition, command, fail_step, events))
+            if isinstance(command, EvaluateCondition):
+                inbox.append(_evaluated(command, input, state))
+            else:
+                inbox.extend(_simulated_answers(definition, command, fail_step, events))
     return Simulation(events=tuple(events), state=state)
+
+
+def _evaluated(command: EvaluateCondition, run_input: Any, state: RunState) -> Happening:
+    try:
+        value = condition(command.expression, activation(run_input, state.steps))
+    except ExpressionError as exc:
+        return ConditionEvaluated(command.step, error=str(exc))
+    return ConditionEvaluated(command.step, value)
 
 
 def _simulated_answers(

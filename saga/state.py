@@ -28,6 +28,10 @@ class StepState:
     ``deadline_at`` is when the attempt (or compensation attempt) in flight
     times out; ``due_at`` is when a scheduled retry or a delay is due.
 
+    ``skipped_by_condition``: the step was not taken, its condition false or every
+    step before it not taken (dead-path elimination); it owes nothing and does
+    not count as passed.
+
     ``changed_at`` is when the step last changed, ``claimed_at`` when a worker
     claimed its attempt in flight (the shell claims; a new attempt starts
     unclaimed). With them :func:`saga.due.due_happenings` tells a message
@@ -47,6 +51,7 @@ class StepState:
     error: str | None = None
     changed_at: float | None = None
     claimed_at: float | None = None
+    skipped_by_condition: bool = False
 
     def new_attempt_since(self, before: StepState) -> bool:
         """Whether this state holds an attempt (or compensation attempt) that ``before`` did
@@ -121,6 +126,8 @@ def initial_state(definition: Definition) -> RunState:
 def pivot_passed(definition: Definition, steps: Mapping[str, StepState]) -> str | None:
     """The first pivot of ``definition`` that is done in ``steps``, or ``None``."""
     for step_id in definition.pivots:
-        if steps[step_id].status in DONE:
+        step = steps[step_id]
+        # A pivot on a branch not taken is no pivot passed.
+        if step.status in DONE and not step.skipped_by_condition:
             return step_id
     return None

@@ -151,7 +151,8 @@ RUN_MOVES: Mapping[RunStatus, frozenset[RunStatus]] = MappingProxyType(
 #: The legal moves of a step, source -> allowed targets, written down once.
 STEP_MOVES: Mapping[StepStatus, frozenset[StepStatus]] = MappingProxyType(
     {
-        S.PENDING: frozenset({S.RUNNING, S.WAITING, S.SKIPPED}),
+        # failed: its condition could not be evaluated (a missing field, a type error)
+        S.PENDING: frozenset({S.RUNNING, S.WAITING, S.SKIPPED, S.FAILED}),
         S.RUNNING: frozenset({S.SUCCEEDED, S.FAILED, S.RETRYING, S.WAITING}),
         S.RETRYING: frozenset({S.RUNNING, S.FAILED, S.SKIPPED}),
         S.WAITING: frozenset(

@@ -38,6 +38,10 @@ class Retry(RunAct):
                 f"step {h.step} {phrase}; while the run compensates, only a failed compensation "
                 "can be retried"
             )
+        if step.status is S.FAILED and step.attempt == 0:
+            raise ActNotAllowed(
+                f"step {h.step} failed on its condition, which would fail again; skip it instead"
+            )
         if step.status in (S.FAILED, S.RETRYING):
             d.act(EventType.ACT_RETRY, h.step, h.by, h.reason)
             start_attempt(d, h.step, step.attempt + 1, new_round=True)

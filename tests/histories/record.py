@@ -252,6 +252,32 @@ def test_an_attempt_past_its_deadline_and_a_lost_message(worker, operator) -> No
     assert run["status"] in ("completed", "stuck")
 
 
+def test_conditions_take_and_skip_branches(worker, operator) -> None:
+    gate = {**approval("manager_ok", ["reserve"]), "when": "input.amount > 10000"}
+    audit = task("audit", "demo.noop", ["manager_ok"])
+    spec = saga(
+        task("reserve", "demo.inventory.reserve", [], "demo.inventory.release"),
+        gate,
+        audit,
+        task("charge", "demo.payments.charge", ["reserve", "audit"]),
+    )
+    _, client = publish(spec, operator)
+    small = start(client, input={"order_id": "o-1", "amount": 40})["id"]
+    assert wait_for(client, small, TERMINAL)["status"] == "completed"
+    keep(small, "condition-false-dead-path-join")
+    failing = start(client, input={"order_id": "o-2"})["id"]
+    assert wait_for(client, failing, TERMINAL)["status"] == "compensated"
+    keep(failing, "condition-fails")
+    big = start(client, input={"order_id": "o-3", "amount": 20000})["id"]
+    wait_step(client, big, "manager_ok", "waiting")
+    boss = UserFactory(username="gatekeeper", is_staff=True)
+    services.run_step_decide(
+        run=Run.objects.get(pk=big), step="manager_ok", by=boss, approved=True, comment="big"
+    )
+    assert wait_for(client, big, TERMINAL)["status"] == "completed"
+    keep(big, "condition-true")
+
+
 def test_demo_traffic(worker, operator) -> None:
     """A minute of the demo's own traffic: its order saga and trip booking, with faults."""
     from demo import traffic

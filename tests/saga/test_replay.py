@@ -37,10 +37,11 @@ def test_a_recorded_history_replays_the_same(path: Path) -> None:
     )
 
 
-def _covered() -> tuple[set[str], set[str], set[str]]:
+def _covered() -> tuple[set[str], set[str], set[str], set[str]]:
     kinds: set[str] = set()
     acts: set[str] = set()
     ends: set[str] = set()
+    happenings: set[str] = set()
     for path in HISTORIES:
         head, decisions = read_history(path)
         types = {step["id"]: step["type"] for step in head["spec"]["steps"]}
@@ -52,11 +53,14 @@ def _covered() -> tuple[set[str], set[str], set[str]]:
             if EventType(event["event_type"]).is_act:
                 acts.add(event["event_type"])
         ends.add(decisions[-1]["after"]["status"])
-    return kinds, acts, ends
+        happenings |= {d["happening"]["type"] for d in decisions}
+    return kinds, acts, ends, happenings
 
 
 def test_the_corpus_covers_every_step_kind_every_act_and_every_ending() -> None:
-    kinds, acts, ends = _covered()
+    kinds, acts, ends, happenings = _covered()
     assert kinds == set(KINDS)
     assert acts == {str(e) for e in EventType if e.is_act}
     assert {str(s) for s in TERMINAL} | {"stuck"} <= ends
+    # What only happens to real runs: lost messages, timeouts, conditions evaluated.
+    assert {"AttemptLost", "StepTimedOut", "ConditionEvaluated"} <= happenings
