@@ -51,6 +51,9 @@ class Run(models.Model):
     last_seq = models.PositiveIntegerField(default=0)
     # Run-level facts of the pure core that no step row holds (e.g. the pivot passed).
     core = models.JSONField(default=dict, blank=True)
+    # The definition's output template, filled in when the run completes, or why it could not be.
+    output = models.JSONField(null=True, blank=True)
+    output_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at"]

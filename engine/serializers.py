@@ -83,7 +83,14 @@ class RunSerializer(RunSummarySerializer):
     acts = serializers.SerializerMethodField()
 
     class Meta(RunSummarySerializer.Meta):
-        fields = [*RunSummarySerializer.Meta.fields, "input", "steps", "acts"]
+        fields = [
+            *RunSummarySerializer.Meta.fields,
+            "input",
+            "output",
+            "output_error",
+            "steps",
+            "acts",
+        ]
 
     def get_steps(self, run: Run) -> list[dict[str, Any]]:
         steps = self.context["steps"]

@@ -37,6 +37,7 @@ from engine.store import (
     new_rows,
     run_state,
     save_decision,
+    save_output,
     spend_callback_token,
     step_for_token,
     workflow_slug,
@@ -44,6 +45,7 @@ from engine.store import (
 from engine.streams import publish
 from saga import ActNotAllowed, Decision, Happening, decide
 from saga.expressions import ExpressionError, activation, condition
+from saga.templates import TemplateError, render
 
 log = logging.getLogger("sagaboard.engine")
 
@@ -95,6 +97,10 @@ def _commit(
         claimed=continuation.step if continuation else None,
         claimed_by=claim_next,
     )
+    new = decision.state
+    if new.status is saga.RunStatus.COMPLETED and state.status is not new.status:
+        if new.definition.output is not None:
+            save_output(writes, run, *_run_output(run, new))
     writes.execute()
     slug = workflow_slug(run.workflow_id)
     messages = [event_message(e, slug, run.status) for e in events]
@@ -104,6 +110,17 @@ def _commit(
         started, status, finished = run.created_at, run.status, run.finished_at
         transaction.on_commit(lambda: tracing.record_run(run_id, slug, status, started, finished))
     return continuation
+
+
+def _run_output(run: Run, state: saga.RunState) -> tuple[Any, str]:
+    """The definition's output template filled in for the completed run, and "" (or None
+    and why not: a step it names did not run, say)."""
+    steps = {sid: {"output": step.output} for sid, step in state.steps.items()}
+    context = {"input": run.input, "steps": steps, "run": {"id": str(run.pk)}}
+    try:
+        return render(state.definition.output, context), ""
+    except TemplateError as exc:
+        return None, f"the output could not be filled in: {exc}"
 
 
 def after_commit(

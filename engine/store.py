@@ -49,6 +49,7 @@ __all__ = [
     "release_claim",
     "run_state",
     "save_decision",
+    "save_output",
     "set_callback_token",
     "spend_callback_token",
     "workflow_slug",
@@ -243,6 +244,18 @@ def save_decision(
     run.updated_at = now
     run_fields = _run_state_fields()
     writes.add(update_sql(Run, run_fields), [*prep(run_fields, run), pk_value(Run, run.pk)])
+
+
+def save_output(writes: Writes, run: Run, output: Any, error: str) -> None:
+    """The run's output, filled in as it completes (or why it could not be)."""
+    run.output, run.output_error = output, error
+    fields = _run_output_fields()
+    writes.add(update_sql(Run, fields), [*prep(fields, run), pk_value(Run, run.pk)])
+
+
+@lru_cache(maxsize=1)
+def _run_output_fields() -> tuple[Any, ...]:
+    return (Run._meta.get_field("output"), Run._meta.get_field("output_error"))
 
 
 @lru_cache(maxsize=1)

@@ -121,6 +121,8 @@ class Definition:
 
     steps: tuple[StepDef, ...]
     deadline_s: float | None = None
+    #: What the run's output is to be once it completes: a template (saga.templates).
+    output: Any = field(default=None, compare=False)
     order: tuple[str, ...] = field(init=False, compare=False)
     graph: Graph = field(init=False, repr=False, compare=False)
     _by_id: Mapping[str, StepDef] = field(init=False, repr=False, compare=False)

@@ -33,7 +33,11 @@ def definition_from_spec(spec: Mapping[str, Any]) -> Definition:
     default_retry = _retry_policy(defaults.get("retry") or {}, BUILTIN_RETRY)
     steps = tuple(_step_def(raw, default_timeout, default_retry) for raw in spec.get("steps") or ())
     deadline = spec.get("deadline_s")
-    return Definition(steps=steps, deadline_s=None if deadline is None else float(deadline))
+    return Definition(
+        steps=steps,
+        deadline_s=None if deadline is None else float(deadline),
+        output=spec.get("output"),
+    )
 
 
 def _step_def(

@@ -13,7 +13,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from saga.expressions import compile_error, references
+from saga.expressions import compile_error
+from saga.expressions import references as expression_references
 from saga.graph import Graph
 from saga.issues import Catalog, Issue, did_you_mean
 from saga.schema import SCHEMA
@@ -143,6 +144,12 @@ def graph_issues(spec: Mapping[str, Any], catalog: Catalog) -> tuple[list[Issue]
                     "if a later step fails, its effect stays",
                 )
             )
+    if "output" in spec:
+        everything = frozenset(graph.preds)
+        errors.extend(
+            Issue(None, issue.field, issue.message)
+            for issue in _template_issues("", "output", spec["output"], everything, graph)
+        )
     return errors, warnings
 
 
@@ -158,7 +165,7 @@ def _condition_issues(
     warnings: list[Issue] = []
     schema = spec.get("input_schema")
     declared = schema.get("properties") if isinstance(schema, Mapping) else None
-    for path in references(text):
+    for path in expression_references(text):
         written = ".".join(path)
         if path[0] in ("item", "index"):
             errors.append(Issue(sid, "when", f"{written}: item and index exist only in a map"))

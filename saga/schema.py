@@ -143,6 +143,10 @@ def _schema() -> dict[str, Any]:
                 "$ref": "#/$defs/duration",
             },
             "steps": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/step"}},
+            "output": {
+                "description": "The run's output once it completes: any JSON, with templates "
+                "({{ input.x }}, {{ steps.<id>.output.y }}, {{ run.id }})."
+            },
         },
         "$defs": defs,
     }

@@ -53,3 +53,32 @@ def test_a_condition_that_fails_compensates_the_run(worker, operator) -> None:
     assert run["status"] == "compensated"
     gate = {s["id"]: s for s in run["steps"]}["manager_ok"]
     assert gate["status"] == "failed" and "no such field 'amount'" in gate["error"]
+
+
+def test_a_completed_run_has_its_output_filled_in(worker, operator) -> None:
+    spec = gated()
+    spec["output"] = {
+        "order": "{{ input.order_id }}",
+        "reservation": "{{ steps.reserve.output.id }}",
+        "summary": "order {{ input.order_id }} done",
+    }
+    _, client = publish(spec, operator)
+    run_id = start(client, input={"order_id": "o-9", "amount": 1})["id"]
+    run = wait_for(client, run_id, TERMINAL)
+    reservation = {s["id"]: s for s in run["steps"]}["reserve"]["output"]["id"]
+    assert run["output"] == {
+        "order": "o-9",
+        "reservation": reservation,
+        "summary": "order o-9 done",
+    }
+    assert run["output_error"] == ""
+
+
+def test_an_output_naming_a_step_not_taken_says_so(worker, operator) -> None:
+    spec = gated()
+    spec["output"] = {"approved_by": "{{ steps.manager_ok.output.by }}"}
+    _, client = publish(spec, operator)
+    run_id = start(client, input={"order_id": "o-10", "amount": 1})["id"]
+    run = wait_for(client, run_id, TERMINAL)
+    assert run["status"] == "completed" and run["output"] is None
+    assert "manager_ok" in run["output_error"]

@@ -257,3 +257,10 @@ def test_a_condition_is_checked_against_the_input_schema() -> None:
     closed = {**schema, "additionalProperties": False}
     errors, _ = issues_of([step("a", when="input.amont > 2")], input_schema=closed)
     assert errors == ["a.when: input.amont: the input schema declares no field 'amont'"]
+
+
+def test_the_output_template_names_only_steps_there_are() -> None:
+    errors, _ = issues_of(
+        [step("a")], output={"id": "{{ steps.a.output.id }}", "x": "{{ steps.b.output.y }}"}
+    )
+    assert errors == ["None.output.x: {{ steps.b.output.y }}: there is no step 'b'"]

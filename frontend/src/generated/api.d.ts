@@ -727,6 +727,8 @@ export interface components {
             stuck_since?: string | null;
             last_seq?: number;
             input?: unknown;
+            output?: unknown;
+            output_error?: string;
             readonly steps: {
                 [key: string]: unknown;
             }[];
