@@ -73,6 +73,7 @@ def vocabulary_ts() -> str:
         {
             "name": k.name,
             "label": k.label,
+            "title": k.title or k.label,
             "summary": k.summary,
             "compensates": bool(k.compensation_def),
         }

@@ -3,7 +3,8 @@
 import "@xyflow/react/dist/style.css";
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
-import { readJsonScript, type DesignerConfig } from "./designer/config";
+import { readJsonScript } from "./common/config";
+import type { DesignerConfig } from "./designer/config";
 import { Designer } from "./designer/Designer";
 import { ReviewDiff, type ReviewDiffConfig } from "./review-diff/ReviewDiff";
 
@@ -22,8 +23,9 @@ function mount() {
   }
   const review = document.getElementById("review-diff-root");
   if (review) {
-    const { api, slug, number, against } = review.dataset;
-    const config: ReviewDiffConfig = { api: api ?? "/api/", slug: slug ?? "", number: Number(number), against: Number(against) };
+    // The element's data-api is left unread: the client's paths are the schema's, from /api/.
+    const { slug, number, against } = review.dataset;
+    const config: ReviewDiffConfig = { slug: slug ?? "", number: Number(number), against: Number(against) };
     createRoot(review).render(
       <StrictMode>
         <ReviewDiff config={config} />

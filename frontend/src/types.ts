@@ -1,8 +1,21 @@
-// The one module of shared types: the sagaboard/v1 definition format, the
-// REST API's payloads and the run event messages, named as DESIGN.md names them.
-// Enumerations come from the JSON Schema the Python validator uses, so the
-// forms offer exactly what the server accepts.
+// The one module of shared types: the sagaboard/v1 definition format and the REST
+// API's payloads, named as DESIGN.md names them. Each comes from where the server
+// keeps it: the kernel's vocabulary (statuses, event types, step kinds) from
+// generated/vocabulary.ts, the API's shapes from generated/api.d.ts (the OpenAPI
+// schema), and the definition format's other enumerations from the JSON Schema the
+// Python validator uses, so the forms offer exactly what the server accepts.
 import schemaJson from "../../saga/sagaboard-v1.schema.json";
+import type { components } from "./generated/api";
+import {
+  RUN_STATUSES,
+  STEP_KINDS,
+  STEP_STATUSES,
+  type RunStatus,
+  type StepStatus,
+  type StepType,
+} from "./generated/vocabulary";
+
+export type { EventType, RunStatus, StepStatus, StepType } from "./generated/vocabulary";
 
 interface SchemaShape {
   $defs: {
@@ -10,22 +23,38 @@ interface SchemaShape {
     duration: { maximum: number };
     retry: { properties: { jitter: { enum: string[] }; max_attempts: { maximum: number } } };
     approval_action: { properties: { on_timeout: { enum: string[] } } };
-    step: {
-      properties: {
-        id: { pattern: string };
-        type: { enum: string[] };
-      };
-    };
+    step: { properties: { id: { pattern: string } } };
   };
 }
 
 export const SCHEMA = schemaJson as unknown as SchemaShape;
 export const FORMAT = "sagaboard/v1";
 
-// --- the definition format ------------------------------------------------------
+// --- the kernel's vocabulary ----------------------------------------------------------
 
-export type StepType = "http" | "task" | "approval" | "delay" | "callback";
-export const STEP_TYPES = SCHEMA.$defs.step.properties.type.enum as StepType[];
+/** The step types, in the order the palette offers them. */
+export const STEP_TYPES: readonly StepType[] = STEP_KINDS.map((kind) => kind.name);
+
+/** Which step types may carry a compensation. */
+export const COMPENSABLE = Object.fromEntries(STEP_KINDS.map((kind) => [kind.name, kind.compensates])) as Record<
+  StepType,
+  boolean
+>;
+
+const RUN_STATUS_SET: ReadonlySet<string> = new Set(RUN_STATUSES);
+const STEP_STATUS_SET: ReadonlySet<string> = new Set(STEP_STATUSES);
+
+/** Whether a status the server sends as a plain string (an event's) is a run's. */
+export function isRunStatus(status: string | null | undefined): status is RunStatus {
+  return typeof status === "string" && RUN_STATUS_SET.has(status);
+}
+
+/** Whether a status the server sends as a plain string (an event's) is a step's. */
+export function isStepStatus(status: string | null | undefined): status is StepStatus {
+  return typeof status === "string" && STEP_STATUS_SET.has(status);
+}
+
+// --- the definition format ------------------------------------------------------
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD";
 export const METHODS = SCHEMA.$defs.method.enum as HttpMethod[];
@@ -135,152 +164,34 @@ export interface Position {
 /** A version's layout: node positions by step id, stored beside the spec, never in it. */
 export type Layout = Record<string, Position>;
 
-/** Which step types may carry a compensation, and of which shape. */
-export const COMPENSABLE: Record<StepType, boolean> = {
-  http: true,
-  task: true,
-  approval: false,
-  delay: false,
-  callback: true,
-};
+// --- the API's payloads (generated/api.d.ts) ---------------------------------------------
 
-// --- the API ----------------------------------------------------------------------
+type Schemas = components["schemas"];
 
-export interface Issue {
-  step: string | null;
-  field: string | null;
-  message: string;
-}
+/**
+ * ``T`` with ``K`` required: fields the server always sends though the schema marks
+ * them optional (model fields with a default are optional on input).
+ */
+export type Sent<T, K extends keyof T> = Omit<T, K> & Required<Pick<T, K>>;
 
-export interface ValidationResult {
-  valid: boolean;
-  errors: Issue[];
-  warnings: Issue[];
-}
+export type Issue = Schemas["Issue"];
+export type ValidationResult = Schemas["ValidateOut"];
+export type Activity = Schemas["Activity"];
+export type Group = Schemas["Group"];
+export type Diff = Schemas["Diff"];
 
-export type VersionStatus = "draft" | "in_review" | "approved" | "published" | "retired";
-export type VersionAct = "edit" | "submit" | "approve" | "request_changes" | "publish";
+/** A version; a save's answer adds the validator's warnings, which the schema does not say. */
+export type Version = Sent<Schemas["Version"], "status"> & { warnings?: Issue[] };
 
-export interface Review {
-  round: number;
-  reviewer: string | null;
-  decision: "approve" | "request_changes";
-  comment: string;
-  created_at: string;
-}
-
-export interface Version {
-  workflow: string;
-  number: number;
-  status: VersionStatus;
-  content_hash: string;
-  note: string;
-  author: string | null;
-  spec: Spec;
-  layout: Layout;
-  acts: VersionAct[];
-  approvals: number;
-  required_approvals: number;
-  reviews: Review[];
-  updated_at: string;
-  warnings?: Issue[];
-}
-
+/** What a changed field of a diff holds (the schema leaves a change's fields open). */
 export interface FieldChange {
   old: Json | undefined;
   new: Json | undefined;
 }
 
-export interface Diff {
-  added: string[];
-  removed: string[];
-  changed: { step: string; fields: Record<string, FieldChange> }[];
-  workflow?: Record<string, FieldChange>;
-}
-
-export interface Activity {
-  name: string;
-  description: string;
-}
-
-export interface Group {
-  name: string;
-}
-
-export interface LayoutResult {
-  positions: Layout;
-  width: number;
-  height: number;
-}
-
-export interface ApiErrorBody {
-  detail: string;
-  errors: Issue[];
-}
-
-// --- runs and their events ------------------------------------------------------------
-
-export type RunStatus =
-  | "pending"
-  | "running"
-  | "waiting"
-  | "compensating"
-  | "completed"
-  | "compensated"
-  | "stuck"
-  | "cancelled";
-
-export type StepStatus =
-  | "pending"
-  | "running"
-  | "retrying"
-  | "waiting"
-  | "succeeded"
-  | "failed"
-  | "skipped"
-  | "compensating"
-  | "compensated"
-  | "compensation_failed";
-
-export type EventType =
-  | "run.started"
-  | "run.completed"
-  | "run.compensating"
-  | "run.compensated"
-  | "run.stuck"
-  | "run.cancelled"
-  | "step.started"
-  | "step.succeeded"
-  | "step.failed"
-  | "step.retry_scheduled"
-  | "step.waiting"
-  | "step.skipped"
-  | "step.compensation_started"
-  | "step.compensated"
-  | "step.compensation_failed"
-  | "act.retry"
-  | "act.skip"
-  | "act.compensate"
-  | "act.cancel"
-  | "act.approve"
-  | "act.reject";
-
-/** One event of a run's log, as the API and the live streams send it. */
-export interface RunEvent {
-  seq: number;
-  event: EventType;
-  step: string | null;
-  status: RunStatus | StepStatus;
-  attempt: number | null;
-  error: string | null;
-}
-
-/** What POST /api/simulate/ returns for one failing step (or none). */
-export interface Simulation {
-  fail_step: string | null;
+/** What POST /api/simulate/ returns for one failing step (or none); its statuses, which
+ * the schema sends as strings, are the kernel's. */
+export type Simulation = Omit<Schemas["Simulation"], "status" | "steps"> & {
   status: RunStatus;
-  events: RunEvent[];
   steps: Record<string, StepStatus>;
-  path: string[];
-  compensation_order: string[];
-}
+};

@@ -20,7 +20,7 @@ UNDECIDED = "nobody decided the approval in time"
 class Approval(StepKind):
     name = "approval"
     label = "approval"
-    summary = "Wait for a person of a group to approve"
+    summary = "Wait for a person to decide"
     schema_defs = {
         "approval_action": {
             "type": "object",

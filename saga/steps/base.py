@@ -119,8 +119,10 @@ class StepKind:
 
     #: The ``type`` a spec gives the step.
     name: ClassVar[str]
-    #: How pictures label it, and what the palette says of it.
+    #: How pictures and boxes label it; how the designer names it in words (the label,
+    #: unless it says otherwise); what the palette says of it.
     label: ClassVar[str]
+    title: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     #: JSON Schema: the kind's own ``$defs``, and which of them its action and its
     #: compensation are (``None``: the kind takes no compensation).

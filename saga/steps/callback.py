@@ -23,7 +23,7 @@ CALL_TIMEOUT_S = 30.0
 class Callback(StepKind):
     name = "callback"
     label = "callback"
-    summary = "Hand a participant a token and wait for its answer"
+    summary = "Wait for a participant's answer"
     schema_defs = {
         "callback_action": {
             "description": "The optional outgoing call that hands the participant its "

@@ -15,7 +15,7 @@ from saga.vocabulary import EventType, StepStatus
 class Delay(StepKind):
     name = "delay"
     label = "delay"
-    summary = "Wait a while, durably"
+    summary = "Wait a fixed time, durably"
     schema_defs = {
         "delay_action": {
             "type": "object",

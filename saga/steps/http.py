@@ -12,7 +12,8 @@ from saga.steps.base import Outcome, Participants, StepKind, Work
 class Http(StepKind):
     name = "http"
     label = "HTTP"
-    summary = "Call a participant service over HTTP"
+    title = "HTTP call"
+    summary = "Call a participant service"
     action_def = "http_action"
     compensation_def = "http_action"
 

@@ -12,7 +12,7 @@ from saga.steps.base import Outcome, Participants, StepKind, Work
 class Task(StepKind):
     name = "task"
     label = "task"
-    summary = "Run an activity registered in code"
+    summary = "Run a registered activity"
     schema_defs = {
         "task_action": {
             "type": "object",

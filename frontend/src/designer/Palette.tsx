@@ -1,18 +1,12 @@
-// The palette of step types: drag one onto the canvas, or click it to add it.
+// The palette of step types: drag one onto the canvas, or click it to add it. The
+// types, their order, labels and hints are the kernel's (generated/vocabulary.ts).
 import type { DragEvent } from "react";
+import { typeLabel, typeSummary, typeTitle } from "../graph/spec";
 import { STEP_TYPES, type StepType } from "../types";
-import { typeLabel } from "./model";
 
 export const PALETTE_MIME = "application/x-sagaboard-step";
 
-const HINTS: Record<StepType, string> = {
-  http: "Call a participant service",
-  task: "Run a registered activity",
-  approval: "Wait for a person to decide",
-  delay: "Wait a fixed time, durably",
-  callback: "Wait for a participant's answer",
-};
-
+/** The palette's own short badges: its column is narrower than a box's. */
 const BADGES: Record<StepType, string> = {
   http: "HTTP",
   task: "TASK",
@@ -43,8 +37,8 @@ export function Palette({ onAdd }: { onAdd: (type: StepType) => void }) {
             >
               <span className={`step-badge badge-type-${type}`}>{BADGES[type]}</span>
               <span className="palette-text">
-                <span className="palette-label">{typeLabel(type)}</span>
-                <span className="palette-hint">{HINTS[type]}</span>
+                <span className="palette-label">{typeTitle(type)}</span>
+                <span className="palette-hint">{typeSummary(type)}</span>
               </span>
             </button>
           </li>

@@ -1,5 +1,6 @@
 // The offer, on opening the designer, of unsaved work this browser kept (unsaved.ts).
-import { ago, Time } from "../live/common";
+import { ago, Time } from "../common/time";
+import { plural, statusWord } from "../common/words";
 import type { Version } from "../types";
 import type { UnsavedWork } from "./unsaved";
 
@@ -10,10 +11,6 @@ interface Props {
   onRestore: () => void;
   onDiscard: () => void;
   onExport: () => void;
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
 export function RestoreBanner({ work, version, readOnly, onRestore, onDiscard, onExport }: Props) {
@@ -29,7 +26,7 @@ export function RestoreBanner({ work, version, readOnly, onRestore, onDiscard, o
         <strong>Unsaved changes to {what}</strong> are kept in this browser, from{" "}
         <Time iso={work.saved_at} /> ({ago(work.saved_at, Date.now())}): {plural(work.spec.steps.length, "step")}.{" "}
         {readOnly && version
-          ? `v${version.number} is ${version.status.replace("_", " ")} now and can no longer change; export them to keep them.`
+          ? `v${version.number} is ${statusWord(version.status)} now and can no longer change; export them to keep them.`
           : overtaken
             ? `v${version?.number} has been saved since; restoring puts them in place of what is saved.`
             : "Restore them to go on where you left off."}

@@ -1,5 +1,7 @@
 // The side panel for one step: a form that fits its type.
 import { useEffect, useState } from "react";
+import type { Zone } from "../graph/model";
+import { typeTitle } from "../graph/spec";
 import {
   COMPENSABLE,
   JITTERS,
@@ -21,9 +23,8 @@ import {
   Section,
   Select,
   TextInput,
-  type PanelIssue,
 } from "./fields";
-import { typeLabel, type Zone } from "./model";
+import type { PanelIssue } from "./issues";
 
 /** A copy of `obj` with `value` at `path`; undefined removes it, and empty objects with it. */
 export function setIn<T extends object>(obj: T, path: string[], value: Json | undefined): T {
@@ -147,7 +148,7 @@ export function StepPanel({ step, zone, issues, readOnly, activities, groups, on
   return (
     <div className="panel-body" data-panel="step" data-step={step.id}>
       <div className="panel-title">
-        <span className={`step-badge badge-type-${step.type}`}>{typeLabel(step.type)}</span>
+        <span className={`step-badge badge-type-${step.type}`}>{typeTitle(step.type)}</span>
         <h2>{step.name || step.id}</h2>
         {!readOnly && (
           <button type="button" className="btn btn-small btn-danger" onClick={onDelete} title="Delete the step (Delete)">
@@ -182,7 +183,7 @@ export function StepPanel({ step, zone, issues, readOnly, activities, groups, on
         </div>
       </Section>
 
-      <Section title={`Action · ${typeLabel(step.type)}`}>
+      <Section title={`Action · ${typeTitle(step.type)}`}>
         {step.type === "http" && httpFields("action", action, false)}
         {step.type === "callback" && (
           <>
@@ -227,7 +228,7 @@ export function StepPanel({ step, zone, issues, readOnly, activities, groups, on
 
       <Section title="Compensation">
         {!compensable ? (
-          <p className="panel-help">{typeLabel(step.type)} steps have nothing to undo.</p>
+          <p className="panel-help">{typeTitle(step.type)} steps have nothing to undo.</p>
         ) : (
           <>
             <Checkbox

@@ -1,5 +1,6 @@
 // The designer's header: what is open, its status, and every act on it.
 import { useRef, type ReactNode } from "react";
+import { plural, statusWord } from "../common/words";
 import type { Version } from "../types";
 import { versionUrl, type DesignerConfig } from "./config";
 
@@ -48,12 +49,6 @@ const UNDO = "M9 14 4 9l5-5M4 9h10.5a5.5 5.5 0 0 1 0 11H11";
 const REDO = "m15 14 5-5-5-5M20 9H9.5a5.5 5.5 0 0 0 0 11H13";
 const TRASH = "M3 6h18M8 6V4h8v2M19 6l-1 14H6L5 6M10 11v6M14 11v6";
 const FILE_ARROWS = "M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8zM14 3v5h5M9 13l3-3 3 3M12 10v8";
-
-const STATUS_LABELS: Record<string, string> = { in_review: "in review" };
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? "" : "s"}`;
-}
 
 export function Toolbar(props: Props) {
   const { config, version, readOnly, validationState } = props;
@@ -112,7 +107,7 @@ export function Toolbar(props: Props) {
             <>
               <span className="version-no">v{version.number}</span>
               <span className={`badge badge-${version.status}`} data-testid="version-status">
-                {STATUS_LABELS[version.status] ?? version.status}
+                {statusWord(version.status)}
               </span>
             </>
           ) : (
@@ -215,7 +210,7 @@ export function Toolbar(props: Props) {
       </div>
       {readOnly && version && (
         <p className="designer-readonly" role="status">
-          Read-only: v{version.number} is {STATUS_LABELS[version.status] ?? version.status}. Only a draft can change.
+          Read-only: v{version.number} is {statusWord(version.status)}. Only a draft can change.
         </p>
       )}
       {!readOnly && !version && config.open_draft && (

@@ -1,7 +1,9 @@
 // The side panel when no step is selected: the spec's own fields, the version
 // note, every issue at a glance, and what the colours on the canvas mean.
+import { plural } from "../common/words";
 import { JITTERS, type Json, type JsonObject, type Spec } from "../types";
-import { IssueList, JsonInput, NumberInput, Row, Section, Select, TextInput, type PanelIssue } from "./fields";
+import { IssueList, JsonInput, NumberInput, Row, Section, Select, TextInput } from "./fields";
+import type { PanelIssue } from "./issues";
 import { setIn } from "./StepPanel";
 
 interface Props {
@@ -16,10 +18,6 @@ interface Props {
 }
 
 const JITTER_OPTIONS = JITTERS.map((j) => ({ value: j, label: j }));
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? "" : "s"}`;
-}
 
 export function WorkflowPanel({ spec, note, issues, allIssues, readOnly, onChange, onNote, onPick }: Props) {
   const set = (path: string[], value: Json | undefined) => onChange(setIn(spec, path, value), path.join("."));

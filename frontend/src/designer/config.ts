@@ -2,7 +2,7 @@
 import type { Layout, Spec, Version } from "../types";
 
 export interface DesignerConfig {
-  /** The API root, "/api/". */
+  /** The API root, "/api/"; not read: the client's paths are the schema's, absolute. */
   api: string;
   workflow: { slug: string; name: string };
   /** Who is signed in: whose unsaved work this browser keeps. */
@@ -26,10 +26,4 @@ export interface DesignerConfig {
 
 export function versionUrl(config: DesignerConfig, number: number, page = ""): string {
   return `${config.urls.workflow}versions/${number}/${page ? `${page}/` : ""}`;
-}
-
-export function readJsonScript<T>(id: string): T {
-  const element = document.getElementById(id);
-  if (!element?.textContent) throw new Error(`The page has no #${id} data.`);
-  return JSON.parse(element.textContent) as T;
 }

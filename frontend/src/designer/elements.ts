@@ -1,35 +1,15 @@
 // Turning the document into React Flow nodes and edges. Node and data objects
 // are reused while nothing about them changed, so a change to one step
 // re-renders one node, not three hundred.
-import { MarkerType, Position, type Edge, type NodeHandle } from "@xyflow/react";
+import type { Edge } from "@xyflow/react";
 import { useMemo, useRef } from "react";
-import type { Simulation, ValidationResult } from "../types";
-import {
-  cycleEdges,
-  NODE_HEIGHT,
-  NODE_WIDTH,
-  nodeIds,
-  uncovered,
-  type Doc,
-  type StepIssues,
-  type Zone,
-} from "./model";
-import type { SimMark, StepFlowNode, StepNodeData } from "./StepNode";
+import { edgeKey, nodeIds, uncovered, type Doc, type Zone } from "../graph/model";
+import { arrow, EDGE_COLOURS, NODE_HEIGHT, STEP_BOX } from "../graph/nodes";
+import type { SimMark, StepFlowNode, StepNodeData } from "../graph/StepNode";
+import type { Position, Simulation, Spec, ValidationResult } from "../types";
+import { cycleEdges, type StepIssues } from "./issues";
 
 const NO_ISSUES: StepIssues = { errors: [], warnings: [] };
-const HANDLE = 11;
-// Every box has the same size, so React Flow never has to measure one.
-const SIZE = { width: NODE_WIDTH, height: NODE_HEIGHT };
-
-/**
- * Where the two handles sit on every box (left middle, right middle). Known up
- * front, edges are drawn in the first render instead of after React Flow has
- * measured three hundred boxes.
- */
-export const STEP_HANDLES: NodeHandle[] = [
-  { type: "target", position: Position.Left, x: -HANDLE / 2, y: NODE_HEIGHT / 2 - HANDLE / 2, width: HANDLE, height: HANDLE },
-  { type: "source", position: Position.Right, x: NODE_WIDTH - HANDLE / 2, y: NODE_HEIGHT / 2 - HANDLE / 2, width: HANDLE, height: HANDLE },
-];
 
 function sameData(a: StepNodeData, b: StepNodeData): boolean {
   return (
@@ -67,6 +47,55 @@ interface Input {
   readOnly: boolean;
 }
 
+/** The node of a step, the one of the last render when nothing about it changed. */
+function stepNode(id: string, data: StepNodeData, position: Position, selected: boolean, old: StepFlowNode | undefined): StepFlowNode {
+  const same = old !== undefined && sameData(old.data, data);
+  if (same && old.position.x === position.x && old.position.y === position.y && old.selected === selected) return old;
+  return {
+    id,
+    type: "step",
+    position,
+    data: same ? old.data : data,
+    selected,
+    ...STEP_BOX,
+    ariaLabel: `${data.step.type} step ${data.step.id}`,
+  };
+}
+
+/** The edges between the boxes: those of a cycle the validator names, those on the
+ * simulated run's path, and the rest (dimmed while a simulation is shown). */
+function stepEdges(spec: Spec, ids: string[], result: ValidationResult | null, sim: Simulation | null, edgeSelection: ReadonlySet<string>): Edge[] {
+  const byStepId = new Map<string, string>();
+  spec.steps.forEach((s, i) => {
+    if (!byStepId.has(s.id)) byStepId.set(s.id, ids[i]);
+  });
+  const ring = cycleEdges(result);
+  const onPath = new Set(sim?.path ?? []);
+  const list: Edge[] = [];
+  spec.steps.forEach((step, i) => {
+    const target = ids[i];
+    for (const before of step.after ?? []) {
+      const source = byStepId.get(before);
+      if (!source) continue;
+      const id = edgeKey(source, target);
+      const inCycle = ring.has(edgeKey(before, step.id));
+      const walked = onPath.has(before) && onPath.has(step.id);
+      const className = inCycle ? "edge-cycle" : walked ? "edge-path" : sim ? "edge-idle" : "";
+      const colour = inCycle ? EDGE_COLOURS.bad : walked ? EDGE_COLOURS.good : EDGE_COLOURS.plain;
+      list.push({
+        id,
+        source,
+        target,
+        className,
+        selected: edgeSelection.has(id),
+        animated: inCycle,
+        markerEnd: arrow(colour),
+      });
+    }
+  });
+  return list;
+}
+
 export function useCanvasElements(input: Input): { nodes: StepFlowNode[]; edges: Edge[] } {
   const { doc, zoneMap, issueMap, result, sim, selection, edgeSelection, readOnly } = input;
   const cache = useRef(new Map<string, StepFlowNode>());
@@ -90,27 +119,7 @@ export function useCanvasElements(input: Input): { nodes: StepFlowNode[]; edges:
         readOnly,
       };
       const position = doc.layout[step.id] ?? { x: 0, y: i * (NODE_HEIGHT + 24) };
-      const selected = selection.has(id);
-      const old = cache.current.get(id);
-      const node: StepFlowNode =
-        old &&
-        old.position.x === position.x &&
-        old.position.y === position.y &&
-        old.selected === selected &&
-        sameData(old.data, data)
-          ? old
-          : {
-              id,
-              type: "step",
-              position,
-              data: old && sameData(old.data, data) ? old.data : data,
-              selected,
-              width: NODE_WIDTH,
-              height: NODE_HEIGHT,
-              handles: STEP_HANDLES,
-              measured: SIZE,
-              ariaLabel: `${step.type} step ${step.id}`,
-            };
+      const node = stepNode(id, data, position, selection.has(id), cache.current.get(id));
       next.set(id, node);
       return node;
     });
@@ -118,37 +127,8 @@ export function useCanvasElements(input: Input): { nodes: StepFlowNode[]; edges:
     return list;
   }, [doc, ids, zoneMap, issueMap, marks, selection, readOnly]);
 
-  const edges = useMemo(() => {
-    const byStepId = new Map<string, string>();
-    doc.spec.steps.forEach((s, i) => {
-      if (!byStepId.has(s.id)) byStepId.set(s.id, ids[i]);
-    });
-    const ring = cycleEdges(result);
-    const onPath = new Set(sim?.path ?? []);
-    const list: Edge[] = [];
-    doc.spec.steps.forEach((step, i) => {
-      const target = ids[i];
-      for (const before of step.after ?? []) {
-        const source = byStepId.get(before);
-        if (!source) continue;
-        const id = `${source}->${target}`;
-        const inCycle = ring.has(`${before}->${step.id}`);
-        const walked = onPath.has(before) && onPath.has(step.id);
-        const className = inCycle ? "edge-cycle" : walked ? "edge-path" : sim ? "edge-idle" : "";
-        const colour = inCycle ? "#c23a3a" : walked ? "#1d8a4e" : "#94a3b8";
-        list.push({
-          id,
-          source,
-          target,
-          className,
-          selected: edgeSelection.has(id),
-          animated: inCycle,
-          markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16, color: colour },
-        });
-      }
-    });
-    return list;
-  }, [doc.spec, ids, result, sim, edgeSelection]);
+  // Of the spec alone: dragging a box leaves the edges as they are.
+  const edges = useMemo(() => stepEdges(doc.spec, ids, result, sim, edgeSelection), [doc.spec, ids, result, sim, edgeSelection]);
 
   return { nodes, edges };
 }

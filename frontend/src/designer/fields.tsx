@@ -2,9 +2,7 @@
 // field it edits, right under it.
 import { useEffect, useId, useState, type ReactNode } from "react";
 import type { Issue, Json } from "../types";
-
-/** A validator issue, tagged with whether it refuses the spec or only warns. */
-export type PanelIssue = Issue & { kind: "error" | "warning" };
+import type { PanelIssue } from "./issues";
 
 export function matches(issue: Issue, key: string, exact = false): boolean {
   const field = issue.field ?? "";

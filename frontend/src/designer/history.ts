@@ -1,6 +1,6 @@
 // Undo and redo over whole documents. Documents are never mutated, so keeping
 // the old ones costs little: unchanged steps are shared between them.
-import type { Doc } from "./model";
+import type { Doc } from "./doc";
 
 const LIMIT = 200;
 

@@ -2,8 +2,10 @@
 // canvas with an error (a step just dropped, its URL not written yet) cannot be
 // saved; it is kept in localStorage instead, per user, workflow and version being
 // edited, until it is saved or discarded, and offered back when the designer opens.
+import { cleanLayout, layeredLayout, missingPositions } from "../graph/model";
+import { asSpec } from "../graph/spec";
 import type { Layout, Spec } from "../types";
-import { cleanLayout, missingPositions, specKey, type Doc } from "./model";
+import { specKey, type Doc } from "./doc";
 
 const PREFIX = "sagaboard:designer:unsaved";
 const FORMAT = 1;
@@ -92,4 +94,11 @@ export function differsFrom(work: UnsavedWork, server: Doc, serverNote: string):
   if (specKey(work.spec) !== specKey(server.spec) || work.note !== serverNote) return true;
   if (missingPositions(server)) return false;
   return JSON.stringify(cleanLayout({ spec: work.spec, layout: work.layout })) !== JSON.stringify(cleanLayout(server));
+}
+
+/** The document kept work restores: its positions, and layers by depth for steps without. */
+export function restoredDoc(work: UnsavedWork): Doc {
+  const spec = asSpec(work.spec);
+  const next = { spec, layout: work.layout };
+  return missingPositions(next) ? { spec, layout: { ...layeredLayout(spec), ...work.layout } } : next;
 }

@@ -65,31 +65,36 @@ export const STEP_KINDS = [
   {
     "name": "http",
     "label": "HTTP",
-    "summary": "Call a participant service over HTTP",
+    "title": "HTTP call",
+    "summary": "Call a participant service",
     "compensates": true
   },
   {
     "name": "task",
     "label": "task",
-    "summary": "Run an activity registered in code",
+    "title": "task",
+    "summary": "Run a registered activity",
     "compensates": true
   },
   {
     "name": "approval",
     "label": "approval",
-    "summary": "Wait for a person of a group to approve",
+    "title": "approval",
+    "summary": "Wait for a person to decide",
     "compensates": false
   },
   {
     "name": "delay",
     "label": "delay",
-    "summary": "Wait a while, durably",
+    "title": "delay",
+    "summary": "Wait a fixed time, durably",
     "compensates": false
   },
   {
     "name": "callback",
     "label": "callback",
-    "summary": "Hand a participant a token and wait for its answer",
+    "title": "callback",
+    "summary": "Wait for a participant's answer",
     "compensates": true
   }
 ] as const;

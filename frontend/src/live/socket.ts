@@ -3,7 +3,7 @@
 // and workflow streams get a fresh snapshot on connect). Close codes are those
 // of engine/consumers.py: some end the stream for good, the rest are retried.
 import { useEffect, useRef, useState } from "react";
-import type { Frame, SnapshotRun, StreamEvent } from "./types";
+import type { Frame, SnapshotRun, RunEvent } from "./types";
 
 export type LiveState = "connecting" | "live" | "reconnecting" | "stopped";
 
@@ -16,7 +16,7 @@ export interface LiveStatus {
 }
 
 export interface LiveHandlers {
-  onEvents: (events: StreamEvent[]) => void;
+  onEvents: (events: RunEvent[]) => void;
   onSnapshot?: (runs: SnapshotRun[], truncated: boolean) => void;
   /** Query parameters of each connection, e.g. {after: "12"} to resume a run stream. */
   query?: () => Record<string, string>;

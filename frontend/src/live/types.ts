@@ -1,30 +1,16 @@
-// The live pages' payloads: stream frames (engine/consumers.py), the run API
-// (engine/serializers.py) and the overview's figures (engine/stats.py), named
-// as the server names them.
-import type { Json, JsonObject, Layout, RunStatus, Spec, StepStatus } from "../types";
+// The live pages' payloads. The run API's are the OpenAPI schema's
+// (generated/api.d.ts), with what the schema leaves open (a run's steps and acts)
+// said here; the stream frames (engine/consumers.py), the overview's figures
+// (engine/stats.py) and the pages' configs are not in the schema and are written
+// out here, named as the server names them.
+import type { components, operations, paths } from "../generated/api";
+import type { Json, Layout, RunStatus, Sent, Spec, StepStatus } from "../types";
 
-export type { RunStatus, StepStatus } from "../types";
+type Schemas = components["schemas"];
 
-export const TERMINAL: ReadonlySet<string> = new Set(["completed", "compensated", "cancelled"]);
-
-/** One event of a run's log, as the stream sends it (DESIGN.md), and the API with ``data``. */
-export interface StreamEvent {
-  type?: "event";
-  run: string;
-  workflow?: string;
-  seq: number;
-  event: string;
-  step: string | null;
-  status: string;
-  attempt: number | null;
-  at: string;
-  latency_ms: number | null;
-  error: string | null;
-  actor: string | null;
-  /** The run's status once the event committed; null in a replay from the log. */
-  run_status?: string | null;
-  data?: JsonObject;
-}
+/** One event of a run's log, in the one shape the API, the run page's first paint and
+ * the streams all send. */
+export type RunEvent = Schemas["Event"];
 
 export interface SnapshotRun {
   run: string;
@@ -35,40 +21,28 @@ export interface SnapshotRun {
 }
 
 export type Frame =
-  | (StreamEvent & { type: "event" })
-  | { type: "batch"; events: StreamEvent[] }
+  | RunEvent
+  | { type: "batch"; events: RunEvent[] }
   | { type: "snapshot"; runs: SnapshotRun[]; truncated: boolean }
   | { type: "pong" }
   | { type: "error"; detail: string };
 
 /** A run in a list (GET /api/runs/). */
-export interface RunRow {
-  id: string;
-  workflow: string;
-  workflow_name: string;
-  version: number;
-  status: RunStatus;
-  idempotency_key: string | null;
-  correlation_id: string;
-  started_by: string | null;
-  created_at: string;
-  updated_at: string;
-  finished_at: string | null;
-  stuck_since: string | null;
-  last_seq: number;
-  stuck_step: string | null;
-  stuck_error: string | null;
-}
+export type RunRow = Sent<Schemas["RunListItem"], "status" | "last_seq">;
 
-export interface RunPage {
-  next: string | null;
-  previous?: string | null;
-  results: RunRow[];
-}
+/** A page of runs (GET /api/runs/; the board's first pages). */
+export type RunPage = Omit<Schemas["PaginatedRunListItemList"], "results"> & { results: RunRow[] };
 
-export type StepAct = "retry" | "skip" | "approve" | "reject";
-export type RunAct = "compensate" | "cancel";
+/** What GET /api/runs/ is asked; ``cursor`` is the pagination's, which the schema leaves out. */
+export type RunsQuery = NonNullable<operations["runs_list"]["parameters"]["query"]> & { cursor?: string };
 
+/** The acts on a step, and on a run: the last part of their paths in the API. */
+type ActOf<P> = P extends `/api/runs/{run_id}/steps/{step}/${infer Act}/` ? Act : never;
+type RunActOf<P> = P extends `/api/runs/{run_id}/${infer Act}/` ? (Act extends `${string}/${string}` | "events" ? never : Act) : never;
+export type StepAct = ActOf<keyof paths>;
+export type RunAct = RunActOf<keyof paths>;
+
+/** A step of a run (the schema leaves a run's steps open). */
 export interface StepRow {
   id: string;
   name: string;
@@ -86,11 +60,11 @@ export interface StepRow {
 }
 
 /** A run with its steps and what the user may do to it now (GET /api/runs/{id}/). */
-export interface RunBody extends Omit<RunRow, "workflow_name" | "stuck_step" | "stuck_error"> {
+export type RunBody = Omit<Sent<Schemas["Run"], "status" | "last_seq">, "input" | "steps" | "acts"> & {
   input: Json;
   steps: StepRow[];
   acts: { run: RunAct[]; steps: Record<string, StepAct[]> };
-}
+};
 
 export interface StepFigures {
   step: string;
@@ -111,10 +85,14 @@ export interface StuckRun {
   stuck_error: string | null;
 }
 
-/** GET /api/workflows/{slug}/stats/ */
+/** The windows the overview offers, in minutes (the API's choices). */
+export type StatsWindow = NonNullable<NonNullable<operations["workflows_stats_retrieve"]["parameters"]["query"]>["minutes"]>;
+
+/** GET /api/workflows/{slug}/stats/ (the schema leaves its answer open). */
 export interface WorkflowStats {
+  /** The workflow's slug. */
   workflow: string;
-  window: { minutes: number; bucket_minutes: number; since: string; until: string; choices: number[] };
+  window: { minutes: StatsWindow; bucket_minutes: number; since: string; until: string; choices: StatsWindow[] };
   /** Runs started per minute over the last ``rate_minutes`` whole minutes (fewer when the
    * workflow's first run is younger); null before its first whole minute. */
   runs_per_minute: number | null;
@@ -136,11 +114,14 @@ export interface WorkflowStats {
   stuck_runs: StuckRun[];
 }
 
+// The pages' configs. Their ``api`` (the API's root or a path under it) is not read:
+// the client's paths are the schema's, absolute.
+
 export interface RunPageConfig {
   api: string;
   ws: string;
   run: RunBody;
-  events: StreamEvent[];
+  events: RunEvent[];
   spec: Spec;
   layout: Layout;
   urls: { board: string; workflow: string; overview: string; version: string };
@@ -153,6 +134,7 @@ export interface BoardConfig {
   run_url: string;
   overview_url: string;
   query: { workflow: string; status: string; since: string; until: string };
+  /** The first pages of the runs and of the stuck runs; ``next``: the cursor of the next page. */
   runs: { results: RunRow[]; next: string | null };
   stuck: { results: RunRow[]; next: string | null };
 }

@@ -4,9 +4,7 @@
 // never zoomed out so far that a step's name cannot be read: a graph too big for it
 // at that zoom is shown from its start, to be panned, with a map of the whole.
 import {
-  Background,
   Controls,
-  MarkerType,
   MiniMap,
   ReactFlow,
   ReactFlowProvider,
@@ -16,14 +14,16 @@ import {
   type Viewport,
 } from "@xyflow/react";
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
-import { Api } from "../api";
-import { STEP_HANDLES } from "../designer/elements";
-import { asSpec, NODE_HEIGHT, NODE_WIDTH, zones } from "../designer/model";
-import { nodeTypes, type DiffMark, type StepFlowNode } from "../designer/StepNode";
+import { client, messageOf, ok } from "../common/client";
+import { serverLayout } from "../graph/layout";
+import { boundsOf, dependencies, edgeKey, zones, type Bounds, type Zone } from "../graph/model";
+import { arrow, EDGE_COLOURS, Grid, STEP_BOX } from "../graph/nodes";
+import { asSpec } from "../graph/spec";
+import { nodeTypes, type DiffMark, type StepFlowNode } from "../graph/StepNode";
 import type { AnyStep, Diff, FieldChange, Json, Layout, Spec } from "../types";
 
+/** What the review page's element says (its data-* attributes). */
 export interface ReviewDiffConfig {
-  api: string;
   slug: string;
   number: number;
   against: number;
@@ -44,22 +44,6 @@ const PAD = 28;
 const PAD_BOTTOM = 56;
 const MIN_HEIGHT = 240;
 const MAX_HEIGHT = 640;
-
-interface Bounds {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
-
-function boundsOf(nodes: StepFlowNode[]): Bounds | null {
-  if (!nodes.length) return null;
-  const xs = nodes.map((n) => n.position.x);
-  const ys = nodes.map((n) => n.position.y);
-  const x = Math.min(...xs);
-  const y = Math.min(...ys);
-  return { x, y, width: Math.max(...xs) + NODE_WIDTH - x, height: Math.max(...ys) + NODE_HEIGHT - y };
-}
 
 /**
  * The pane's height and the first view for a graph in a pane this wide: the whole
@@ -94,8 +78,56 @@ export function ReviewDiff({ config }: { config: ReviewDiffConfig }) {
   );
 }
 
+/** Both versions, their diff, and one layout of the steps of either. */
+async function load({ slug, number, against }: ReviewDiffConfig): Promise<Loaded> {
+  const version = (n: number) => ok(client.GET("/api/workflows/{slug}/versions/{number}/", { params: { path: { slug, number: n } } }));
+  const [newer, older, diff] = await Promise.all([
+    version(number),
+    version(against),
+    ok(client.GET("/api/workflows/{slug}/versions/{number}/diff/", { params: { path: { slug, number }, query: { against } } })),
+  ]);
+  const newSpec = asSpec(newer.spec);
+  const oldSpec = asSpec(older.spec);
+  const removed = new Set(diff.removed);
+  const positions = await serverLayout({ steps: [...newSpec.steps, ...oldSpec.steps.filter((s) => removed.has(s.id))] });
+  return { oldSpec, newSpec, diff, positions };
+}
+
+/** The boxes of both versions, marked, and their edges: added, removed or the same. */
+function diffGraph(loaded: Loaded, picked: string | null): { nodes: StepFlowNode[]; edges: Edge[] } {
+  const { oldSpec, newSpec, diff, positions } = loaded;
+  const added = new Set(diff.added);
+  const removed = new Set(diff.removed);
+  const changed = new Set(diff.changed.map((c) => c.step));
+  const newZones = zones(newSpec);
+  const oldZones = zones(oldSpec);
+  const make = (step: AnyStep, mark: DiffMark, zone: Zone | undefined): StepFlowNode => ({
+    id: step.id,
+    type: "step",
+    position: positions[step.id] ?? { x: 0, y: 0 },
+    ...STEP_BOX,
+    selected: picked === step.id,
+    data: { step, zone: zone ?? "compensable", uncovered: false, errors: [], warnings: [], sim: null, diff: mark, readOnly: true },
+  });
+  const nodes: StepFlowNode[] = [
+    ...newSpec.steps.map((s) =>
+      make(s, added.has(s.id) ? "added" : changed.has(s.id) ? "changed" : "same", newZones.get(s.id)),
+    ),
+    ...oldSpec.steps.filter((s) => removed.has(s.id)).map((s) => make(s, "removed", oldZones.get(s.id))),
+  ];
+  const pairs = (spec: Spec) => new Set(dependencies(spec).map((d) => edgeKey(d.source, d.target)));
+  const oldEdges = pairs(oldSpec);
+  const newEdges = pairs(newSpec);
+  const edges: Edge[] = [...new Set([...newEdges, ...oldEdges])].map((key) => {
+    const [source, target] = key.split("->");
+    const kind = newEdges.has(key) ? (oldEdges.has(key) ? "same" : "added") : "removed";
+    const colour = kind === "added" ? EDGE_COLOURS.good : kind === "removed" ? EDGE_COLOURS.bad : EDGE_COLOURS.plain;
+    return { id: key, source, target, className: `edge-diff-${kind}`, markerEnd: arrow(colour) };
+  });
+  return { nodes, edges };
+}
+
 function ReviewDiffCanvas({ config }: { config: ReviewDiffConfig }) {
-  const api = useMemo(() => new Api(config.api, config.slug), [config]);
   const flow = useReactFlow();
   const [loaded, setLoaded] = useState<Loaded | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -105,69 +137,16 @@ function ReviewDiffCanvas({ config }: { config: ReviewDiffConfig }) {
   const [fit, setFit] = useState<{ height: number; whole: boolean } | null>(null);
 
   useEffect(() => {
-    (async () => {
-      const [newer, older, diff] = await Promise.all([
-        api.version(config.number),
-        api.version(config.against),
-        api.diff(config.number, config.against),
-      ]);
-      const newSpec = asSpec(newer.spec);
-      const oldSpec = asSpec(older.spec);
-      const removed = new Set(diff.removed);
-      const merged = [
-        ...newSpec.steps.map((s) => ({ id: s.id, after: s.after ?? [] })),
-        ...oldSpec.steps.filter((s) => removed.has(s.id)).map((s) => ({ id: s.id, after: s.after ?? [] })),
-      ];
-      const laid = await api.layout({ steps: merged });
-      setLoaded({ oldSpec, newSpec, diff, positions: laid.positions });
-    })().catch((err: unknown) => setError(err instanceof Error ? err.message : String(err)));
-  }, [api, config]);
+    load(config).then(setLoaded, (err: unknown) => setError(messageOf(err)));
+  }, [config]);
 
-  const { nodes, edges } = useMemo(() => {
-    if (!loaded) return { nodes: [] as StepFlowNode[], edges: [] as Edge[] };
-    const { oldSpec, newSpec, diff, positions } = loaded;
-    const added = new Set(diff.added);
-    const removed = new Set(diff.removed);
-    const changed = new Set(diff.changed.map((c) => c.step));
-    const newZones = zones(newSpec);
-    const oldZones = zones(oldSpec);
-    const make = (step: AnyStep, mark: DiffMark, zone: ReturnType<typeof newZones.get>): StepFlowNode => ({
-      id: step.id,
-      type: "step",
-      position: positions[step.id] ?? { x: 0, y: 0 },
-      width: NODE_WIDTH,
-      height: NODE_HEIGHT,
-      handles: STEP_HANDLES,
-      measured: { width: NODE_WIDTH, height: NODE_HEIGHT },
-      selected: picked === step.id,
-      data: { step, zone: zone ?? "compensable", uncovered: false, errors: [], warnings: [], sim: null, diff: mark, readOnly: true },
-    });
-    const list: StepFlowNode[] = [
-      ...newSpec.steps.map((s) =>
-        make(s, added.has(s.id) ? "added" : changed.has(s.id) ? "changed" : "same", newZones.get(s.id)),
-      ),
-      ...oldSpec.steps.filter((s) => removed.has(s.id)).map((s) => make(s, "removed", oldZones.get(s.id))),
-    ];
-    const pairs = (spec: Spec) => new Set(spec.steps.flatMap((s) => (s.after ?? []).map((a) => `${a}->${s.id}`)));
-    const oldEdges = pairs(oldSpec);
-    const newEdges = pairs(newSpec);
-    const lines: Edge[] = [...new Set([...newEdges, ...oldEdges])].map((key) => {
-      const [source, target] = key.split("->");
-      const kind = newEdges.has(key) ? (oldEdges.has(key) ? "same" : "added") : "removed";
-      const colour = kind === "added" ? "#1d8a4e" : kind === "removed" ? "#c23a3a" : "#94a3b8";
-      return {
-        id: key,
-        source,
-        target,
-        className: `edge-diff-${kind}`,
-        markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16, color: colour },
-      };
-    });
-    return { nodes: list, edges: lines };
-  }, [loaded, picked]);
+  const { nodes, edges } = useMemo(
+    () => (loaded ? diffGraph(loaded, picked) : { nodes: [] as StepFlowNode[], edges: [] as Edge[] }),
+    [loaded, picked],
+  );
 
   // Sized and fitted once, when both versions are drawn; afterwards the view is the reviewer's.
-  const graph = useMemo(() => boundsOf(nodes), [nodes]);
+  const graph = useMemo(() => boundsOf(nodes.map((n) => n.position)), [nodes]);
   useLayoutEffect(() => {
     if (!loaded || fit || !pane.current) return;
     const width = pane.current.getBoundingClientRect().width;
@@ -208,7 +187,7 @@ function ReviewDiffCanvas({ config }: { config: ReviewDiffConfig }) {
           preventScrolling={false}
           deleteKeyCode={null}
         >
-          <Background gap={20} size={1} color="#d9dde4" />
+          <Grid />
           <Controls
             orientation="horizontal"
             showInteractive={false}

@@ -4,14 +4,23 @@
 // list) back from the API, at most once a second. Older pages load on demand,
 // by the API's cursor.
 import { useCallback, useMemo, useRef, useState } from "react";
-import { request } from "../../api";
-import { ago, ConnectionBadge, ConnectionBanner, shortId, Slot, StatusBadge, Time, useNow, useThrottled } from "../common";
+import { client, messageOf, ok } from "../../common/client";
+import { ago, Time, useNow } from "../../common/time";
+import { TERMINAL } from "../../generated/vocabulary";
+import { isRunStatus, type RunStatus } from "../../types";
+import { ConnectionBadge, ConnectionBanner, shortId, Slot, StatusBadge, useThrottled } from "../common";
 import { useLiveSocket } from "../socket";
-import { TERMINAL, type BoardConfig, type RunPage, type RunRow, type SnapshotRun, type StreamEvent } from "../types";
+import type { BoardConfig, RunEvent, RunPage, RunRow, RunsQuery, SnapshotRun } from "../types";
 
 interface List {
   rows: RunRow[];
+  /** The cursor of the next page, if there is one. */
   next: string | null;
+}
+
+/** The cursor in a page's link to the next one. */
+function cursorOf(next: string | null): string | null {
+  return next ? new URL(next, window.location.href).searchParams.get("cursor") : null;
 }
 
 const REFRESH_MS = 1000;
@@ -36,19 +45,22 @@ export function Board({ config }: { config: BoardConfig }) {
   const wanted = useMemo(() => new Set(config.query.workflow.split(",").filter(Boolean)), [config]);
   const now = useNow(1000);
 
-  const url = useCallback(
-    (extra: Record<string, string>) => {
-      const params = new URLSearchParams();
-      for (const [key, value] of Object.entries({ ...config.query, ...extra })) if (value) params.set(key, value);
-      return `${config.api}?${params.toString()}`;
+  /** A page of runs: the board's filters, with ``extra`` in place of some; an empty
+   * value leaves the filter out. */
+  const readRuns = useCallback(
+    async (extra: RunsQuery): Promise<RunPage> => {
+      const given = Object.entries({ ...config.query, ...extra }).filter(([, value]) => value !== "" && value !== undefined);
+      const query = Object.fromEntries(given) as RunsQuery;
+      // The schema leaves a run's status optional, which the server always sends.
+      return (await ok(client.GET("/api/runs/", { params: { query } }))) as RunPage;
     },
     [config],
   );
 
   const refresh = useThrottled(() => {
     Promise.all([
-      request<RunPage>("GET", url({ page_size: "50" })),
-      request<RunPage>("GET", url({ order: "stuck", status: "", since: "", until: "", page_size: "20" })),
+      readRuns({ page_size: 50 }),
+      readRuns({ order: "stuck", status: "", since: "", until: "", page_size: 20 }),
     ])
       .then(([page, stuckPage]) => {
         setRuns((list) => {
@@ -56,27 +68,27 @@ export function Board({ config }: { config: BoardConfig }) {
           const added = page.results.filter((r) => !before.has(r.id)).map((r) => r.id);
           if (added.length) setFresh(new Set(added));
           // The first page as it is now, then what was loaded beyond it.
-          return { rows: merge(page.results, list.rows), next: list.next ?? page.next };
+          return { rows: merge(page.results, list.rows), next: list.next ?? cursorOf(page.next) };
         });
-        setStuck({ rows: stuckPage.results, next: stuckPage.next });
+        setStuck({ rows: stuckPage.results, next: cursorOf(stuckPage.next) });
         setProblem(null);
       })
-      .catch((err: unknown) => setProblem(err instanceof Error ? err.message : String(err)));
+      .catch((err: unknown) => setProblem(messageOf(err)));
   }, REFRESH_MS);
 
   const statuses = useMemo(() => new Set(config.query.status.split(",").filter(Boolean)), [config]);
   const closed = config.query.until !== "" && Date.parse(config.query.until) < Date.now();
 
-  const onEvents = (events: StreamEvent[]) => {
+  const onEvents = (events: RunEvent[]) => {
     let unseen = false;
     let stuckChanged = false;
-    const latest = new Map<string, { status: string; at: string; seq: number }>();
+    const latest = new Map<string, { status: RunStatus; at: string; seq: number }>();
     for (const event of events) {
-      if (wanted.size && event.workflow && !wanted.has(event.workflow)) continue;
+      if (wanted.size && !wanted.has(event.workflow)) continue;
       // Events as they happen carry the run's status (run_status). Replayed ones do
       // not: there run events and acts carry it, and step events only the step's.
-      const runEvent = (event.step === null || event.event.startsWith("act.")) && event.status !== "";
-      const runStatus = event.run_status ?? (runEvent ? event.status : null);
+      const runEvent = event.step === null || event.event.startsWith("act.");
+      const runStatus = isRunStatus(event.run_status) ? event.run_status : runEvent && isRunStatus(event.status) ? event.status : null;
       if (runStatus) {
         const before = latest.get(event.run);
         if (!before || event.seq > before.seq) latest.set(event.run, { status: runStatus, at: event.at, seq: event.seq });
@@ -95,7 +107,7 @@ export function Board({ config }: { config: BoardConfig }) {
         const event = latest.get(row.id);
         // Events of one run published by different processes can arrive out of order.
         if (!event || event.seq <= row.last_seq) return row;
-        return { ...row, status: event.status as RunRow["status"], updated_at: event.at, last_seq: event.seq };
+        return { ...row, status: event.status, updated_at: event.at, last_seq: event.seq };
       };
       setRuns((list) => ({ ...list, rows: list.rows.map(update) }));
       setStuck((list) => ({ ...list, rows: list.rows.map(update) }));
@@ -122,12 +134,11 @@ export function Board({ config }: { config: BoardConfig }) {
   const loadMore = () => {
     if (!runs.next) return;
     setLoadingMore(true);
-    request<RunPage>("GET", url({ cursor: runs.next, page_size: "50" }))
+    readRuns({ cursor: runs.next, page_size: 50 })
       .then((page) => {
-        const cursor = page.next ? new URL(page.next).searchParams.get("cursor") : null;
-        setRuns((list) => ({ rows: merge(list.rows, page.results), next: cursor }));
+        setRuns((list) => ({ rows: merge(list.rows, page.results), next: cursorOf(page.next) }));
       })
-      .catch((err: unknown) => setProblem(err instanceof Error ? err.message : String(err)))
+      .catch((err: unknown) => setProblem(messageOf(err)))
       .finally(() => setLoadingMore(false));
   };
 

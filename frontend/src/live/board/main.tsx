@@ -1,7 +1,7 @@
 // The board page's island: mounts on #board-root with the data the view put in json_script.
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
-import { readConfig } from "../common";
+import { readConfig } from "../../common/config";
 import type { BoardConfig } from "../types";
 import { Board } from "./Board";
 import { autoSubmit } from "./filters";

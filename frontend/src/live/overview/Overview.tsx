@@ -4,21 +4,11 @@
 // says when to read them again, at most every two seconds.
 import { useEffect, useMemo, useRef, useState } from "react";
 import uPlot from "uplot";
-import { request } from "../../api";
-import {
-  ago,
-  ConnectionBadge,
-  ConnectionBanner,
-  latency,
-  minuteStamp,
-  shortId,
-  Slot,
-  tickLabels,
-  useNow,
-  useThrottled,
-} from "../common";
+import { client, messageOf, ok } from "../../common/client";
+import { ago, latency, minuteStamp, tickLabels, useNow } from "../../common/time";
+import { ConnectionBadge, ConnectionBanner, shortId, Slot, useThrottled } from "../common";
 import { useLiveSocket } from "../socket";
-import type { OverviewConfig, WorkflowStats } from "../types";
+import type { OverviewConfig, StatsWindow, WorkflowStats } from "../types";
 import { Chart } from "./Chart";
 
 const REFRESH_MS = 2000;
@@ -41,20 +31,23 @@ function windowLabel(minutes: number): string {
 
 export function Overview({ config }: { config: OverviewConfig }) {
   const [stats, setStats] = useState<WorkflowStats>(config.stats);
-  const [minutes, setMinutes] = useState(config.stats.window.minutes);
+  const [minutes, setMinutes] = useState<StatsWindow>(config.stats.window.minutes);
   const [problem, setProblem] = useState<string | null>(null);
   const asked = useRef(0);
   const now = useNow(1000);
 
-  const load = (window: number) => {
+  const load = (window: StatsWindow) => {
     const ticket = ++asked.current;
-    request<WorkflowStats>("GET", `${config.api}?minutes=${window}`)
-      .then((fresh) => {
+    const path = { slug: config.stats.workflow };
+    ok(client.GET("/api/workflows/{slug}/stats/", { params: { path, query: { minutes: window } } }))
+      .then((answer) => {
+        // The schema leaves the figures open; they are as WorkflowStats says.
+        const fresh = answer as unknown as WorkflowStats;
         // An older answer arriving late never replaces a newer one.
         if (ticket === asked.current) setStats(fresh);
         setProblem(null);
       })
-      .catch((err: unknown) => setProblem(err instanceof Error ? err.message : String(err)));
+      .catch((err: unknown) => setProblem(messageOf(err)));
   };
   const refresh = useThrottled(() => load(minutes), REFRESH_MS);
 
@@ -66,7 +59,7 @@ export function Overview({ config }: { config: OverviewConfig }) {
   // A snapshot comes with every connect: what changed before it is read again too.
   const status = useLiveSocket(config.ws, { onEvents: refresh, onSnapshot: refresh });
 
-  const choose = (window: number) => {
+  const choose = (window: StatsWindow) => {
     setMinutes(window);
     const url = new URL(document.location.href);
     url.searchParams.set("minutes", String(window));

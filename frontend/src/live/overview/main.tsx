@@ -1,7 +1,7 @@
 // The workflow overview's island: mounts on #overview-root with the data the view put in json_script.
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
-import { readConfig } from "../common";
+import { readConfig } from "../../common/config";
 import type { OverviewConfig } from "../types";
 import { Overview } from "./Overview";
 

@@ -1,17 +1,19 @@
 // The dialog of an operator act: what it does, the reason asked for, and the
 // server's answer when it refuses (the run may have moved on meanwhile).
 import { useEffect, useRef, useState, type FormEvent } from "react";
-import { ApiError, request } from "../../api";
+import { ApiError, client, ok } from "../../common/client";
 import type { RunAct, RunBody, StepAct } from "../types";
+import { asRunBody } from "./model";
 
-export interface ActRequest {
-  act: StepAct | RunAct;
-  step: string | null;
+/** An act on a step of the run, or on the run. */
+export type ActTarget = { act: StepAct; step: string } | { act: RunAct; step: null };
+
+export type ActRequest = ActTarget & {
   /** The step's name, as its definition says (the id when it has none). */
   name?: string;
   /** An approval gate's group and instructions, for whoever decides it. */
   gate?: Gate | null;
-}
+};
 
 export interface Gate {
   group: string;
@@ -54,20 +56,28 @@ const WORDS: Record<StepAct | RunAct, { title: string; help: string; button: str
   },
 };
 
-function url(api: string, run: string, { act, step }: ActRequest): string {
-  const base = `${api}runs/${run}/`;
-  return step ? `${base}steps/${encodeURIComponent(step)}/${act}/` : `${base}${act}/`;
+function isDecision(act: StepAct | RunAct): boolean {
+  return act === "approve" || act === "reject";
+}
+
+/** The act, with the reason (or an approver's comment) given; the run as it is then. */
+async function send(run_id: string, asked: ActRequest, text: string): Promise<RunBody> {
+  if (asked.step === null) {
+    return asRunBody(await ok(client.POST(`/api/runs/{run_id}/${asked.act}/`, { params: { path: { run_id } }, body: { reason: text } })));
+  }
+  const path = { run_id, step: asked.step };
+  const body = isDecision(asked.act) ? { comment: text } : { reason: text };
+  return asRunBody(await ok(client.POST(`/api/runs/{run_id}/steps/{step}/${asked.act}/`, { params: { path }, body })));
 }
 
 interface Props {
-  api: string;
   run: string;
   request: ActRequest | null;
   onDone: (run: RunBody) => void;
   onClose: () => void;
 }
 
-export function ActDialog({ api, run, request: asked, onDone, onClose }: Props) {
+export function ActDialog({ run, request: asked, onDone, onClose }: Props) {
   const dialog = useRef<HTMLDialogElement>(null);
   const [text, setText] = useState("");
   const [error, setError] = useState<string | null>(null);
@@ -85,7 +95,7 @@ export function ActDialog({ api, run, request: asked, onDone, onClose }: Props) 
     }
   }, [asked]);
 
-  const decision = asked?.act === "approve" || asked?.act === "reject";
+  const decision = asked ? isDecision(asked.act) : false;
   const words = asked ? WORDS[asked.act] : null;
 
   const submit = (event: FormEvent) => {
@@ -93,8 +103,7 @@ export function ActDialog({ api, run, request: asked, onDone, onClose }: Props) 
     if (!asked) return;
     setBusy(true);
     setError(null);
-    const body = decision ? { comment: text } : { reason: text };
-    request<RunBody>("POST", url(api, run, asked), body)
+    send(run, asked, text)
       .then((result) => {
         onDone(result);
         onClose();

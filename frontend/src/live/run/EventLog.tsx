@@ -1,13 +1,14 @@
 // The run's event log, as it streams: one row per event, oldest first; it
 // follows the newest while the reader is at the bottom.
 import { useEffect, useRef } from "react";
-import { Clamped, clock, latency, StatusBadge, stamp, TIME_ZONE } from "../common";
-import type { StreamEvent } from "../types";
+import { clock, latency, stamp, TIME_ZONE } from "../../common/time";
+import { Clamped, StatusBadge } from "../common";
+import type { RunEvent } from "../types";
 
 /** Who acted and why, and the error: a long reason or error is cut to a few lines, whole
  * on a click, so that one act does not make the log a wall of text. */
-function Detail({ event }: { event: StreamEvent }) {
-  const reason = event.data && typeof event.data.reason === "string" ? event.data.reason : "";
+function Detail({ event }: { event: RunEvent }) {
+  const reason = typeof event.data.reason === "string" ? event.data.reason : "";
   return (
     <>
       {event.actor && <span className="event-actor">by {event.actor}</span>}
@@ -19,7 +20,7 @@ function Detail({ event }: { event: StreamEvent }) {
   );
 }
 
-export function EventLog({ events }: { events: StreamEvent[] }) {
+export function EventLog({ events }: { events: RunEvent[] }) {
   const box = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
 

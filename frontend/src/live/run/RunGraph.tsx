@@ -2,10 +2,8 @@
 // now. Positions: the version's saved layout, else the server's (graphviz), else
 // layers by depth while that comes.
 import {
-  Background,
   Controls,
   Handle,
-  MarkerType,
   Position,
   ReactFlow,
   ReactFlowProvider,
@@ -14,11 +12,14 @@ import {
   type NodeProps,
 } from "@xyflow/react";
 import { memo, useEffect, useMemo, useState } from "react";
-import { request } from "../../api";
-import { STEP_HANDLES } from "../../designer/elements";
-import { layeredLayout, NODE_HEIGHT, NODE_WIDTH } from "../../designer/model";
-import type { Layout, LayoutResult, Spec } from "../../types";
-import { latency, statusWord } from "../common";
+import { latency } from "../../common/time";
+import { statusWord } from "../../common/words";
+import { IN_FLIGHT } from "../../generated/vocabulary";
+import { serverLayout } from "../../graph/layout";
+import { dependencies, edgeKey, layeredLayout, missingPositions } from "../../graph/model";
+import { arrow, Grid, STEP_BOX } from "../../graph/nodes";
+import { typeBadge } from "../../graph/spec";
+import type { Layout, Spec } from "../../types";
 import type { StepRow } from "../types";
 
 type RunNodeData = {
@@ -30,14 +31,6 @@ type RunNodeData = {
   selected: boolean;
 };
 type RunFlowNode = Node<RunNodeData, "run-step">;
-
-const TYPE_LABELS: Record<string, string> = {
-  http: "HTTP",
-  task: "TASK",
-  approval: "APPROVAL",
-  delay: "DELAY",
-  callback: "CALLBACK",
-};
 
 const RunStepNode = memo(function RunStepNode({ data }: NodeProps<RunFlowNode>) {
   const status = data.row?.status ?? "pending";
@@ -51,7 +44,7 @@ const RunStepNode = memo(function RunStepNode({ data }: NodeProps<RunFlowNode>) 
     >
       <Handle type="target" position={Position.Left} isConnectable={false} />
       <div className="run-node-head">
-        <span className="run-node-type">{TYPE_LABELS[data.type] ?? data.type}</span>
+        <span className="run-node-type">{typeBadge(data.type)}</span>
         {data.pivot && <span className="run-node-pivot">pivot</span>}
         <span className="run-node-status">{statusWord(status)}</span>
       </div>
@@ -71,7 +64,6 @@ const RunStepNode = memo(function RunStepNode({ data }: NodeProps<RunFlowNode>) 
 const nodeTypes = { "run-step": RunStepNode };
 
 interface Props {
-  api: string;
   spec: Spec;
   layout: Layout;
   steps: StepRow[];
@@ -87,17 +79,16 @@ export function RunGraph(props: Props) {
   );
 }
 
-function Graph({ api, spec, layout, steps, selected, onSelect }: Props) {
-  const complete = spec.steps.every((s) => layout[s.id]);
+function Graph({ spec, layout, steps, selected, onSelect }: Props) {
+  const complete = !missingPositions({ spec, layout });
   const [positions, setPositions] = useState<Layout>(() => (complete ? layout : { ...layeredLayout(spec), ...layout }));
 
   useEffect(() => {
     if (complete) return;
-    const shape = { steps: spec.steps.map((s) => ({ id: s.id, after: s.after ?? [] })) };
-    request<LayoutResult>("POST", `${api}layout/`, { spec: shape })
-      .then((laid) => setPositions(laid.positions))
+    serverLayout(spec)
+      .then(setPositions)
       .catch(() => undefined); // the layers by depth stay
-  }, [api, spec, complete]);
+  }, [spec, complete]);
 
   const rows = useMemo(() => new Map(steps.map((s) => [s.id, s])), [steps]);
 
@@ -107,10 +98,7 @@ function Graph({ api, spec, layout, steps, selected, onSelect }: Props) {
         id: step.id,
         type: "run-step",
         position: positions[step.id] ?? { x: 0, y: 0 },
-        width: NODE_WIDTH,
-        height: NODE_HEIGHT,
-        handles: STEP_HANDLES,
-        measured: { width: NODE_WIDTH, height: NODE_HEIGHT },
+        ...STEP_BOX,
         data: {
           id: step.id,
           name: step.name ?? "",
@@ -125,21 +113,19 @@ function Graph({ api, spec, layout, steps, selected, onSelect }: Props) {
 
   const edges = useMemo<Edge[]>(
     () =>
-      spec.steps.flatMap((step) =>
-        (step.after ?? []).map((before) => {
-          const from = rows.get(before)?.status;
-          const to = rows.get(step.id)?.status;
-          const active = to === "running" || to === "compensating";
-          return {
-            id: `${before}->${step.id}`,
-            source: before,
-            target: step.id,
-            animated: active,
-            className: from === "succeeded" && to !== "pending" ? "edge-done" : "edge-todo",
-            markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16, color: "#94a3b8" },
-          };
-        }),
-      ),
+      dependencies(spec).map(({ source, target }) => {
+        const from = rows.get(source)?.status;
+        const to = rows.get(target)?.status;
+        return {
+          id: edgeKey(source, target),
+          source,
+          target,
+          // Into a step at work now.
+          animated: to !== undefined && IN_FLIGHT.has(to),
+          className: from === "succeeded" && to !== "pending" ? "edge-done" : "edge-todo",
+          markerEnd: arrow(),
+        };
+      }),
     [spec, rows],
   );
 
@@ -159,7 +145,7 @@ function Graph({ api, spec, layout, steps, selected, onSelect }: Props) {
         minZoom={0.1}
         deleteKeyCode={null}
       >
-        <Background gap={20} size={1} color="#d9dde4" />
+        <Grid />
         <Controls showInteractive={false} />
       </ReactFlow>
     </div>

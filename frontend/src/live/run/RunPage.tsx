@@ -3,29 +3,20 @@
 // move the statuses on at once; a read of the run from the API, at most a few
 // times a second, brings outputs, attempts and the acts allowed now.
 import { useRef, useState, type ReactNode } from "react";
-import { request } from "../../api";
-import {
-  Clamped,
-  ConnectionBadge,
-  ConnectionBanner,
-  duration,
-  JsonBlock,
-  latency,
-  Slot,
-  StatusBadge,
-  statusWord,
-  Time,
-  useNow,
-  useThrottled,
-} from "../common";
+import { client, messageOf, ok } from "../../common/client";
+import { duration, latency, Time, useNow } from "../../common/time";
+import { statusWord } from "../../common/words";
+import { TERMINAL } from "../../generated/vocabulary";
+import type { StepStatus } from "../../types";
+import { Clamped, ConnectionBadge, ConnectionBanner, JsonBlock, Slot, StatusBadge, useThrottled } from "../common";
 import { useLiveSocket } from "../socket";
-import { TERMINAL, type RunAct, type RunBody, type RunPageConfig, type StepAct, type StreamEvent } from "../types";
-import { ActDialog, GateNote, type ActRequest } from "./ActDialog";
+import type { RunAct, RunBody, RunPageConfig, StepAct } from "../types";
+import { ActDialog, GateNote, type ActRequest, type ActTarget } from "./ActDialog";
 import { EventLog } from "./EventLog";
 import {
   applyBody,
-  applyEventData,
   applyEvents,
+  asRunBody,
   context,
   gateOf,
   hold,
@@ -46,6 +37,9 @@ const ACT_LABELS: Record<StepAct | RunAct, string> = {
   cancel: "Cancel run",
 };
 
+/** The graph's colours, in the legend's order. */
+const LEGEND: readonly StepStatus[] = ["pending", "running", "waiting", "retrying", "succeeded", "failed", "compensating", "compensated"];
+
 export function RunPage({ config }: { config: RunPageConfig }) {
   const [held, setHeld] = useState<Held>(() => hold(config.run, config.events));
   const [asked, setAsked] = useState<ActRequest | null>(null);
@@ -54,38 +48,21 @@ export function RunPage({ config }: { config: RunPageConfig }) {
   const { run } = held;
   const current = useRef(held);
   current.current = held;
-  // The first act whose reason the page has yet to read from the API (the page's
-  // first events came with theirs).
-  const needData = useRef<number | null>(null);
   const live = !TERMINAL.has(run.status);
   const now = useNow(live ? 1000 : 0);
-  const base = `${config.api}runs/${run.id}/`;
 
   const refresh = useThrottled(() => {
-    request<RunBody>("GET", base)
+    ok(client.GET("/api/runs/{run_id}/", { params: { path: { run_id: run.id } } }))
       .then((body) => {
-        setHeld((h) => applyBody(h, body));
+        setHeld((h) => applyBody(h, asRunBody(body)));
         setProblem(null);
       })
-      .catch((err: unknown) => setProblem(err instanceof Error ? err.message : String(err)));
-    // Acts' reasons are in the log's data, which the stream leaves out.
-    const from = needData.current;
-    needData.current = null;
-    if (from !== null) {
-      request<StreamEvent[]>("GET", `${base}events/?after=${from - 1}`)
-        .then((logged) => setHeld((later) => applyEventData(later, logged)))
-        .catch(() => undefined);
-    }
+      .catch((err: unknown) => setProblem(messageOf(err)));
   }, 300);
 
   const status = useLiveSocket(config.ws, {
     query: () => ({ after: String(current.current.lastSeq) }),
     onEvents: (events) => {
-      for (const event of events) {
-        if (event.event.startsWith("act.") && (needData.current === null || event.seq < needData.current)) {
-          needData.current = event.seq;
-        }
-      }
       setHeld((h) => applyEvents(h, events));
       refresh();
     },
@@ -96,9 +73,10 @@ export function RunPage({ config }: { config: RunPageConfig }) {
   const ended = run.finished_at ? Date.parse(run.finished_at) : now;
   const tally = stepTally(run.steps);
   const stuckStep = run.steps.find((s) => s.status === "failed" || s.status === "compensation_failed");
-  const ask = (act: StepAct | RunAct, step: string | null) => {
+  const ask = (target: ActTarget) => {
+    const { step } = target;
     const row = step ? run.steps.find((s) => s.id === step) : undefined;
-    setAsked({ act, step, name: row?.name || step || undefined, gate: step ? gateOf(config.spec, step) : null });
+    setAsked({ ...target, name: row?.name || step || undefined, gate: step ? gateOf(config.spec, step) : null });
   };
   // Approval gates waiting now, with what their approvers need to decide.
   const gates = run.steps.filter((s) => s.type === "approval" && s.status === "waiting");
@@ -108,7 +86,7 @@ export function RunPage({ config }: { config: RunPageConfig }) {
       <Slot id="run-head-actions">
         <ConnectionBadge status={status} />
         {run.acts.run.map((act) => (
-          <ActButton key={act} act={act} step={null} className="btn btn-danger" ask={ask} />
+          <ActButton key={act} target={{ act, step: null }} className="btn btn-danger" ask={ask} />
         ))}
       </Slot>
       <ConnectionBanner status={status} />
@@ -176,10 +154,10 @@ export function RunPage({ config }: { config: RunPageConfig }) {
             <StuckActs run={run} step={stuckStep?.id ?? null} compensation={!!stuckStep && stuckStep.status !== "failed"} />
             {stuckStep &&
               (run.acts.steps[stuckStep.id] ?? []).map((act) => (
-                <ActButton key={act} act={act} step={stuckStep.id} className="btn btn-small" ask={ask} />
+                <ActButton key={act} target={{ act, step: stuckStep.id }} className="btn btn-small" ask={ask} />
               ))}
             {run.acts.run.map((act) => (
-              <ActButton key={act} act={act} step={null} className="btn btn-small btn-danger" ask={ask} />
+              <ActButton key={act} target={{ act, step: null }} className="btn btn-small btn-danger" ask={ask} />
             ))}
           </p>
         </div>
@@ -205,8 +183,7 @@ export function RunPage({ config }: { config: RunPageConfig }) {
                 {acts.map((act) => (
                   <ActButton
                     key={act}
-                    act={act}
-                    step={step.id}
+                    target={{ act, step: step.id }}
                     className={`btn${act === "approve" ? " btn-primary" : ""}`}
                     ask={ask}
                   />
@@ -221,12 +198,12 @@ export function RunPage({ config }: { config: RunPageConfig }) {
         <div className="card-head">
           <h2>Graph</h2>
           <ul className="status-legend" aria-label="Colours">
-            {["pending", "running", "waiting", "retrying", "succeeded", "failed", "compensating", "compensated"].map((s) => (
+            {LEGEND.map((s) => (
               <li key={s}><span className={`swatch st-${s}`} /> {s}</li>
             ))}
           </ul>
         </div>
-        <RunGraph api={config.api} spec={config.spec} layout={config.layout} steps={run.steps} selected={selected} onSelect={setSelected} />
+        <RunGraph spec={config.spec} layout={config.layout} steps={run.steps} selected={selected} onSelect={setSelected} />
       </section>
 
       <section className="card card-flush">
@@ -270,8 +247,7 @@ export function RunPage({ config }: { config: RunPageConfig }) {
                         .map((act) => (
                           <ActButton
                             key={act}
-                            act={act}
-                            step={step.id}
+                            target={{ act, step: step.id }}
                             className={`btn btn-small${act === "retry" || act === "approve" ? " btn-primary" : ""}`}
                             ask={ask}
                           />
@@ -333,7 +309,6 @@ export function RunPage({ config }: { config: RunPageConfig }) {
       </div>
 
       <ActDialog
-        api={config.api}
         run={run.id}
         request={asked}
         onDone={(body) => setHeld((h) => applyBody(h, body))}
@@ -344,20 +319,10 @@ export function RunPage({ config }: { config: RunPageConfig }) {
 }
 
 /** A button for one act; it opens the dialog that asks the reason. */
-function ActButton({
-  act,
-  step,
-  className,
-  ask,
-}: {
-  act: StepAct | RunAct;
-  step: string | null;
-  className: string;
-  ask: (act: StepAct | RunAct, step: string | null) => void;
-}) {
+function ActButton({ target, className, ask }: { target: ActTarget; className: string; ask: (target: ActTarget) => void }) {
   return (
-    <button type="button" className={className} data-act={act} data-step={step ?? undefined} onClick={() => ask(act, step)}>
-      {ACT_LABELS[act]}…
+    <button type="button" className={className} data-act={target.act} data-step={target.step ?? undefined} onClick={() => ask(target)}>
+      {ACT_LABELS[target.act]}…
     </button>
   );
 }

@@ -3,8 +3,9 @@
 // run goes on). A bar says its latency and error on hover and focus; a click
 // pins the details below the chart.
 import { useMemo, useState } from "react";
-import { Clamped, duration, latency, useNow } from "../common";
-import type { StepRow, StreamEvent } from "../types";
+import { duration, latency, useNow } from "../../common/time";
+import { Clamped } from "../common";
+import type { StepRow, RunEvent } from "../types";
 import { timelineBars, type Bar } from "./model";
 
 const KIND_WORDS = { attempt: "attempt", wait: "waiting", compensation: "compensation" } as const;
@@ -32,7 +33,7 @@ function ticks(span: number): number[] {
   return out;
 }
 
-export function Timeline({ events, steps, live }: { events: StreamEvent[]; steps: StepRow[]; live: boolean }) {
+export function Timeline({ events, steps, live }: { events: RunEvent[]; steps: StepRow[]; live: boolean }) {
   const now = useNow(live ? 1000 : 0);
   const bars = useMemo(() => timelineBars(events), [events]);
   const [pinned, setPinned] = useState<string | null>(null);

@@ -2,7 +2,7 @@
 import "@xyflow/react/dist/style.css";
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
-import { readConfig } from "../common";
+import { readConfig } from "../../common/config";
 import type { RunPageConfig } from "../types";
 import { RunPage } from "./RunPage";
 

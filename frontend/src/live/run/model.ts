@@ -1,27 +1,28 @@
 // A run as the page holds it: the API's body, moved on by stream events until the
 // next read of the API; and the timeline's bars, read from the event log.
-import type { Json, JsonObject, Spec } from "../../types";
-import type { RunAct, RunBody, RunStatus, StepAct, StepRow, StepStatus, StreamEvent } from "../types";
+import type { components } from "../../generated/api";
+import { isRunStatus, isStepStatus, type JsonObject, type Spec, type StepStatus } from "../../types";
+import type { RunAct, RunBody, RunEvent, StepAct, StepRow } from "../types";
+
+/** A run as the API answers it (GET /api/runs/{id}/, an act): the schema leaves its steps
+ * and acts open; they are as RunBody says. */
+export function asRunBody(answer: components["schemas"]["Run"]): RunBody {
+  return answer as unknown as RunBody;
+}
 
 export interface Held {
   run: RunBody;
-  events: StreamEvent[];
+  events: RunEvent[];
   lastSeq: number;
 }
 
-/** The API writes "" where the stream writes null (no step, no error, no actor). */
-export function normalize(event: StreamEvent): StreamEvent {
-  return { ...event, step: event.step || null, error: event.error || null, actor: event.actor || null };
-}
-
-export function hold(run: RunBody, events: StreamEvent[]): Held {
-  const list = events.map(normalize);
-  const lastSeq = list.length ? list[list.length - 1].seq : 0;
-  return { run, events: list, lastSeq };
+export function hold(run: RunBody, events: RunEvent[]): Held {
+  const lastSeq = events.length ? events[events.length - 1].seq : 0;
+  return { run, events, lastSeq };
 }
 
 /** Events after ``lastSeq`` appended, and the statuses they carry applied. */
-export function applyEvents(held: Held, incoming: StreamEvent[]): Held {
+export function applyEvents(held: Held, incoming: RunEvent[]): Held {
   const fresh = incoming.filter((e) => e.seq > held.lastSeq).sort((a, b) => a.seq - b.seq);
   if (!fresh.length) return held;
   let run = held.run;
@@ -31,12 +32,12 @@ export function applyEvents(held: Held, incoming: StreamEvent[]): Held {
     if (event.seq <= held.run.last_seq) continue;
     if (event.step === null || event.event.startsWith("act.")) {
       // A run event, or an act: its status is the run's, once the act played out.
-      if (event.status) run = { ...run, status: event.status as RunStatus, updated_at: event.at };
+      if (isRunStatus(event.status)) run = { ...run, status: event.status, updated_at: event.at };
       continue;
     }
     const step = steps.get(event.step);
-    if (!step || !event.status) continue;
-    const changed: StepRow = { ...step, status: event.status as StepStatus };
+    if (!step || !isStepStatus(event.status)) continue;
+    const changed: StepRow = { ...step, status: event.status };
     const compensation = event.event.includes("compensat") || event.status === "compensating";
     if (event.attempt !== null && !compensation) {
       changed.attempts = Math.max(step.attempts, event.attempt);
@@ -60,28 +61,13 @@ export function applyBody(held: Held, body: RunBody): Held {
   return { ...held, run: body };
 }
 
-/** The ``data`` of logged events (act reasons, retry delays), filled in from the API. */
-export function applyEventData(held: Held, logged: StreamEvent[]): Held {
-  const bySeq = new Map(logged.map((e) => [e.seq, e.data]));
-  let changed = false;
-  const events = held.events.map((e) => {
-    const data = bySeq.get(e.seq);
-    if (e.data === undefined && data !== undefined) {
-      changed = true;
-      return { ...e, data };
-    }
-    return e;
-  });
-  return changed ? { ...held, events } : held;
-}
-
 /** What a step's templates may refer to: ``input``, each step's ``output``, ``run.id``. */
 export function context(run: RunBody): JsonObject {
   const steps: JsonObject = {};
   for (const step of run.steps) {
     if (step.output !== null && step.output !== undefined) steps[step.id] = { output: step.output };
   }
-  return { input: run.input as Json, steps, run: { id: run.id } };
+  return { input: run.input, steps, run: { id: run.id } };
 }
 
 /** An approval gate's group and instructions, from the run's version; null for other steps. */
@@ -95,8 +81,9 @@ export function gateOf(spec: Spec, step: string): { group: string; instructions:
   };
 }
 
-/** The order in which the steps tile counts statuses: where the steps got to first. */
-const COUNTED: StepStatus[] = [
+/** The order in which the steps tile counts statuses: where the steps got to first (a
+ * status left out is counted after these). */
+const COUNTED: readonly StepStatus[] = [
   "succeeded",
   "skipped",
   "compensated",
@@ -166,10 +153,10 @@ export interface Bar {
 }
 
 /** Every attempt, wait and compensation of each step, from the log, in order. */
-export function timelineBars(events: StreamEvent[]): Bar[] {
+export function timelineBars(events: RunEvent[]): Bar[] {
   const bars: Bar[] = [];
   const open = new Map<string, Bar>();
-  const close = (step: string, at: number, outcome: Outcome, event?: StreamEvent) => {
+  const close = (step: string, at: number, outcome: Outcome, event?: RunEvent) => {
     const bar = open.get(step);
     if (!bar) return null;
     open.delete(step);
@@ -179,7 +166,7 @@ export function timelineBars(events: StreamEvent[]): Bar[] {
     bar.error = event?.error ?? null;
     return bar;
   };
-  const begin = (event: StreamEvent, kind: BarKind, at: number) => {
+  const begin = (event: RunEvent, kind: BarKind, at: number) => {
     const step = event.step as string;
     close(step, at, "cut");
     const bar: Bar = {
@@ -237,7 +224,7 @@ export function timelineBars(events: StreamEvent[]): Bar[] {
   return bars;
 }
 
-function marker(bars: Bar[], event: StreamEvent, kind: BarKind, outcome: Outcome, at: number): Bar {
+function marker(bars: Bar[], event: RunEvent, kind: BarKind, outcome: Outcome, at: number): Bar {
   const bar: Bar = {
     key: `${event.seq}`,
     step: event.step as string,

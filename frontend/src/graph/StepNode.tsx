@@ -1,9 +1,12 @@
-// One step on the canvas: a card with its type badge, name, id and what it does,
-// marked for compensation coverage, validation issues, simulation and diff.
+// One step on the designer's and the review page's canvas: a card with its type
+// badge, name, id and what it does, marked for compensation coverage, validation
+// issues, simulation and diff.
 import { Handle, Position, useStore, type Node, type NodeProps, type ReactFlowState } from "@xyflow/react";
 import { memo } from "react";
 import type { AnyStep, Issue, StepStatus } from "../types";
-import { NODE_HEIGHT, NODE_WIDTH, stepSummary, type Zone } from "./model";
+import type { Zone } from "./model";
+import { NODE_HEIGHT, NODE_WIDTH } from "./nodes";
+import { stepSummary, typeBadge } from "./spec";
 
 export type DiffMark = "added" | "removed" | "changed" | "same";
 
@@ -26,14 +29,6 @@ export type StepNodeData = {
 };
 
 export type StepFlowNode = Node<StepNodeData, "step">;
-
-const BADGES: Record<string, string> = {
-  http: "HTTP",
-  task: "TASK",
-  approval: "APPROVAL",
-  delay: "DELAY",
-  callback: "CALLBACK",
-};
 
 const SIM_LABELS: Partial<Record<StepStatus, string>> = {
   succeeded: "succeeded",
@@ -94,7 +89,7 @@ function StepNodeView({ data, selected }: NodeProps<StepFlowNode>) {
     >
       <Handle type="target" position={Position.Left} className="step-handle" isConnectable={!data.readOnly} />
       <div className="step-head">
-        <span className={`step-badge badge-type-${step.type}`}>{BADGES[step.type] ?? step.type}</span>
+        <span className={`step-badge badge-type-${step.type}`}>{typeBadge(step.type)}</span>
         {step.pivot === true && <span className="step-flag flag-pivot" title="Pivot: once it succeeds, the run only moves forward">PIVOT</span>}
         {data.zone === "forward" && <span className="step-flag flag-forward" title="After the pivot: never compensated">forward only</span>}
         {step.compensation && <span className="step-flag flag-comp" title="Has a compensation">↩ undo</span>}
