@@ -34,6 +34,7 @@ from designer.serializers import (
     VersionSerializer,
     VersionSummarySerializer,
     VersionWriteSerializer,
+    VersionWrittenSerializer,
     WorkflowCreateSerializer,
     WorkflowSerializer,
 )
@@ -100,7 +101,7 @@ class VersionListApi(APIView):
         workflow = workflow_access(request.user, slug)
         return Response(VersionSummarySerializer(workflow_versions(workflow), many=True).data)
 
-    @extend_schema(request=VersionWriteSerializer, responses={201: VersionSerializer})
+    @extend_schema(request=VersionWriteSerializer, responses={201: VersionWrittenSerializer})
     def post(self, request: Request, slug: str) -> Response:
         workflow = workflow_access(request.user, slug, "change_workflow")
         serializer = VersionWriteSerializer(data=request.data)
@@ -117,11 +118,11 @@ class VersionDetailApi(APIView):
         workflow = workflow_access(request.user, slug)
         return Response(_version_body(request, version_get(workflow, number)))
 
-    @extend_schema(request=VersionWriteSerializer, responses=VersionSerializer)
+    @extend_schema(request=VersionWriteSerializer, responses=VersionWrittenSerializer)
     def put(self, request: Request, slug: str, number: int) -> Response:
         return self._change(request, slug, number, VersionWriteSerializer)
 
-    @extend_schema(request=VersionPatchSerializer, responses=VersionSerializer)
+    @extend_schema(request=VersionPatchSerializer, responses=VersionWrittenSerializer)
     def patch(self, request: Request, slug: str, number: int) -> Response:
         return self._change(request, slug, number, VersionPatchSerializer)
 

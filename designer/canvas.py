@@ -25,7 +25,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -244,10 +244,18 @@ class LayoutApi(APIView):
         return Response(layout_positions(serializer.validated_data["spec"]))
 
 
+class ScenariosSerializer(serializers.Serializer):
+    scenarios = SimulationSerializer(many=True)
+
+
 class SimulateApi(APIView):
     @extend_schema(
         request=SimulateInSerializer,
-        responses=SimulationSerializer,
+        responses=PolymorphicProxySerializer(
+            component_name="SimulateResult",
+            serializers=[SimulationSerializer, ScenariosSerializer],
+            resource_type_field_name=None,
+        ),
         description="Runs the spec through the engine's pure core with `fail_step` failing for "
         "good (null: nothing fails). Nothing is stored or called. With `fail_each`, returns "
         "`{scenarios: [...]}`, one simulation per step that can fail.",

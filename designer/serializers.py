@@ -179,3 +179,12 @@ class DiffSerializer(serializers.Serializer):
 class ActivitySerializer(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
+
+
+class VersionWrittenSerializer(VersionSerializer):
+    """A version as written: with the validator's warnings about its spec."""
+
+    warnings = IssueSerializer(many=True, read_only=True)
+
+    class Meta(VersionSerializer.Meta):
+        fields = [*VersionSerializer.Meta.fields, "warnings"]

@@ -117,6 +117,7 @@ class RunListApi(APIView):
                 "now, the longest stuck first",
             ),
             OpenApiParameter("page_size", OpenApiTypes.INT),
+            OpenApiParameter("cursor", OpenApiTypes.STR, description="from a page's next link"),
         ],
         responses=page_of(RunListItemSerializer, counted=False),
         operation_id="runs_list",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -75,7 +75,11 @@ def _moment(field: str, value: str | None) -> datetime | None:
         raise _bad(field, "not an ISO 8601 date or date-time")
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment)
-    return moment
+    try:
+        # In UTC: PostgreSQL takes no offset beyond 15:59, which ISO 8601 text may give.
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise _bad(field, "out of the range of dates") from None
 
 
 def run_filters(params: Mapping[str, str]) -> RunFilters:

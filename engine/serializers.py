@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from engine.acts import run_acts
@@ -78,6 +79,20 @@ class RunListItemSerializer(RunSummarySerializer):
         fields = [*RunSummarySerializer.Meta.fields, "workflow_name", "stuck_step", "stuck_error"]
 
 
+class StepActsSerializer(serializers.Serializer):
+    """What the user may do to the run now: run-level acts, and per step (saga.ACTS)."""
+
+    run = serializers.ListField(child=serializers.CharField())
+    steps = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class RunStepSerializer(StepRunSerializer):
+    name = serializers.CharField()
+
+    class Meta(StepRunSerializer.Meta):
+        fields = [*StepRunSerializer.Meta.fields, "name"]
+
+
 class RunSerializer(RunSummarySerializer):
     steps = serializers.SerializerMethodField()
     acts = serializers.SerializerMethodField()
@@ -92,6 +107,7 @@ class RunSerializer(RunSummarySerializer):
             "acts",
         ]
 
+    @extend_schema_field(RunStepSerializer(many=True))
     def get_steps(self, run: Run) -> list[dict[str, Any]]:
         steps = self.context["steps"]
         names = {s["id"]: s.get("name", "") for s in run.version.spec.get("steps", [])}
@@ -100,6 +116,7 @@ class RunSerializer(RunSummarySerializer):
             item["name"] = names.get(item["id"], "")
         return list(data)
 
+    @extend_schema_field(StepActsSerializer)
     def get_acts(self, run: Run) -> dict[str, Any]:
         return run_acts(self.context["request"].user, run, self.context["steps"])
 

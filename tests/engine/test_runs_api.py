@@ -640,3 +640,13 @@ def test_every_act_of_the_kernel_has_its_route() -> None:
             assert url == f"/api/runs/r/steps/s/{name}/"
         else:
             assert reverse(f"api:run-{name}", args=["r"]) == f"/api/runs/r/{name}/"
+
+
+def test_a_time_with_an_offset_postgresql_does_not_take_is_read_in_utc(operator) -> None:
+    from tests.sagas import client_for
+
+    client = client_for(operator)
+    answer = client.get("/api/runs/", {"since": "0115-10-16T17:26:31.8+18:30"})
+    assert answer.status_code == 200, answer.content
+    far = client.get("/api/runs/", {"since": "0001-01-01T00:00:00+18:00"})
+    assert far.status_code == 400 and far.json()["errors"][0]["field"] == "since"

@@ -729,12 +729,8 @@ export interface components {
             input?: unknown;
             output?: unknown;
             output_error?: string;
-            readonly steps: {
-                [key: string]: unknown;
-            }[];
-            readonly acts: {
-                [key: string]: unknown;
-            };
+            readonly steps: components["schemas"]["RunStep"][];
+            readonly acts: components["schemas"]["StepActs"];
         };
         /** @description A run in a list: the summary, and for a stuck run the step that holds it up. */
         RunListItem: {
@@ -775,6 +771,29 @@ export interface components {
          * @enum {string}
          */
         RunStatusEnum: "pending" | "running" | "waiting" | "compensating" | "completed" | "compensated" | "stuck" | "cancelled";
+        RunStep: {
+            id: string;
+            type: string;
+            status?: components["schemas"]["StepStatusEnum"];
+            attempts: number;
+            compensation_attempts: number;
+            /** Format: date-time */
+            started_at?: string | null;
+            /** Format: date-time */
+            finished_at?: string | null;
+            /** Format: double */
+            latency_ms?: number | null;
+            output?: unknown;
+            error?: string;
+            /** Format: date-time */
+            next_attempt_at?: string | null;
+            /** Format: date-time */
+            deadline_at?: string | null;
+            name: string;
+        };
+        Scenarios: {
+            scenarios: components["schemas"]["Simulation"][];
+        };
         SimEvent: {
             seq: number;
             event: string;
@@ -789,6 +808,7 @@ export interface components {
             /** @default false */
             fail_each: boolean;
         };
+        SimulateResult: components["schemas"]["Simulation"] | components["schemas"]["Scenarios"];
         Simulation: {
             fail_step: string | null;
             /** @description the run's final status */
@@ -802,6 +822,27 @@ export interface components {
             path: string[];
             compensation_order: string[];
         };
+        /** @description What the user may do to the run now: run-level acts, and per step (saga.ACTS). */
+        StepActs: {
+            run: string[];
+            steps: {
+                [key: string]: string[];
+            };
+        };
+        /**
+         * @description * `pending` - Pending
+         *     * `running` - Running
+         *     * `retrying` - Retrying
+         *     * `waiting` - Waiting
+         *     * `succeeded` - Succeeded
+         *     * `failed` - Failed
+         *     * `skipped` - Skipped
+         *     * `compensating` - Compensating
+         *     * `compensated` - Compensated
+         *     * `compensation_failed` - Compensation Failed
+         * @enum {string}
+         */
+        StepStatusEnum: "pending" | "running" | "retrying" | "waiting" | "succeeded" | "failed" | "skipped" | "compensating" | "compensated" | "compensation_failed";
         /**
          * @description * `event` - event
          * @enum {string}
@@ -876,6 +917,35 @@ export interface components {
                 [key: string]: unknown;
             };
             note?: string;
+        };
+        /** @description A version as written: with the validator's warnings about its spec. */
+        VersionWritten: {
+            workflow: string;
+            number: number;
+            status?: components["schemas"]["VersionStatusEnum"];
+            content_hash: string;
+            note?: string;
+            author?: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+            /** Format: date-time */
+            submitted_at?: string | null;
+            /** Format: date-time */
+            approved_at?: string | null;
+            /** Format: date-time */
+            published_at?: string | null;
+            /** Format: date-time */
+            retired_at?: string | null;
+            spec: unknown;
+            layout?: unknown;
+            review_round?: number;
+            readonly approvals: number;
+            required_approvals: number;
+            reviews: components["schemas"]["Review"][];
+            readonly acts: string[];
+            readonly warnings: components["schemas"]["Issue"][];
         };
         Workflow: {
             slug: string;
@@ -1458,6 +1528,8 @@ export interface operations {
     runs_list: {
         parameters: {
             query?: {
+                /** @description from a page's next link */
+                cursor?: string;
                 /** @description created: newest first (default); stuck: only the runs stuck now, the longest stuck first */
                 order?: "created" | "stuck";
                 page_size?: number;
@@ -2229,7 +2301,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Simulation"];
+                    "application/json": components["schemas"]["SimulateResult"];
                 };
             };
             /** @description Bad input; nothing was stored. `errors` says where. */
@@ -3006,7 +3078,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Version"];
+                    "application/json": components["schemas"]["VersionWritten"];
                 };
             };
             /** @description Bad input; nothing was stored. `errors` says where. */
@@ -3164,7 +3236,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Version"];
+                    "application/json": components["schemas"]["VersionWritten"];
                 };
             };
             /** @description Bad input; nothing was stored. `errors` says where. */
@@ -3255,7 +3327,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Version"];
+                    "application/json": components["schemas"]["VersionWritten"];
                 };
             };
             /** @description Bad input; nothing was stored. `errors` says where. */
