@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -148,6 +149,27 @@ def run_access(user: Visitor, run_id: Any, perm: str = "view_workflow") -> Run:
         raise Http404("No such run.") from None
     workflow_access(user, run.workflow.slug, perm)
     return run
+
+
+#: The fewest hex digits of a run id taken for the whole of it (the board shows eight).
+RUN_PREFIX_MIN = 4
+_HEX = frozenset("0123456789abcdef")
+
+
+def run_by_prefix(user: Visitor, prefix: str) -> uuid.UUID | None:
+    """The id of the one run ``user`` may see whose id starts with ``prefix`` (as written,
+    with or without its dashes); None when no visible run or more than one does. Runs the
+    user may not see are never counted, so the answer says nothing of them."""
+    digits = prefix.strip().lower().replace("-", "")
+    if not RUN_PREFIX_MIN <= len(digits) <= 32 or not set(digits) <= _HEX:
+        return None
+    # A range of the primary key (its index), not a text match on every id: ids order
+    # as their hex digits do, in PostgreSQL's uuid and in SQLite's char(32) alike.
+    low, high = uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
+    found = list(
+        visible_runs(user).filter(pk__gte=low, pk__lte=high).values_list("pk", flat=True)[:2]
+    )
+    return found[0] if len(found) == 1 else None
 
 
 def run_steps(run: Run) -> list[StepRun]:

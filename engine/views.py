@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connection, transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -35,7 +35,7 @@ from designer.views import page, render_workflow
 from engine import services, stats
 from engine.apis import RunPagination, run_body, run_list_page
 from engine.eventlog import run_events
-from engine.selectors import RunFilters, run_access, run_filters
+from engine.selectors import RunFilters, run_access, run_by_prefix, run_filters
 from saga.vocabulary import OPEN, RunStatus
 
 #: Events handed to the run page with its first paint; the socket replays the rest.
@@ -163,6 +163,17 @@ def run(request: HttpRequest, run_id: str) -> HttpResponse:
     }
     context = {"run": found, "workflow": workflow, "version": version, "config": config}
     return render(request, "engine/run.html", context)
+
+
+@login_required
+@require_GET
+def run_prefix(request: HttpRequest, run_prefix: str) -> HttpResponse:
+    """A run named by the start of its id (the board's short id): its page, when exactly
+    one run the user may see starts so; else 404, as for any run not to be seen."""
+    run_id = run_by_prefix(request.user, run_prefix)
+    if run_id is None:
+        raise Http404("No run you may see has an id starting so, or more than one has.")
+    return redirect("engine:run", run_id=run_id)
 
 
 @login_required

@@ -196,6 +196,7 @@ MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
     # Live pages
     "engine:board": {"get": SIGNED_IN},  # shows only the runs of visible workflows
     "engine:run": {"get": READ},
+    "engine:run-prefix": {"get": READ},  # a redirect to the run it names
     "engine:workflow-overview": {"get": READ},
     # Demo
     "demo:traffic": {"get": CONTROL_TRAFFIC, "post": CONTROL_TRAFFIC},

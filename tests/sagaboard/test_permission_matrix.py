@@ -184,6 +184,7 @@ def build_world() -> dict[str, Any]:
             "slug": "orders",
             "number": draft.number,
             "run_id": waiting.pk,
+            "run_prefix": str(waiting.pk)[:8],
             "step": "manager_ok",
             "token": "no-such-token",
             "service": "inventory",
