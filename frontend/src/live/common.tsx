@@ -73,12 +73,17 @@ export function shortId(id: string): string {
   return id.slice(0, 8);
 }
 
-/** JSON shown as text, never as markup. */
-export function JsonBlock({ value, empty = "nothing" }: { value: Json | undefined; empty?: string }) {
+/** JSON shown as text, never as markup; a named region a keyboard can reach and
+ * scroll, as the block scrolls when the value is long or wide. */
+export function JsonBlock({ value, label, empty = "nothing" }: { value: Json | undefined; label: string; empty?: string }) {
   if (value === undefined || value === null || (typeof value === "object" && Object.keys(value).length === 0)) {
     return <p className="muted json-empty">{empty}</p>;
   }
-  return <pre className="code-block json-block">{JSON.stringify(value, null, 2)}</pre>;
+  return (
+    <pre className="code-block json-block" tabIndex={0} role="region" aria-label={label}>
+      {JSON.stringify(value, null, 2)}
+    </pre>
+  );
 }
 
 /** A function that runs ``fn`` at most once per ``ms``, the last call always honoured. */

@@ -262,7 +262,11 @@ function describe(loaded: Loaded, id: string) {
     <div className="panel-body" data-detail={kind} data-step={id}>
       {title}
       <p className="panel-help">{words}</p>
-      {kind !== "same" && step && <pre className="code-block small">{JSON.stringify(step, null, 2)}</pre>}
+      {kind !== "same" && step && (
+        <pre className="code-block small" tabIndex={0} role="region" aria-label={`${id} as JSON`}>
+          {JSON.stringify(step, null, 2)}
+        </pre>
+      )}
     </div>
   );
 }

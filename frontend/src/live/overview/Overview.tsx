@@ -134,7 +134,7 @@ export function Overview({ config }: { config: OverviewConfig }) {
       <section className="card card-flush">
         <div className="card-head"><h2>Steps</h2></div>
         {stats.steps.length ? (
-          <div className="table-scroll">
+          <div className="table-scroll" tabIndex={0} role="region" aria-label="Steps">
             <table className="table table-compact latency-table">
               <thead>
                 <tr>

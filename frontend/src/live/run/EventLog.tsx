@@ -35,7 +35,7 @@ export function EventLog({ events }: { events: RunEvent[] }) {
   };
 
   return (
-    <div className="event-log" ref={box} onScroll={onScroll} data-count={events.length}>
+    <div className="event-log" ref={box} onScroll={onScroll} data-count={events.length} tabIndex={0} role="region" aria-label="Event log">
       <table className="table table-compact">
         <thead>
           <tr>

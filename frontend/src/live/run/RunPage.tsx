@@ -208,7 +208,7 @@ export function RunPage({ config }: { config: RunPageConfig }) {
 
       <section className="card card-flush">
         <div className="card-head"><h2>Steps</h2></div>
-        <div className="table-scroll">
+        <div className="table-scroll" tabIndex={0} role="region" aria-label="Steps">
           <table className="table steps-table">
             <thead>
               <tr>
@@ -219,7 +219,7 @@ export function RunPage({ config }: { config: RunPageConfig }) {
                 <th>Started</th>
                 <th>Finished</th>
                 <th>Error</th>
-                <th className="row-actions" />
+                <th className="row-actions"><span className="sr-only">Acts</span></th>
               </tr>
             </thead>
             <tbody>
@@ -280,14 +280,14 @@ export function RunPage({ config }: { config: RunPageConfig }) {
       <div className="run-data">
         <section className="card">
           <h2>Input</h2>
-          <JsonBlock value={run.input} empty="No input." />
+          <JsonBlock value={run.input} label="Input" empty="No input." />
         </section>
         <section className="card">
           <h2>Context</h2>
           <p className="muted small">
             What the steps' templates see: <code>input</code>, each step's <code>output</code>, <code>run.id</code>.
           </p>
-          <JsonBlock value={context(run)} />
+          <JsonBlock value={context(run)} label="Context" />
         </section>
         <section className="card">
           <h2>Outputs</h2>
@@ -298,7 +298,7 @@ export function RunPage({ config }: { config: RunPageConfig }) {
                 .map((s) => (
                   <div key={s.id} data-step={s.id}>
                     <dt><code>{s.id}</code></dt>
-                    <dd><JsonBlock value={s.output} /></dd>
+                    <dd><JsonBlock value={s.output} label={`Output of ${s.id}`} /></dd>
                   </div>
                 ))}
             </dl>
