@@ -4,7 +4,8 @@ import saga
 from engine import apis
 
 #: An act's route: ``runs/{id}/<act>/`` (``run-<act>``), or on a step
-#: ``runs/{id}/steps/{step}/<act>/`` (``step-<act>``), one per act of saga.ACTS.
+#: ``runs/{id}/steps/{step}/<act>/`` (``step-<act>``), one per act of saga.ACTS; and the
+#: acts on one iteration of a map (``iteration-<act>``).
 act_patterns = [
     path(
         f"runs/<str:run_id>/steps/<str:step>/{name}/"
@@ -14,6 +15,15 @@ act_patterns = [
         name=f"{'step' if act.on_step else 'run'}-{name}",
     )
     for name, act in saga.ACTS.items()
+] + [
+    # One iteration of a map step: runs/{id}/steps/{step}/iterations/{index}/<act>/.
+    path(
+        f"runs/<str:run_id>/steps/<str:step>/iterations/<int:index>/{name}/",
+        apis.act_view(name),
+        name=f"iteration-{name}",
+    )
+    for name, act in saga.ACTS.items()
+    if act.on_iteration
 ]
 
 urlpatterns = [

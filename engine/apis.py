@@ -171,7 +171,9 @@ class RunActApi(APIView):
 
     act: str = ""
 
-    def post(self, request: Request, run_id: str, step: str | None = None) -> Response:
+    def post(
+        self, request: Request, run_id: str, step: str | None = None, index: int | None = None
+    ) -> Response:
         act = saga.ACTS[self.act]
         if act.who == "operator":
             run = run_access(request.user, run_id, "operate_workflow")
@@ -187,6 +189,7 @@ class RunActApi(APIView):
             run=run,
             act=act.name,
             step=step,
+            index=index,
             by=signed_in(request.user),
             reason=said.validated_data[act.says],
         )

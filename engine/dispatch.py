@@ -36,34 +36,40 @@ def dispatch(run_id: str, commands: Iterable[saga.Command]) -> None:
             log.exception("could not send %r for run %s", command, run_id)
 
 
-def execute(run_id: str, step: str, attempt: int, compensation: bool) -> None:
-    """Ask a worker to run an attempt (or a compensation attempt) of a step."""
-    current_app.send_task(EXECUTE_STEP, (run_id, step, attempt, compensation))
+def execute(
+    run_id: str, step: str, attempt: int, compensation: bool, index: int | None = None
+) -> None:
+    """Ask a worker to run an attempt (or a compensation attempt) of a step, or of one
+    iteration of a map step."""
+    args: tuple[object, ...] = (run_id, step, attempt, compensation)
+    current_app.send_task(EXECUTE_STEP, args if index is None else (*args, index))
 
 
 def _send(run_id: str, command: saga.Command) -> None:
     match command:
-        case saga.StartStep(step=step, attempt=attempt):
-            execute(run_id, step, attempt, False)
-        case saga.StartCompensation(step=step, attempt=attempt):
-            execute(run_id, step, attempt, True)
-        case (
-            saga.ScheduleRetry(step=step, attempt=attempt, at=at)
-            | saga.StartTimer(step=step, attempt=attempt, at=at)
-        ):
+        case saga.StartStep(step=step, attempt=attempt, index=index):
+            execute(run_id, step, attempt, False, index)
+        case saga.StartCompensation(step=step, attempt=attempt, index=index):
+            execute(run_id, step, attempt, True, index)
+        case saga.ScheduleRetry(step=step, attempt=attempt, at=at, index=index):
+            _timer(run_id, step, attempt, at, compensation=False, index=index)
+        case saga.StartTimer(step=step, attempt=attempt, at=at):
             _timer(run_id, step, attempt, at, compensation=False)
-        case saga.ScheduleCompensationRetry(step=step, attempt=attempt, at=at):
-            _timer(run_id, step, attempt, at, compensation=True)
+        case saga.ScheduleCompensationRetry(step=step, attempt=attempt, at=at, index=index):
+            _timer(run_id, step, attempt, at, compensation=True, index=index)
         case saga.WaitForApproval():
             pass  # a person decides; the reconciler watches the deadline
         case _:
             log.warning("unknown command %r", command)
 
 
-def _timer(run_id: str, step: str, attempt: int, at: float, *, compensation: bool) -> None:
+def _timer(
+    run_id: str, step: str, attempt: int, at: float, *, compensation: bool, index: int | None = None
+) -> None:
     delay = at - time.time()
     if delay > MAX_ETA_S:
         return
+    args: tuple[object, ...] = (run_id, step, attempt, compensation)
     current_app.send_task(
-        FIRE_TIMER, (run_id, step, attempt, compensation), countdown=max(delay, 0)
+        FIRE_TIMER, args if index is None else (*args, index), countdown=max(delay, 0)
     )

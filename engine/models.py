@@ -149,6 +149,67 @@ class StepRun(models.Model):
         return f"{self.run_id}:{self.step_id}"
 
 
+class Iteration(models.Model):
+    """One iteration of a map step of a run: its item, and its own attempts, timings and
+    outcome, as a step row holds a step's."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="iterations")
+    step_id = models.CharField(max_length=64)
+    index = models.PositiveIntegerField()
+    item = models.JSONField(null=True, blank=True)
+    status = models.CharField(
+        max_length=24,
+        choices=STEP_STATUS_CHOICES,
+        default=vocabulary.StepStatus.PENDING,
+    )
+    attempt = models.PositiveIntegerField(default=0)
+    compensation_attempt = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    deadline_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=200, blank=True)
+    core = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["run", "step_id", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "step_id", "index"], name="iteration_unique"),
+        ]
+        # Partial, as a step row's: what a change of the run loads (iterations not at
+        # rest), and what the reconciler looks for.
+        indexes = [
+            models.Index(
+                fields=["run", "step_id", "index"],
+                condition=~models.Q(status__in=vocabulary.AT_REST),
+                name="iteration_open",
+            ),
+            models.Index(
+                fields=["status", "next_attempt_at"],
+                condition=models.Q(next_attempt_at__isnull=False),
+                name="iteration_due",
+            ),
+            models.Index(
+                fields=["status", "deadline_at"],
+                condition=models.Q(deadline_at__isnull=False),
+                name="iteration_deadline",
+            ),
+            models.Index(
+                fields=["updated_at"],
+                condition=models.Q(status__in=vocabulary.IN_FLIGHT),
+                name="iteration_in_flight",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}:{self.step_id}[{self.index}]"
+
+
 class Event(models.Model):
     """One change of a run, numbered per run (``seq``). Append-only."""
 

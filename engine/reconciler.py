@@ -20,7 +20,7 @@ from django.utils import timezone
 
 import saga
 from engine.metrics import observe_reconcile
-from engine.models import Run, StepRun
+from engine.models import Iteration, Run, StepRun
 from engine.services import run_apply
 from engine.store import read_run, run_state
 from saga.due import LOST_AFTER_S
@@ -76,13 +76,16 @@ def candidates(now: datetime, *, held_before: datetime | None = None) -> list[An
         lost = Q(claimed_at__isnull=True, updated_at__lte=now - timedelta(seconds=LOST_AFTER_S))
     else:
         lost = Q(claimed_at__isnull=True) | Q(claimed_at__lt=held_before)
-    queries = [
-        StepRun.objects.filter(open_runs, status__in=TIMED, next_attempt_at__lte=now),
-        StepRun.objects.filter(
-            open_runs, status__in=DEADLINED, deadline_at__lte=now, next_attempt_at__isnull=True
-        ),
-        StepRun.objects.filter(open_runs, in_flight, lost),
-    ]
+    queries = []
+    # A map's own row is never sent to a worker: its iterations are, each from its own row.
+    for rows in (StepRun.objects.exclude(type="map"), Iteration.objects.all()):
+        queries += [
+            rows.filter(open_runs, status__in=TIMED, next_attempt_at__lte=now),
+            rows.filter(
+                open_runs, status__in=DEADLINED, deadline_at__lte=now, next_attempt_at__isnull=True
+            ),
+            rows.filter(open_runs, in_flight, lost),
+        ]
     found: dict[Any, None] = {}
     for query in queries:
         found.update(dict.fromkeys(query.values_list("run_id", flat=True)[:BATCH]))

@@ -7,12 +7,14 @@ commands to the broker once that transaction has committed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import random
 import time
 import uuid
 from collections.abc import Sequence
+from types import MappingProxyType
 from typing import Any
 
 import jsonschema
@@ -24,7 +26,7 @@ import saga
 from common.errors import Conflict, InvalidInput
 from common.people import User
 from designer.models import Workflow
-from engine import dispatch, histories, tracing
+from engine import dispatch, histories, iterations, tracing
 from engine.acts import decider_refusal
 from engine.eventlog import event_message
 from engine.models import Run, StepRun
@@ -44,7 +46,7 @@ from engine.store import (
 )
 from engine.streams import publish
 from saga import ActNotAllowed, Decision, Happening, decide
-from saga.expressions import ExpressionError, activation, condition
+from saga.expressions import ExpressionError, activation, condition, items
 from saga.templates import TemplateError, render
 
 log = logging.getLogger("sagaboard.engine")
@@ -94,7 +96,7 @@ def _commit(
         state,
         decision.state,
         now=now,
-        claimed=continuation.step if continuation else None,
+        claimed=_key(continuation) if continuation else None,
         claimed_by=claim_next,
     )
     new = decision.state
@@ -110,6 +112,10 @@ def _commit(
         started, status, finished = run.created_at, run.status, run.finished_at
         transaction.on_commit(lambda: tracing.record_run(run_id, slug, status, started, finished))
     return continuation
+
+
+def _key(command: Continuation) -> saga.state.Key:
+    return command.step if command.index is None else (command.step, command.index)
 
 
 def _run_output(run: Run, state: saga.RunState) -> tuple[Any, str]:
@@ -140,38 +146,74 @@ def after_commit(
 def _decide(
     run: Run, state: saga.RunState, happening: Happening, *, now: float, jitter: float
 ) -> Decision:
-    """``decide``, with the conditions it asks for evaluated and answered at once, in the
-    same transaction: one decision of them all. Each is in the run's history."""
-    decision = decide(state, happening, now=now, jitter=jitter)
+    """``decide``, with the conditions and items it asks for evaluated and answered at
+    once, in the same transaction: one decision of them all. Each is in the run's history.
+    A map that succeeds gets its output, gathered from its iterations."""
+    decision = _gathered(run, decide(state, happening, now=now, jitter=jitter))
     histories.record(run.pk, run.version_id, state, happening, now, jitter, decision)
     asks = _asks(decision)
     if decision.ignored or not asks:
         return decision
-    commands = [c for c in decision.commands if not isinstance(c, saga.EvaluateCondition)]
+    commands = [c for c in decision.commands if not isinstance(c, _Ask)]
     current = decision
-    for _ in range(len(state.steps)):  # each answer settles one step
+    for _ in range(2 * len(state.steps)):  # each step is asked at most twice
         if not asks:
             break
-        answer = _evaluated(asks[0], run.input, current.state)
-        before, current = current.state, decide(current.state, answer, now=now, jitter=jitter)
+        answer = _evaluated(asks[0], run, current.state)
+        before = current.state
+        current = _gathered(run, decide(current.state, answer, now=now, jitter=jitter))
         histories.record(run.pk, run.version_id, before, answer, now, jitter, current)
-        commands += [c for c in current.commands if not isinstance(c, saga.EvaluateCondition)]
+        commands += [c for c in current.commands if not isinstance(c, _Ask)]
         asks = _asks(current)
     return Decision(state=current.state, commands=tuple(commands))
 
 
-def _asks(decision: Decision) -> list[saga.EvaluateCondition]:
-    return [c for c in decision.commands if isinstance(c, saga.EvaluateCondition)]
+_Ask = saga.EvaluateCondition | saga.EvaluateItems
+
+
+def _asks(decision: Decision) -> list[saga.EvaluateCondition | saga.EvaluateItems]:
+    return [c for c in decision.commands if isinstance(c, _Ask)]
 
 
 def _evaluated(
-    ask: saga.EvaluateCondition, run_input: Any, state: saga.RunState
-) -> saga.ConditionEvaluated:
+    ask: saga.EvaluateCondition | saga.EvaluateItems, run: Run, state: saga.RunState
+) -> saga.Happening:
+    names = activation(run.input, state.steps)
     try:
-        value = condition(ask.expression, activation(run_input, state.steps))
+        if isinstance(ask, saga.EvaluateItems):
+            found = items(ask.expression, names)
+        else:
+            return saga.ConditionEvaluated(ask.step, condition(ask.expression, names))
     except ExpressionError as exc:
+        if isinstance(ask, saga.EvaluateItems):
+            return saga.ItemsEvaluated(ask.step, error=str(exc))
         return saga.ConditionEvaluated(ask.step, error=str(exc))
-    return saga.ConditionEvaluated(ask.step, value)
+    iterations.create(run.pk, ask.step, found)
+    return saga.ItemsEvaluated(ask.step, len(found))
+
+
+def _gathered(run: Run, decision: Decision) -> Decision:
+    """The decision, with the output of each map it completes gathered from its iterations
+    (the kernel leaves it to the shell, which keeps them)."""
+    state = decision.state
+    done = [
+        sid
+        for sid in state.definition.maps
+        if state.steps[sid].status is saga.StepStatus.SUCCEEDED
+        and state.steps[sid].output is None
+        and state.steps[sid].fan is not None
+    ]
+    if not done:
+        return decision
+    steps = dict(state.steps)
+    for sid in done:
+        fan = steps[sid].fan
+        assert fan is not None
+        steps[sid] = dataclasses.replace(
+            steps[sid], output=iterations.gather(run.pk, sid, fan.iterations)
+        )
+    new = dataclasses.replace(state, steps=MappingProxyType(steps))
+    return dataclasses.replace(decision, state=new)
 
 
 def run_apply(run_id: Any, happening: Happening) -> Decision:
@@ -323,8 +365,17 @@ def _reason(reason: str, *, required: bool = True) -> str:
     return reason
 
 
-def run_act(*, run: Run, act: str, by: User, step: str | None = None, reason: str = "") -> Run:
-    """Do the act named ``act`` (``saga.ACTS``) to ``run`` (or to its ``step``).
+def run_act(
+    *,
+    run: Run,
+    act: str,
+    by: User,
+    step: str | None = None,
+    index: int | None = None,
+    reason: str = "",
+) -> Run:
+    """Do the act named ``act`` (``saga.ACTS``) to ``run`` (or to its ``step``, or to one
+    iteration ``index`` of a map step).
 
     The kernel refuses what the run's state does not allow (409, saying why); for
     the acts people decide, only the step's deciders may (engine/acts.py). Whether
@@ -339,6 +390,10 @@ def run_act(*, run: Run, act: str, by: User, step: str | None = None, reason: st
             raise refusal
     said = _reason(reason, required=found.must_say)
     happening = found.make(step=step, by=_actor(by), reason=said)
+    if index is not None:
+        if not found.on_iteration:
+            raise Http404(f"{act} does not act on an iteration.")
+        happening = dataclasses.replace(happening, index=index)  # type: ignore[arg-type]
     try:
         run_apply(run.pk, happening)
     except ActNotAllowed as exc:

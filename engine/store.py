@@ -19,7 +19,8 @@ from typing import Any
 from django.db import models
 
 from designer.models import Version, Workflow
-from engine.models import Event, Run, StepRun
+from engine import iterations
+from engine.models import Event, Iteration, Run, StepRun
 from engine.sql import (
     Writes,
     columns,
@@ -35,6 +36,7 @@ from engine.sql import (
     update_sql,
 )
 from saga import Definition, Emit, RunState, RunStatus, StepState, StepStatus, definition_from_spec
+from saga.state import Key
 
 __all__ = [
     "Writes",
@@ -75,8 +77,11 @@ def workflow_slug(workflow_id: int) -> str:
 # --- rows as state, state as rows
 
 
-def step_state(row: StepRun) -> StepState:
+def step_state(row: StepRun | Iteration) -> StepState:
+    """The state a step row (or an iteration row) holds; a map's with the iterations
+    loaded for it (:func:`engine.iterations.load`)."""
     core = row.core or {}
+    loaded = getattr(row, "loaded_iterations", None)
     return StepState(
         status=StepStatus(row.status),
         attempt=row.attempt,
@@ -92,6 +97,12 @@ def step_state(row: StepRun) -> StepState:
         changed_at=to_ts(row.updated_at),
         claimed_at=to_ts(row.claimed_at),
         skipped_by_condition=bool(core.get("skipped_by_condition")),
+        fan=None
+        if loaded is None
+        else iterations.fan_of(
+            row,  # type: ignore[arg-type]
+            MappingProxyType({i: step_state(it) for i, it in loaded.items()}),
+        ),
     )
 
 
@@ -180,7 +191,7 @@ RUN_STATE_COLUMNS = (
 )
 
 
-def _write_step(row: StepRun, state: StepState, before: StepState) -> None:
+def _write_step(row: StepRun | Iteration, state: StepState, before: StepState) -> None:
     row.status = str(state.status)
     row.attempt = state.attempt
     row.compensation_attempt = state.compensation_attempt
@@ -196,11 +207,13 @@ def _write_step(row: StepRun, state: StepState, before: StepState) -> None:
     }
     if state.skipped_by_condition:
         row.core["skipped_by_condition"] = True
+    if state.fan is not None:
+        row.core["fan"] = iterations.fan_core(state.fan)
     row.latency_ms = state.latency_ms
     row.claimed_at = to_dt(state.claimed_at)
     if state.claimed_at is None:
         row.claimed_by = ""
-    if state.new_attempt_since(before):
+    if isinstance(row, StepRun) and state.new_attempt_since(before):
         # A token handed out for an earlier attempt must not complete this one.
         row.callback_token = None
     changed = to_dt(state.changed_at)
@@ -216,13 +229,14 @@ def save_decision(
     new: RunState,
     *,
     now: datetime,
-    claimed: str | None = None,
+    claimed: Key | None = None,
     claimed_by: str = "",
 ) -> None:
-    """Bring the run row and its changed step rows up to the new state, into ``writes``.
+    """Bring the run row and its changed step (and iteration) rows up to the new state,
+    into ``writes``.
 
-    ``claimed`` names a step whose new attempt the caller claims in this same
-    transaction (to run it at once, without a trip through the broker).
+    ``claimed`` names a step (or an iteration) whose new attempt the caller claims in
+    this same transaction (to run it at once, without a trip through the broker).
     """
     fields = _step_fields()
     sql = update_sql(StepRun, fields)
@@ -236,6 +250,8 @@ def save_decision(
             row.claimed_at = now
             row.claimed_by = claimed_by
         writes.add(sql, [*prep(fields, row), row.pk])
+        if state.fan is not None:
+            _write_iterations(writes, run, row, state, before, now, claimed, claimed_by)
     run.status = str(new.status)
     run.core = {"compensating": new.compensating, "stalled": new.stalled}
     run.finished_at = to_dt(new.finished_at)
@@ -244,6 +260,31 @@ def save_decision(
     run.updated_at = now
     run_fields = _run_state_fields()
     writes.add(update_sql(Run, run_fields), [*prep(run_fields, run), pk_value(Run, run.pk)])
+
+
+def _write_iterations(
+    writes: Writes,
+    run: Run,
+    row: StepRun,
+    state: StepState,
+    before: StepState,
+    now: datetime,
+    claimed: Key | None,
+    claimed_by: str,
+) -> None:
+    assert state.fan is not None
+    loaded = getattr(row, "loaded_iterations", {})
+    old = before.fan.iterations if before.fan is not None else {}
+    for index, iteration in state.fan.iterations.items():
+        was = old.get(index, StepState())
+        if iteration == was:
+            continue
+        it_row = loaded.get(index) or Iteration(run_id=run.pk, step_id=row.step_id, index=index)
+        _write_step(it_row, iteration, was)
+        if claimed == (row.step_id, index):
+            it_row.claimed_at = now
+            it_row.claimed_by = claimed_by
+        iterations.update(writes, run.pk, row.step_id, index, it_row)
 
 
 def save_output(writes: Writes, run: Run, output: Any, error: str) -> None:
@@ -315,13 +356,22 @@ def _lock_sql(vendor: str) -> str:
 
 
 def lock_run(run_id: Any) -> tuple[Run, dict[str, StepRun]]:
-    """The run, its row locked until the transaction ends, and its step rows by step id."""
-    return _fetch(run_id, _lock_sql(db().vendor))
+    """The run, its row locked until the transaction ends, and its step rows by step id
+    (a map's with the iterations a change needs)."""
+    return _with_iterations(*_fetch(run_id, _lock_sql(db().vendor)))
 
 
 def read_run(run_id: Any) -> tuple[Run, dict[str, StepRun]]:
     """The run and its step rows by step id, as committed now; nothing is locked."""
-    return _fetch(run_id, _read_sql(db().vendor))
+    return _with_iterations(*_fetch(run_id, _read_sql(db().vendor)))
+
+
+def _with_iterations(run: Run, rows: dict[str, StepRun]) -> tuple[Run, dict[str, StepRun]]:
+    definition = definition_for(run)
+    if definition.maps:
+        for sid, loaded in iterations.load(run.pk, definition, rows).items():
+            rows[sid].loaded_iterations = loaded  # type: ignore[attr-defined]
+    return run, rows
 
 
 def _fetch(run_id: Any, sql: str) -> tuple[Run, dict[str, StepRun]]:

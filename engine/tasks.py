@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -19,8 +20,8 @@ from celery import shared_task
 
 import saga
 from common.logs import log_context
-from engine import dispatch, reconciler, tracing
-from engine.models import StepRun
+from engine import dispatch, iterations, reconciler, tracing
+from engine.models import Iteration, StepRun
 from engine.participants import WorkerParticipants
 from engine.services import run_apply, run_apply_and_continue
 from engine.store import claim_step, definition_for_version, release_claim, workflow_slug
@@ -46,25 +47,50 @@ class RunFacts(NamedTuple):
     workflow_id: int
 
 
-def _claim(run_id: str, step_id: str, attempt: int, compensation: bool) -> RunFacts | None:
-    """Claim the attempt for this worker; what running it needs to know of the run, or None
-    when the attempt is not there to claim (a duplicate message, or the step moved on)."""
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed attempt: what running it needs to know of its run, and for an iteration
+    of a map, its index and item."""
+
+    run: RunFacts
+    index: int | None = None
+    item: Any = None
+
+
+def _claim(
+    run_id: str, step_id: str, attempt: int, compensation: bool, index: int | None
+) -> Claimed | None:
+    """Claim the attempt for this worker; what running it needs, or None when the attempt
+    is not there to claim (a duplicate message, or the step moved on)."""
+    if index is not None:
+        found = iterations.claim(
+            run_id, step_id, index, attempt, compensation, by=WORKER, fields=RunFacts._fields
+        )
+        return None if found is None else Claimed(RunFacts(*found[0]), index, found[1])
     facts = claim_step(run_id, step_id, attempt, compensation, by=WORKER, fields=RunFacts._fields)
-    return None if facts is None else RunFacts(*facts)
+    return None if facts is None else Claimed(RunFacts(*facts))
 
 
 @lru_cache(maxsize=4096)
 def _template_roots(version_id: int, step_id: str, compensation: bool) -> frozenset[str]:
-    """Which of input, steps and run the step's action (or compensation) refers to."""
+    """Which of input, steps, run, item and index the step's action (or compensation), or
+    its map's ``do``, refers to."""
     sdef = definition_for_version(version_id).step(step_id)
+    sdef = sdef.do or sdef
     template = sdef.compensation if compensation else sdef.action
     return frozenset(ref.root for ref in find_references(dict(template or {})))
 
 
 def _action(
-    run_id: str, run_input: Any, version_id: int, sdef: saga.StepDef, compensation: bool
+    run_id: str,
+    run_input: Any,
+    version_id: int,
+    sdef: saga.StepDef,
+    claimed: Claimed,
+    compensation: bool,
 ) -> dict[str, Any]:
-    """The step's action (or compensation) with its templates filled in."""
+    """The step's action (or compensation) with its templates filled in; an iteration's
+    with its item and index."""
     template = dict((sdef.compensation if compensation else sdef.action) or {})
     roots = _template_roots(version_id, sdef.id, compensation)
     if not roots:
@@ -73,28 +99,35 @@ def _action(
     if "steps" in roots:
         outputs = StepRun.objects.filter(run_id=run_id, output__isnull=False)
         steps = {sid: {"output": out} for sid, out in outputs.values_list("step_id", "output")}
-    return render(template, {"input": run_input, "steps": steps, "run": {"id": str(run_id)}})
+    context = {"input": run_input, "steps": steps, "run": {"id": str(run_id)}}
+    if claimed.index is not None:
+        context.update(item=claimed.item, index=claimed.index)
+    return render(template, context)
 
 
 @shared_task(name=dispatch.EXECUTE_STEP, acks_late=True, ignore_result=True)
-def execute_step(run_id: str, step_id: str, attempt: int, compensation: bool = False) -> None:
-    """Run one attempt of a step (or of its compensation) and record what came of it.
+def execute_step(
+    run_id: str, step_id: str, attempt: int, compensation: bool = False, index: int | None = None
+) -> None:
+    """Run one attempt of a step, or of one iteration of a map step (or of its
+    compensation), and record what came of it.
 
     When recording the outcome starts a next step, this worker claims it in the
     same transaction and runs it at once, up to MAX_CONTINUATIONS in a row.
     """
-    run = _claim(run_id, step_id, attempt, compensation)
-    if run is None:
+    claimed = _claim(run_id, step_id, attempt, compensation, index)
+    if claimed is None:
         log.info(
             "attempt %s of %s in run %s is not ours to run (duplicate or moved on)",
             attempt,
-            step_id,
+            step_id if index is None else f"{step_id}[{index}]",
             run_id,
         )
         return
+    run = claimed.run
     for _ in range(MAX_CONTINUATIONS):
         with log_context(run_id=run_id, step_id=step_id, correlation_id=run.correlation_id):
-            happening = _attempt(run_id, run, step_id, attempt, compensation)
+            happening = _attempt(run_id, claimed, step_id, attempt, compensation)
         decision, following, _ = run_apply_and_continue(run_id, happening, claim_next=WORKER)
         if decision.ignored:
             log.info(
@@ -102,19 +135,34 @@ def execute_step(run_id: str, step_id: str, attempt: int, compensation: bool = F
             )
         if following is None:
             return
-        step_id, attempt = following.step, following.attempt
+        step_id, attempt, index = following.step, following.attempt, following.index
         compensation = isinstance(following, saga.StartCompensation)
+        claimed = Claimed(run, index, _item(run_id, step_id, index))
     # Enough in a row: the next one goes through the broker like any other.
-    release_claim(run_id, step_id, by=WORKER)
-    dispatch.execute(run_id, step_id, attempt, compensation)
+    if index is None:
+        release_claim(run_id, step_id, by=WORKER)
+    else:
+        iterations.release(run_id, step_id, index, by=WORKER)
+    dispatch.execute(run_id, step_id, attempt, compensation, index)
+
+
+def _item(run_id: str, step_id: str, index: int | None) -> Any:
+    if index is None:
+        return None
+    return Iteration.objects.values_list("item", flat=True).get(
+        run_id=run_id, step_id=step_id, index=index
+    )
 
 
 def _attempt(
-    run_id: str, run: RunFacts, step_id: str, attempt: int, compensation: bool
+    run_id: str, claimed: Claimed, step_id: str, attempt: int, compensation: bool
 ) -> saga.Happening:
     """Carry out one claimed attempt: what happened."""
+    run, index = claimed.run, claimed.index
     sdef = definition_for_version(run.version_id).step(step_id)
-    key = f"{run_id}:{step_id}" + (":compensate" if compensation else "")
+    sdef = sdef.do or sdef
+    key = f"{run_id}:{step_id}" + (f":{index}" if index is not None else "")
+    key += ":compensate" if compensation else ""
     with tracing.attempt_span(
         run_id,
         step_id,
@@ -124,7 +172,7 @@ def _attempt(
         workflow=workflow_slug(run.workflow_id) if tracing.enabled() else "",
     ) as span:
         try:
-            action = _action(run_id, run.input, run.version_id, sdef, compensation)
+            action = _action(run_id, run.input, run.version_id, sdef, claimed, compensation)
         except TemplateError as exc:
             outcome: Outcome | Waiting = Outcome(False, error=str(exc), retryable=False)
         else:
@@ -137,17 +185,19 @@ def _attempt(
     assert isinstance(outcome, Outcome)
     if compensation:
         if outcome.ok:
-            return saga.CompensationSucceeded(step_id, attempt)
-        return saga.CompensationFailed(step_id, attempt, outcome.error, outcome.retryable)
+            return saga.CompensationSucceeded(step_id, attempt, index)
+        return saga.CompensationFailed(step_id, attempt, outcome.error, outcome.retryable, index)
     if outcome.ok:
-        return saga.StepSucceeded(step_id, attempt, outcome.output)
-    return saga.StepFailed(step_id, attempt, outcome.error, outcome.retryable)
+        return saga.StepSucceeded(step_id, attempt, outcome.output, index)
+    return saga.StepFailed(step_id, attempt, outcome.error, outcome.retryable, index)
 
 
 @shared_task(name=dispatch.FIRE_TIMER, acks_late=True, ignore_result=True)
-def fire_timer(run_id: str, step_id: str, attempt: int, compensation: bool = False) -> None:
+def fire_timer(
+    run_id: str, step_id: str, attempt: int, compensation: bool = False, index: int | None = None
+) -> None:
     """A retry or a delay is due."""
-    run_apply(run_id, saga.TimerFired(step_id, attempt, compensation))
+    run_apply(run_id, saga.TimerFired(step_id, attempt, compensation, index))
 
 
 @shared_task(name=dispatch.RECONCILE, ignore_result=True)

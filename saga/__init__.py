@@ -10,6 +10,7 @@ from saga.commands import (
     Decision,
     Emit,
     EvaluateCondition,
+    EvaluateItems,
     ScheduleCompensationRetry,
     ScheduleRetry,
     StartCompensation,
@@ -42,6 +43,7 @@ from saga.happenings import (
     CompensationTimedOut,
     ConditionEvaluated,
     Happening,
+    ItemsEvaluated,
     RetryStep,
     RunDeadlinePassed,
     RunStarted,
@@ -54,7 +56,7 @@ from saga.happenings import (
 )
 from saga.reading import definition_from_spec
 from saga.simulate import Simulation, simulate
-from saga.state import RunState, StepState, UnknownStep, initial_state
+from saga.state import Fan, Key, RunState, StepState, UnknownStep, initial_state
 from saga.vocabulary import RUN_MOVES, STEP_MOVES, TERMINAL, EventType, RunStatus, StepStatus
 
 __all__ = [
@@ -62,7 +64,8 @@ __all__ = [
     "ActNotAllowed", "ApprovalDecided", "AttemptLost", "CallbackCompleted", "CancelRun",
     "Command", "CompensateRun", "CompensationFailed", "CompensationSucceeded",
     "CompensationTimedOut", "ConditionEvaluated", "Decision", "Definition", "DefinitionError",
-    "Emit", "EvaluateCondition", "EventType", "Happening", "IllegalMove", "Jitter", "OnTimeout",
+    "Emit", "EvaluateCondition", "EvaluateItems", "EventType", "Fan", "Happening",
+    "IllegalMove", "ItemsEvaluated", "Jitter", "Key", "OnTimeout",
     "RetryPolicy", "RetryStep", "RunAct", "RunDeadlinePassed", "RunStarted", "RunState",
     "RunStatus", "ScheduleCompensationRetry", "ScheduleRetry", "Simulation", "SkipStep",
     "StartCompensation", "StartStep", "StartTimer", "StepDef", "StepFailed", "StepState",

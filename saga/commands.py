@@ -19,6 +19,7 @@ __all__ = [
     "Decision",
     "Emit",
     "EvaluateCondition",
+    "EvaluateItems",
     "ScheduleCompensationRetry",
     "ScheduleRetry",
     "StartCompensation",
@@ -35,6 +36,7 @@ class StartStep:
     step: str
     attempt: int
     deadline_at: float | None
+    index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class ScheduleRetry:
     step: str
     attempt: int
     at: float
+    index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class StartCompensation:
     step: str
     attempt: int
     deadline_at: float | None
+    index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ class ScheduleCompensationRetry:
     step: str
     attempt: int
     at: float
+    index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -92,8 +97,17 @@ class EvaluateCondition:
 
 
 @dataclass(frozen=True)
+class EvaluateItems:
+    """Evaluate map ``step``'s items, keep them for its iterations, and answer with
+    ``ItemsEvaluated``, in the same transaction."""
+
+    step: str
+    expression: str
+
+
+@dataclass(frozen=True)
 class Emit:
-    """Append one event to the run's log.
+    """Append one event to the run's log (an iteration's carries its ``index`` in ``data``).
 
     ``status`` is the new status of the step (step events) or of the run (run
     events, and the act event or ``run.started`` that opens a decision). Act
@@ -116,6 +130,7 @@ Command = (
     | WaitForApproval
     | StartTimer
     | EvaluateCondition
+    | EvaluateItems
     | Emit
 )
 

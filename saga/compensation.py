@@ -4,7 +4,8 @@ step that owes it, in reverse order of the graph, each retried with its own poli
 from __future__ import annotations
 
 from saga.commands import ScheduleCompensationRetry, StartCompensation
-from saga.draft import ABANDONED_COMPENSATING, Draft
+from saga.draft import ABANDONED_COMPENSATING, Draft, split
+from saga.state import Key
 from saga.vocabulary import OWES_COMPENSATION, EventType, RunStatus, StepStatus
 
 __all__ = [
@@ -20,7 +21,13 @@ __all__ = [
 S = StepStatus
 
 
-def is_current_compensation(d: Draft, step_id: str, attempt: int) -> bool:
+#: A map's own status while it may still owe the compensation of some iterations.
+_MAP_OWES = frozenset({S.SUCCEEDED, S.FAILED, S.COMPENSATING, S.COMPENSATION_FAILED})
+#: A map's own status when its compensation may begin.
+_MAP_TURN = (S.SUCCEEDED, S.WAITING, S.FAILED)
+
+
+def is_current_compensation(d: Draft, step_id: Key, attempt: int) -> bool:
     step = d.steps[step_id]
     # A compensation waiting for its retry timer has no attempt in flight to answer.
     return (
@@ -39,10 +46,29 @@ def begin_compensation(d: Draft) -> None:
         keep_waiting = d.kind(step_id).waits_through_compensation(d.sdef(step_id))
         if step.status is S.RETRYING or (step.status is S.WAITING and not keep_waiting):
             d.fail(step_id, ABANDONED_COMPENSATING, abandoned=True)
+    for step_id in d.definition.maps:
+        if d.steps[step_id].fan is None:
+            continue
+        for index, iteration in list(d.fan(step_id).iterations.items()):
+            if iteration.status is S.RETRYING:
+                d.fail((step_id, index), ABANDONED_COMPENSATING, abandoned=True)
 
 
-def owes_compensation(d: Draft, step_id: str) -> bool:
-    return d.sdef(step_id).has_compensation and d.steps[step_id].status in OWES_COMPENSATION
+def owes_compensation(d: Draft, step_id: Key) -> bool:
+    """Whether the step (or iteration) has a compensation it still owes; a map, while any
+    of its iterations does."""
+    sdef = d.sdef(step_id)
+    if not sdef.has_compensation:
+        return False
+    step = d.steps[step_id]
+    if sdef.fans_out and not isinstance(step_id, tuple):
+        if step.status not in _MAP_OWES or step.fan is None:
+            return False
+        fan = d.fan(step_id)
+        return fan.succeeded > 0 or any(
+            i.status in (S.COMPENSATING, S.COMPENSATION_FAILED) for i in fan.iterations.values()
+        )
+    return step.status in OWES_COMPENSATION
 
 
 def advance_compensation(d: Draft) -> None:
@@ -53,17 +79,26 @@ def advance_compensation(d: Draft) -> None:
         return
     for step_id in reversed(d.definition.order):
         step = d.steps[step_id]
-        if not owes_compensation(d, step_id) or step.status not in (S.SUCCEEDED, S.WAITING):
+        # A map that failed owes the compensation of the iterations that succeeded.
+        turn = (
+            (S.SUCCEEDED, S.WAITING, S.FAILED)
+            if d.sdef(step_id).fans_out
+            else (S.SUCCEEDED, S.WAITING)
+        )
+        if not owes_compensation(d, step_id) or step.status not in turn:
             continue
         if any(owes_compensation(d, later) for later in d.definition.descendants(step_id)):
             continue
         start_compensation(d, step_id, step.compensation_attempt + 1, new_round=True)
 
 
-def start_compensation(d: Draft, step_id: str, attempt: int, *, new_round: bool) -> None:
+def start_compensation(d: Draft, step_id: Key, attempt: int, *, new_round: bool) -> None:
+    """Start a compensation attempt; of a map, start compensating it (its iterations are
+    compensated by :func:`saga.fan.advance_fans`)."""
     sdef = d.sdef(step_id)
     current = d.steps[step_id]
-    deadline = None if sdef.timeout_s is None else d.now + sdef.timeout_s
+    whole_map = sdef.fans_out and not isinstance(step_id, tuple)
+    deadline = None if sdef.timeout_s is None or whole_map else d.now + sdef.timeout_s
     d.move(
         step_id,
         S.COMPENSATING,
@@ -74,15 +109,17 @@ def start_compensation(d: Draft, step_id: str, attempt: int, *, new_round: bool)
         error=None,
     )
     d.emit(EventType.STEP_COMPENSATION_STARTED, step_id, S.COMPENSATING, attempt)
-    d.commands.append(StartCompensation(step_id, attempt, deadline))
+    if not whole_map:
+        sid, index = split(step_id)
+        d.commands.append(StartCompensation(sid, attempt, deadline, index))
 
 
-def compensation_succeeded(d: Draft, step_id: str, attempt: int) -> None:
+def compensation_succeeded(d: Draft, step_id: Key, attempt: int) -> None:
     d.move(step_id, S.COMPENSATED, deadline_at=None, error=None)
     d.emit(EventType.STEP_COMPENSATED, step_id, S.COMPENSATED, attempt)
 
 
-def compensation_failed(d: Draft, step_id: str, error: str, retryable: bool) -> None:
+def compensation_failed(d: Draft, step_id: Key, error: str, retryable: bool) -> None:
     """A compensation attempt failed: retry it, or give it up (the run is then stuck)."""
     sdef = d.sdef(step_id)
     step = d.steps[step_id]
@@ -102,7 +139,8 @@ def compensation_failed(d: Draft, step_id: str, error: str, retryable: bool) -> 
             delay_s=delay,
             compensation=True,
         )
-        d.commands.append(ScheduleCompensationRetry(step_id, attempt, at))
+        sid, index = split(step_id)
+        d.commands.append(ScheduleCompensationRetry(sid, attempt, at, index))
         return
     d.move(step_id, S.COMPENSATION_FAILED, error=error, deadline_at=None, due_at=None)
     d.emit(
@@ -115,7 +153,7 @@ def compensation_failed(d: Draft, step_id: str, error: str, retryable: bool) -> 
     )
 
 
-def on_compensation_timer(d: Draft, step_id: str, attempt: int) -> bool:
+def on_compensation_timer(d: Draft, step_id: Key, attempt: int) -> bool:
     step = d.steps[step_id]
     if (
         d.terminal

@@ -28,13 +28,15 @@ from saga.compensation import (
     on_compensation_timer,
     owes_compensation,
 )
-from saga.draft import Draft
+from saga.draft import Draft, key_of
+from saga.fan import advance_fans
 from saga.forward import (
     attempt_failed,
     is_current,
     is_ready,
     on_callback,
     on_condition,
+    on_items,
     on_timed_out,
     on_timer,
     on_waiting,
@@ -52,6 +54,7 @@ from saga.happenings import (
     CompensationTimedOut,
     ConditionEvaluated,
     Happening,
+    ItemsEvaluated,
     RetryStep,
     RunDeadlinePassed,
     RunStarted,
@@ -62,7 +65,7 @@ from saga.happenings import (
     StepWaiting,
     TimerFired,
 )
-from saga.state import RunState, pivot_passed
+from saga.state import RunState, UnknownStep, pivot_passed
 from saga.vocabulary import DONE, EventType, RunStatus, StepStatus
 
 __all__ = ["act_allowed", "decide"]
@@ -86,6 +89,11 @@ def decide(state: RunState, happening: Happening, *, now: float, jitter: float =
     step_id = getattr(happening, "step", None)
     if step_id is not None:
         state.step(step_id)
+        index = getattr(happening, "index", None)
+        if index is not None:
+            fan = state.steps[step_id].fan
+            if fan is None or not 0 <= index < fan.total:
+                raise UnknownStep(f"step {step_id} has no iteration {index}")
     draft = Draft(state, now, jitter)
     if not _apply(draft, happening):
         return Decision(state=state, ignored=True)
@@ -106,28 +114,32 @@ def _apply(d: Draft, h: Happening) -> bool:
             d.emit(EventType.RUN_STARTED, None, "")
             d.run_status(R.RUNNING)
             return True
-        case StepSucceeded(step=step_id, attempt=attempt, output=output):
-            if not is_current(d, step_id, attempt, S.RUNNING):
+        case StepSucceeded(step=step_id, attempt=attempt, output=output, index=index):
+            key = key_of(step_id, index)
+            if not is_current(d, key, attempt, S.RUNNING):
                 return False
-            d.succeed(step_id, output)
+            d.succeed(key, output)
             return True
         case StepFailed(step=step_id, attempt=attempt, error=error, retryable=retryable):
-            if not is_current(d, step_id, attempt, S.RUNNING):
+            key = key_of(step_id, h.index)
+            if not is_current(d, key, attempt, S.RUNNING):
                 return False
-            attempt_failed(d, step_id, error, retryable)
+            attempt_failed(d, key, error, retryable)
             return True
-        case StepTimedOut(step=step_id, attempt=attempt):
-            return on_timed_out(d, step_id, attempt)
+        case StepTimedOut(step=step_id, attempt=attempt, index=index):
+            return on_timed_out(d, key_of(step_id, index), attempt)
         case StepWaiting(step=step_id, attempt=attempt):
             return on_waiting(d, step_id, attempt)
-        case TimerFired(step=step_id, attempt=attempt, compensation=compensation):
+        case TimerFired(step=step_id, attempt=attempt, compensation=compensation, index=index):
             if compensation:
-                return on_compensation_timer(d, step_id, attempt)
-            return on_timer(d, step_id, attempt)
+                return on_compensation_timer(d, key_of(step_id, index), attempt)
+            return on_timer(d, key_of(step_id, index), attempt)
         case CallbackCompleted():
             return on_callback(d, h)
         case ConditionEvaluated():
             return on_condition(d, h)
+        case ItemsEvaluated():
+            return on_items(d, h)
         case AttemptLost():
             return _on_lost(d, h)
         case RunDeadlinePassed():
@@ -146,34 +158,36 @@ def _apply(d: Draft, h: Happening) -> bool:
 def _apply_compensation(
     d: Draft, h: CompensationSucceeded | CompensationFailed | CompensationTimedOut
 ) -> bool:
-    if not is_current_compensation(d, h.step, h.attempt):
+    key = key_of(h.step, h.index)
+    if not is_current_compensation(d, key, h.attempt):
         return False
     match h:
         case CompensationSucceeded():
-            compensation_succeeded(d, h.step, h.attempt)
+            compensation_succeeded(d, key, h.attempt)
         case CompensationFailed(error=error, retryable=retryable):
-            compensation_failed(d, h.step, error, retryable)
+            compensation_failed(d, key, error, retryable)
         case CompensationTimedOut():
             error = f"compensation attempt {h.attempt} timed out or its worker was lost"
-            compensation_failed(d, h.step, error, True)
+            compensation_failed(d, key, error, True)
     return True
 
 
 def _on_lost(d: Draft, h: AttemptLost) -> bool:
     """Send the same attempt again, its claim (a gone worker's) released."""
-    step = d.steps[h.step]
+    key = key_of(h.step, h.index)
+    step = d.steps[key]
     if d.terminal or step.claimed_at != h.claimed_at:
         return False
     if h.compensation:
-        if not is_current_compensation(d, h.step, h.attempt):
+        if not is_current_compensation(d, key, h.attempt):
             return False
-        d.commands.append(StartCompensation(h.step, h.attempt, step.deadline_at))
+        d.commands.append(StartCompensation(h.step, h.attempt, step.deadline_at, h.index))
     else:
-        if not is_current(d, h.step, h.attempt, S.RUNNING):
+        if not is_current(d, key, h.attempt, S.RUNNING):
             return False
-        d.commands.append(StartStep(h.step, h.attempt, step.deadline_at))
+        d.commands.append(StartStep(h.step, h.attempt, step.deadline_at, h.index))
     # Changed now: the next send, if this one is lost too, waits as long again.
-    d.steps[h.step] = dataclasses.replace(step, claimed_at=None, changed_at=d.now)
+    d.steps[key] = dataclasses.replace(step, claimed_at=None, changed_at=d.now)
     return True
 
 
@@ -186,8 +200,12 @@ def _settle(d: Draft) -> None:
         # compensated yet (compensation waits for every step in flight), so the run goes on
         # forward, stuck on whatever failed.
         d.compensating = False
+    advance_fans(d)
+    if d.terminal:
+        return
     if d.compensating:
         advance_compensation(d)
+        advance_fans(d)  # a map whose compensation just began starts on its iterations
     else:
         start_ready(d)
     d.run_status(_derived_status(d))

@@ -107,6 +107,17 @@ class StepDef:
     action: Mapping[str, Any] = field(default_factory=dict, hash=False)
     compensation: Mapping[str, Any] | None = field(default=None, hash=False)
     when: str | None = None
+    #: A map (:mod:`saga.steps.map`): the CEL expression of its items, how many of its
+    #: iterations may be in flight at once, and the step each iteration is (with the
+    #: map's id; ``has_compensation`` says whether it has one).
+    items: str | None = None
+    max_concurrency: int = 1
+    do: StepDef | None = field(default=None, hash=False)
+
+    @property
+    def fans_out(self) -> bool:
+        """Whether the step is a map, run as one iteration per item."""
+        return self.do is not None
 
 
 @dataclass(frozen=True)
@@ -159,6 +170,11 @@ class Definition:
     def ancestors(self, step_id: str) -> frozenset[str]:
         """Every step that ``step_id`` depends on, directly or through others."""
         return self.graph.ancestors[step_id]
+
+    @cached_property
+    def maps(self) -> tuple[str, ...]:
+        """The map steps, in graph order."""
+        return tuple(s for s in self.order if self._by_id[s].fans_out)
 
     @cached_property
     def pivots(self) -> tuple[str, ...]:

@@ -43,23 +43,45 @@ def due_happenings(
     found: list[Happening] = []
     for step_id in state.definition.order:
         step = state.steps[step_id]
-        overdue = step.deadline_at is not None and step.deadline_at <= now
-        due = step.due_at is not None and step.due_at <= now
-        if step.status in (S.RUNNING, S.WAITING) and overdue:
-            found.append(StepTimedOut(step_id, step.attempt))
-        elif step.status in (S.RETRYING, S.WAITING) and due:
-            found.append(TimerFired(step_id, step.attempt))
-        elif step.status is S.COMPENSATING and due:
-            found.append(TimerFired(step_id, step.compensation_attempt, compensation=True))
-        elif step.status is S.COMPENSATING and step.due_at is None and overdue:
-            found.append(CompensationTimedOut(step_id, step.compensation_attempt))
-        elif not state.terminal and _lost(step, now - lost_after, held_before):
-            compensation = step.status is S.COMPENSATING
-            attempt = step.compensation_attempt if compensation else step.attempt
-            found.append(AttemptLost(step_id, attempt, compensation, step.claimed_at))
+        if step.fan is not None:
+            # A map is never sent to a worker; its iterations are, each on its own.
+            for index, iteration in step.fan.iterations.items():
+                found.extend(_due(state, step_id, index, iteration, now, lost_after, held_before))
+        else:
+            found.extend(_due(state, step_id, None, step, now, lost_after, held_before))
     if state.status in MOVING and state.deadline_at is not None and state.deadline_at <= now:
         found.append(RunDeadlinePassed())
     return found
+
+
+def _due(
+    state: RunState,
+    step_id: str,
+    index: int | None,
+    step: StepState,
+    now: float,
+    lost_after: float,
+    held_before: float | None,
+) -> list[Happening]:
+    overdue = step.deadline_at is not None and step.deadline_at <= now
+    due = step.due_at is not None and step.due_at <= now
+    if step.status in (S.RUNNING, S.WAITING) and overdue:
+        return [StepTimedOut(step_id, step.attempt, index)]
+    if step.status in (S.RETRYING, S.WAITING) and due:
+        return [TimerFired(step_id, step.attempt, False, index)]
+    if step.status is S.COMPENSATING and due:
+        return [TimerFired(step_id, step.compensation_attempt, True, index)]
+    if step.status is S.COMPENSATING and step.due_at is None and overdue:
+        return [CompensationTimedOut(step_id, step.compensation_attempt, index)]
+    if (
+        not state.terminal
+        and not (index is None and state.definition.step(step_id).fans_out)
+        and _lost(step, now - lost_after, held_before)
+    ):
+        compensation = step.status is S.COMPENSATING
+        attempt = step.compensation_attempt if compensation else step.attempt
+        return [AttemptLost(step_id, attempt, compensation, step.claimed_at, index)]
+    return []
 
 
 def _lost(step: StepState, sent_before: float, held_before: float | None) -> bool:

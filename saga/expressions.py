@@ -25,6 +25,7 @@ __all__ = [
     "compile_error",
     "condition",
     "evaluate",
+    "items",
     "references",
 ]
 
@@ -86,6 +87,16 @@ def condition(text: str, activation: Mapping[str, Any]) -> bool:
     value = evaluate(text, activation)
     if not isinstance(value, bool):
         raise ExpressionError(f"a condition must be true or false, not {_kind(value)}")
+    return value
+
+
+def items(text: str, activation: Mapping[str, Any], *, most: int = 10_000) -> list[Any]:
+    """``text`` as a map's items: a list of at most ``most`` items, and nothing else."""
+    value = evaluate(text, activation)
+    if not isinstance(value, list):
+        raise ExpressionError(f"a map's items must be a list, not {_kind(value)}")
+    if len(value) > most:
+        raise ExpressionError(f"a map takes at most {most} items; this list has {len(value)}")
     return value
 
 

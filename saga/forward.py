@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from saga.commands import EvaluateCondition, ScheduleRetry
+from saga.commands import EvaluateCondition, EvaluateItems, ScheduleRetry
 from saga.compensation import begin_compensation
-from saga.draft import ABANDONED_CANCELLED, ABANDONED_COMPENSATING, Draft
-from saga.happenings import CallbackCompleted, ConditionEvaluated
-from saga.state import pivot_passed
+from saga.draft import ABANDONED_CANCELLED, ABANDONED_COMPENSATING, Draft, split
+from saga.happenings import CallbackCompleted, ConditionEvaluated, ItemsEvaluated
+from saga.state import Key, pivot_passed
 from saga.vocabulary import DONE, EventType, StepStatus
 
 __all__ = [
+    "after_failure",
     "attempt_failed",
     "is_current",
     "on_callback",
     "on_condition",
+    "on_items",
     "on_timed_out",
     "on_timer",
     "on_waiting",
@@ -27,14 +30,14 @@ __all__ = [
 S = StepStatus
 
 
-def is_current(d: Draft, step_id: str, attempt: int, *statuses: StepStatus) -> bool:
-    step = d.steps[step_id]
+def is_current(d: Draft, key: Key, attempt: int, *statuses: StepStatus) -> bool:
+    step = d.steps[key]
     return step.attempt == attempt and step.status in statuses
 
 
-def start_attempt(d: Draft, step_id: str, attempt: int, *, new_round: bool, **data: Any) -> None:
-    """Begin attempt ``attempt`` of the step, as its kind begins one; ``data`` joins the
-    event's."""
+def start_attempt(d: Draft, step_id: Key, attempt: int, *, new_round: bool, **data: Any) -> None:
+    """Begin attempt ``attempt`` of the step (or iteration), as its kind begins one; ``data``
+    joins the event's."""
     sdef = d.sdef(step_id)
     current = d.steps[step_id]
     begin = d.kind(step_id).begin(sdef, attempt, d.now)
@@ -51,7 +54,12 @@ def start_attempt(d: Draft, step_id: str, attempt: int, *, new_round: bool, **da
         due_at=begin.due_at,
     )
     d.emit(begin.event, step_id, begin.status, attempt, **begin.data, **data)
-    d.commands.append(begin.command)
+    if begin.command is not None:
+        index = split(step_id)[1]
+        command = begin.command
+        if index is not None:
+            command = dataclasses.replace(command, index=index)  # type: ignore[arg-type]
+        d.commands.append(command)
 
 
 def is_ready(d: Draft, step_id: str) -> bool:
@@ -73,7 +81,39 @@ def start_ready(d: Draft) -> None:
         elif sdef.when is not None:
             d.commands.append(EvaluateCondition(step_id, sdef.when))
         else:
-            start_attempt(d, step_id, d.steps[step_id].attempt + 1, new_round=True)
+            _begin(d, step_id)
+
+
+def _begin(d: Draft, step_id: str, **data: Any) -> None:
+    """Start a ready step whose condition (if any) held; a map first asks for its items."""
+    sdef = d.sdef(step_id)
+    if sdef.items is not None:
+        d.commands.append(EvaluateItems(step_id, sdef.items))
+    else:
+        start_attempt(d, step_id, d.steps[step_id].attempt + 1, new_round=True, **data)
+
+
+def on_items(d: Draft, h: ItemsEvaluated) -> bool:
+    """The shell evaluated a ready map step's items: start it, or fail it for good."""
+    sdef = d.sdef(h.step)
+    if sdef.items is None or not is_ready(d, h.step) or d.compensating or d.terminal:
+        return False
+    if h.error is not None:
+        _fail_unstarted(d, h.step, f"its items could not be had: {h.error}", "items")
+        return True
+    data: dict[str, Any] = {"items": h.count}
+    if sdef.when is not None:
+        data["condition"] = True
+    start_attempt(d, h.step, d.steps[h.step].attempt + 1, new_round=True, **data)
+    d.fan(h.step).total = h.count
+    return True
+
+
+def _fail_unstarted(d: Draft, step_id: str, error: str, reason: str) -> None:
+    """A ready step fails for good before any attempt: what it needed could not be had."""
+    d.move(step_id, S.FAILED, error=error, finished_at=d.now)
+    d.emit(EventType.STEP_FAILED, step_id, S.FAILED, None, error, retryable=False, reason=reason)
+    after_failure(d)
 
 
 def on_condition(d: Draft, h: ConditionEvaluated) -> bool:
@@ -81,19 +121,9 @@ def on_condition(d: Draft, h: ConditionEvaluated) -> bool:
     if d.sdef(h.step).when is None or not is_ready(d, h.step) or d.compensating or d.terminal:
         return False
     if h.error is not None:
-        d.move(h.step, S.FAILED, error=f"its condition failed: {h.error}", finished_at=d.now)
-        d.emit(
-            EventType.STEP_FAILED,
-            h.step,
-            S.FAILED,
-            None,
-            d.steps[h.step].error,
-            retryable=False,
-            reason="condition",
-        )
-        _after_failure(d)
+        _fail_unstarted(d, h.step, f"its condition failed: {h.error}", "condition")
     elif h.value:
-        start_attempt(d, h.step, d.steps[h.step].attempt + 1, new_round=True, condition=True)
+        _begin(d, h.step, condition=True)
     else:
         skip_by_condition(d, h.step)
     return True
@@ -106,8 +136,9 @@ def skip_by_condition(d: Draft, step_id: str, *, dead_path: bool = False) -> Non
     d.emit(EventType.STEP_SKIPPED, step_id, S.SKIPPED, None, reason="condition", **detail)
 
 
-def attempt_failed(d: Draft, step_id: str, error: str, retryable: bool) -> None:
-    """The current attempt failed: retry it, or fail the step for good and say what follows."""
+def attempt_failed(d: Draft, step_id: Key, error: str, retryable: bool) -> None:
+    """The current attempt failed: retry it, or fail the step for good and say what follows
+    (an iteration that fails for good fails its map once the others in flight settle)."""
     sdef = d.sdef(step_id)
     step = d.steps[step_id]
     n = step.attempt - step.round_start + 1
@@ -124,23 +155,25 @@ def attempt_failed(d: Draft, step_id: str, error: str, retryable: bool) -> None:
             at=at,
             delay_s=delay,
         )
-        d.commands.append(ScheduleRetry(step_id, step.attempt, at))
+        sid, index = split(step_id)
+        d.commands.append(ScheduleRetry(sid, step.attempt, at, index))
         return
     if retryable and n >= sdef.retry.max_attempts:
         # Retryable in kind, but no attempt is left: say so, not only the last error.
         error = f"gave up after {n} attempt{'s' if n > 1 else ''}; the last: {error}"
     d.fail(step_id, error, retryable=retryable, latency_ms=d.latency_ms(step))
-    _after_failure(d)
+    if not isinstance(step_id, tuple):
+        after_failure(d)
 
 
-def _after_failure(d: Draft) -> None:
+def after_failure(d: Draft) -> None:
     """A step failed for good: before any pivot has passed, the run turns to compensate."""
     # In a compensating or finished run a failure changes nothing more: "if they fail, nothing".
     if not d.terminal and not d.compensating and pivot_passed(d.definition, d.steps) is None:
         begin_compensation(d)
 
 
-def on_timed_out(d: Draft, step_id: str, attempt: int) -> bool:
+def on_timed_out(d: Draft, step_id: Key, attempt: int) -> bool:
     """An attempt, or a wait, passed its deadline (or its worker died)."""
     if not is_current(d, step_id, attempt, S.RUNNING, S.WAITING):
         return False
@@ -180,7 +213,7 @@ def on_waiting(d: Draft, step_id: str, attempt: int) -> bool:
     return True
 
 
-def on_timer(d: Draft, step_id: str, attempt: int) -> bool:
+def on_timer(d: Draft, step_id: Key, attempt: int) -> bool:
     """A retry is due, or a wait its kind ends by a timer is over."""
     if is_current(d, step_id, attempt, S.RETRYING) and not d.terminal:
         start_attempt(d, step_id, attempt + 1, new_round=False)

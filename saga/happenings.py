@@ -3,6 +3,7 @@
 Each happening about a step names the attempt it belongs to, so that
 :func:`saga.decide.decide` can fence off one that comes too late or twice.
 Acts name who did them; whether that person may is for the shell to check.
+A happening about one iteration of a map step names its ``index`` too.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "CompensationTimedOut",
     "ConditionEvaluated",
     "Happening",
+    "ItemsEvaluated",
     "RetryStep",
     "RunDeadlinePassed",
     "RunStarted",
@@ -46,6 +48,8 @@ class StepSucceeded:
     step: str
     attempt: int
     output: Any = None
+    #: The iteration, for a step of a map (None: the step itself).
+    index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class StepFailed:
     attempt: int
     error: str
     retryable: bool = True
+    #: The iteration, for a step of a map (None: the step itself).
+    index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,8 @@ class StepTimedOut:
 
     step: str
     attempt: int
+    #: The iteration, for a step of a map (None: the step itself).
+    index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,8 @@ class TimerFired:
     step: str
     attempt: int
     compensation: bool = False
+    #: The iteration, for a step of a map (None: the step itself).
+    index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +125,8 @@ class CompensationSucceeded:
 
     step: str
     attempt: int
+    #: The iteration, for a step of a map (None: the step itself).
+    index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +137,8 @@ class CompensationFailed:
     attempt: int
     error: str
     retryable: bool = True
+    #: The iteration, for a step of a map (None: the step itself).
+    index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +147,8 @@ class CompensationTimedOut:
 
     step: str
     attempt: int
+    #: The iteration, for a step of a map (None: the step itself).
+    index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +164,8 @@ class AttemptLost:
     attempt: int
     compensation: bool = False
     claimed_at: float | None = None
+    #: The iteration, for a step of a map (None: the step itself).
+    index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +174,16 @@ class ConditionEvaluated:
 
     step: str
     value: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ItemsEvaluated:
+    """The shell evaluated a map step's items: how many there are, or why they could not be
+    had (the items themselves go to the iterations' rows, not through the core)."""
+
+    step: str
+    count: int = 0
     error: str | None = None
 
 
@@ -171,6 +199,8 @@ class RetryStep:
     step: str
     by: str
     reason: str = ""
+    #: The iteration, for a step of a map (None: the step itself).
+    index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -180,6 +210,8 @@ class SkipStep:
     step: str
     by: str
     reason: str = ""
+    #: The iteration, for a step of a map (None: the step itself).
+    index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -213,5 +245,6 @@ Happening = (
     | RunDeadlinePassed
     | AttemptLost
     | ConditionEvaluated
+    | ItemsEvaluated
     | Act
 )

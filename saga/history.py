@@ -28,7 +28,7 @@ from saga.decide import decide
 from saga.definition import Definition
 from saga.happenings import Happening
 from saga.reading import definition_from_spec
-from saga.state import RunState, StepState
+from saga.state import Fan, RunState, StepState
 from saga.vocabulary import EventType, RunStatus, StepStatus
 
 __all__ = [
@@ -68,9 +68,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _fields(value: Any) -> dict[str, Any]:
+    """A happening's or a command's fields, without an ``index`` that names no iteration
+    (so the histories recorded before maps read the same)."""
+    found = _plain(dataclasses.asdict(value))
+    if found.get("index", 0) is None:
+        del found["index"]
+    return found  # type: ignore[no-any-return]
+
+
 def happening_json(happening: Happening) -> dict[str, Any]:
     """A happening as JSON: its type's name and its fields."""
-    return {"type": type(happening).__name__, **_plain(dataclasses.asdict(happening))}
+    return {"type": type(happening).__name__, **_fields(happening)}
 
 
 def happening_from_json(data: Mapping[str, Any]) -> Happening:
@@ -81,11 +90,33 @@ def happening_from_json(data: Mapping[str, Any]) -> Happening:
 
 def command_json(command: Command) -> dict[str, Any]:
     """A command as JSON: its type's name and its fields."""
-    return {"type": type(command).__name__, **_plain(dataclasses.asdict(command))}
+    return {"type": type(command).__name__, **_fields(command)}
 
 
 def _step_json(step: StepState) -> dict[str, Any]:
-    return _plain(dataclasses.asdict(step))  # type: ignore[no-any-return]
+    found: dict[str, Any] = _plain(
+        {f.name: getattr(step, f.name) for f in dataclasses.fields(step) if f.name != "fan"}
+    )
+    if step.fan is not None:
+        fan = step.fan
+        found["fan"] = {
+            "total": fan.total,
+            "started": fan.started,
+            "settled": fan.settled,
+            "succeeded": fan.succeeded,
+            "iterations": {str(i): _step_json(it) for i, it in fan.iterations.items()},
+        }
+    return found
+
+
+def _step_from_json(raw: Mapping[str, Any]) -> StepState:
+    fields = dict(raw)
+    fields["status"] = StepStatus(fields["status"])
+    fan = fields.pop("fan", None)
+    if fan is not None:
+        iterations = {int(i): _step_from_json(it) for i, it in fan.pop("iterations").items()}
+        fields["fan"] = Fan(**fan, iterations=MappingProxyType(iterations))
+    return StepState(**fields)
 
 
 def state_json(state: RunState) -> dict[str, Any]:
@@ -102,11 +133,7 @@ def state_json(state: RunState) -> dict[str, Any]:
 
 
 def state_from_json(definition: Definition, data: Mapping[str, Any]) -> RunState:
-    steps = {}
-    for sid, raw in data["steps"].items():
-        fields = dict(raw)
-        fields["status"] = StepStatus(fields["status"])
-        steps[sid] = StepState(**fields)
+    steps = {sid: _step_from_json(raw) for sid, raw in data["steps"].items()}
     return RunState(
         definition=definition,
         status=RunStatus(data["status"]),

@@ -52,17 +52,21 @@ def _step_def(
     compensation: Mapping[str, Any] | None = raw.get("compensation")
     timeout_s = float(raw["timeout_s"]) if raw.get("timeout_s") is not None else default_timeout
     retry = _retry_policy(raw.get("retry") or {}, default_retry)
+    fields: dict[str, Any] = {
+        "has_compensation": compensation is not None,
+        **kind.settings(action, timeout_s=timeout_s, retry=retry),
+    }
+    fields.update(kind.nested(raw, lambda inner: _step_def(inner, timeout_s, retry)))
     return StepDef(
         id=step_id,
         type=kind.name,
         after=tuple(str(a) for a in raw.get("after") or ()),
         pivot=bool(raw.get("pivot", False)),
-        has_compensation=compensation is not None,
         name=str(raw.get("name") or step_id),
         action=action,
         compensation=compensation,
         when=raw.get("when") or None,
-        **kind.settings(action, timeout_s=timeout_s, retry=retry),
+        **fields,
     )
 
 

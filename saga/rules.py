@@ -19,7 +19,13 @@ from saga.graph import Graph
 from saga.issues import Catalog, Issue, did_you_mean
 from saga.schema import SCHEMA
 from saga.steps import KINDS
-from saga.templates import RUN_FIELDS, TemplateSyntaxError, find_references, iter_strings
+from saga.templates import (
+    ITERATION_ROOTS,
+    RUN_FIELDS,
+    TemplateSyntaxError,
+    find_references,
+    iter_strings,
+)
 
 __all__ = ["STEP_ID", "dotted", "graph_issues", "issues_beside_shape", "wiring"]
 
@@ -102,9 +108,13 @@ def graph_issues(spec: Mapping[str, Any], catalog: Catalog) -> tuple[list[Issue]
     pivots = list(dict.fromkeys(s["id"] for s in steps if s.get("pivot") is True))
     for step in steps:
         sid, kind = step["id"], KINDS[step["type"]]
-        action: dict[str, Any] = step.get("action", {})
-        compensation: dict[str, Any] | None = step.get("compensation")
         errors.extend(kind.issues(sid, step, catalog))
+        # A map's effects and compensation are those of the step it runs for each item.
+        inner: dict[str, Any] = step.get("do") or step
+        prefix = "do." if "do" in step else ""
+        action: dict[str, Any] = inner.get("action", {})
+        compensation: dict[str, Any] | None = inner.get("compensation")
+        effects_of = KINDS[inner["type"]]
         # In a cycle, "after a pivot" means nothing until the cycle is fixed: judge
         # such a step by its own pivot flag alone, and do not warn about it.
         in_cycle = sid in ancestors[sid]
@@ -116,30 +126,38 @@ def graph_issues(spec: Mapping[str, Any], catalog: Catalog) -> tuple[list[Issue]
             errors.append(
                 Issue(
                     sid,
-                    "compensation",
+                    f"{prefix}compensation",
                     f"step {sid} {where}: it cannot have a compensation, "
                     "as nothing is compensated once a pivot has succeeded",
                 )
             )
-        if isinstance(step.get("when"), str):
-            found, doubts = _condition_issues(sid, step["when"], ancestors[sid], graph, spec)
-            errors.extend(found)
-            warnings.extend(doubts)
+        for field in ("when", "items"):
+            if isinstance(step.get(field), str):
+                found, doubts = _condition_issues(
+                    sid, step[field], ancestors[sid], graph, spec, field=field
+                )
+                errors.extend(found)
+                warnings.extend(doubts)
         # A step reads the output of its ancestors; its compensation, also its own.
-        errors.extend(_template_issues(sid, "action", action, ancestors[sid], graph))
+        in_map = inner is not step
+        errors.extend(
+            _template_issues(sid, f"{prefix}action", action, ancestors[sid], graph, in_map)
+        )
         if compensation is not None:
             mine = ancestors[sid] | {sid}
-            errors.extend(_template_issues(sid, "compensation", compensation, mine, graph))
+            errors.extend(
+                _template_issues(sid, f"{prefix}compensation", compensation, mine, graph, in_map)
+            )
         if (
             not in_cycle
             and pivot is None
             and compensation is None
-            and kind.side_effects(action, catalog)
+            and effects_of.side_effects(action, catalog)
         ):
             warnings.append(
                 Issue(
                     sid,
-                    "compensation",
+                    f"{prefix}compensation",
                     f"step {sid} has side effects but no compensation: "
                     "if a later step fails, its effect stays",
                 )
@@ -154,29 +172,41 @@ def graph_issues(spec: Mapping[str, Any], catalog: Catalog) -> tuple[list[Issue]
 
 
 def _condition_issues(
-    sid: str, text: str, available: frozenset[str], graph: Graph, spec: Mapping[str, Any]
+    sid: str,
+    text: str,
+    available: frozenset[str],
+    graph: Graph,
+    spec: Mapping[str, Any],
+    *,
+    field: str = "when",
 ) -> tuple[list[Issue], list[Issue]]:
-    """A condition that does not compile, names what it cannot know, or an input field the
-    input schema does not declare (an error where the schema allows no other field)."""
+    """An expression (a condition, a map's items) that does not compile, names what it
+    cannot know, or an input field the input schema does not declare (an error where the
+    schema allows no other field)."""
     problem = compile_error(text)
     if problem is not None:
-        return [Issue(sid, "when", f"does not compile: {problem}")], []
+        return [Issue(sid, field, f"does not compile: {problem}")], []
     errors: list[Issue] = []
     warnings: list[Issue] = []
     schema = spec.get("input_schema")
     declared = schema.get("properties") if isinstance(schema, Mapping) else None
     for path in expression_references(text):
         written = ".".join(path)
-        if path[0] in ("item", "index"):
-            errors.append(Issue(sid, "when", f"{written}: item and index exist only in a map"))
+        if path[0] in ITERATION_ROOTS:
+            where = (
+                "a map's items come before its iterations"
+                if field == "items"
+                else "item and index exist only in a map"
+            )
+            errors.append(Issue(sid, field, f"{written}: {where}"))
         elif path[0] == "steps":
             message = _step_reference(sid, path, available, graph)
             if message:
-                errors.append(Issue(sid, "when", f"{written}: {message}"))
+                errors.append(Issue(sid, field, f"{written}: {message}"))
         elif len(path) > 1 and isinstance(declared, Mapping) and path[1] not in declared:
             closed = isinstance(schema, Mapping) and schema.get("additionalProperties") is False
             message = f"{written}: the input schema declares no field {path[1]!r}"
-            (errors if closed else warnings).append(Issue(sid, "when", message))
+            (errors if closed else warnings).append(Issue(sid, field, message))
     return errors, warnings
 
 
@@ -196,10 +226,16 @@ def _step_reference(
 
 
 def _template_issues(
-    sid: str, part: str, value: Any, available: frozenset[str], graph: Graph
+    sid: str,
+    part: str,
+    value: Any,
+    available: frozenset[str],
+    graph: Graph,
+    in_map: bool = False,
 ) -> Iterator[Issue]:
-    """Malformed templates, and references to output that ``sid`` cannot have yet."""
-    when = "runs" if part == "action" else "is compensated"
+    """Malformed templates, references to output that ``sid`` cannot have yet, and to an
+    item outside a map."""
+    when = "runs" if part.endswith("action") else "is compensated"
     for location, text in iter_strings(value):
         where = dotted((part, *location))
         try:
@@ -208,7 +244,15 @@ def _template_issues(
             yield Issue(sid, where, str(exc))
             continue
         for ref in references:
-            if ref.root == "run" and len(ref.parts) > 1 and ref.parts[1] not in RUN_FIELDS:
+            if ref.root in ITERATION_ROOTS and not in_map:
+                yield Issue(
+                    sid,
+                    where,
+                    f"{ref.text}: item and index exist only in the step a map runs for each item",
+                )
+            elif ref.root == "index" and len(ref.parts) > 1:
+                yield Issue(sid, where, f"{ref.text}: an index is a number, it has no fields")
+            elif ref.root == "run" and len(ref.parts) > 1 and ref.parts[1] not in RUN_FIELDS:
                 fields = ", ".join(sorted(RUN_FIELDS))
                 yield Issue(
                     sid, where, f"{ref.text}: a run has no field {ref.parts[1]!r} (it has {fields})"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from saga.steps import KINDS
+from saga.steps.base import kind_rule
 
 __all__ = ["SCHEMA", "SCHEMA_PATH", "schema_text"]
 
@@ -61,24 +62,6 @@ _SHARED_DEFS: dict[str, Any] = {
 }
 
 
-def _kind_rule(name: str) -> dict[str, Any]:
-    kind = KINDS[name]
-    then: dict[str, Any] = {}
-    if kind.action_required:
-        then["required"] = ["action"]
-    compensation: dict[str, Any] = (
-        {"$ref": f"#/$defs/{kind.compensation_def}"} if kind.compensation_def else {"not": {}}
-    )
-    then["properties"] = {
-        "action": {"$ref": f"#/$defs/{kind.action_def}"},
-        "compensation": compensation,
-    }
-    return {
-        "if": {"required": ["type"], "properties": {"type": {"const": name}}},
-        "then": then,
-    }
-
-
 def _step_def() -> dict[str, Any]:
     return {
         "type": "object",
@@ -102,8 +85,9 @@ def _step_def() -> dict[str, Any]:
             "retry": {"$ref": "#/$defs/retry"},
             "pivot": {"type": "boolean"},
             "when": {"type": "string", "minLength": 1, "maxLength": 2000},
+            **{name: rule for kind in KINDS.values() for name, rule in kind.own_fields.items()},
         },
-        "allOf": [_kind_rule(name) for name in KINDS],
+        "allOf": [kind_rule(kind, KINDS.values()) for kind in KINDS.values()],
     }
 
 

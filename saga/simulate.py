@@ -3,16 +3,23 @@ show the path a run takes when one step fails for good."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 from saga.acts import ActNotAllowed
-from saga.commands import Command, Emit, EvaluateCondition, StartCompensation
+from saga.commands import Command, Emit, EvaluateCondition, EvaluateItems, StartCompensation
 from saga.decide import decide
 from saga.definition import Definition
-from saga.expressions import ExpressionError, activation, condition
-from saga.happenings import CompensationSucceeded, ConditionEvaluated, Happening, RunStarted
+from saga.expressions import ExpressionError, activation, condition, items
+from saga.happenings import (
+    CompensationSucceeded,
+    ConditionEvaluated,
+    Happening,
+    ItemsEvaluated,
+    RunStarted,
+)
 from saga.state import RunState, UnknownStep, initial_state
 from saga.steps import kind_of
 
@@ -34,8 +41,9 @@ def simulate(
 
     Every answer comes back at once, in the order the work was started, so
     parallel branches interleave the way they often do; approvals are
-    approved (``fail_step``, when it is one, rejected). Conditions are evaluated
-    against ``input`` (a sample) and the simulated outputs (none). Shows the path a
+    approved (``fail_step``, when it is one, rejected). Conditions and a map's items are
+    evaluated against ``input`` (a sample) and the simulated outputs (none); a map named
+    by ``fail_step`` fails at its last iteration. Shows the path a
     run takes: which branches, to completion, through compensation, or to
     ``stuck`` after a pivot.
     """
@@ -59,8 +67,10 @@ def simulate(
         for command in decision.commands:
             if isinstance(command, EvaluateCondition):
                 inbox.append(_evaluated(command, input, state))
+            elif isinstance(command, EvaluateItems):
+                inbox.append(_counted(command, input, state))
             else:
-                inbox.extend(_simulated_answers(definition, command, fail_step, events))
+                inbox.extend(_simulated_answers(state, command, fail_step, events))
     return Simulation(events=tuple(events), state=state)
 
 
@@ -72,16 +82,32 @@ def _evaluated(command: EvaluateCondition, run_input: Any, state: RunState) -> H
     return ConditionEvaluated(command.step, value)
 
 
+def _counted(command: EvaluateItems, run_input: Any, state: RunState) -> Happening:
+    try:
+        found = items(command.expression, activation(run_input, state.steps))
+    except ExpressionError as exc:
+        return ItemsEvaluated(command.step, error=str(exc))
+    return ItemsEvaluated(command.step, len(found))
+
+
 def _simulated_answers(
-    definition: Definition, command: Command, fail_step: str | None, events: list[Emit]
+    state: RunState, command: Command, fail_step: str | None, events: list[Emit]
 ) -> list[Happening]:
     if isinstance(command, Emit):
         events.append(command)
         return []
+    index: int | None = getattr(command, "index", None)
     if isinstance(command, StartCompensation):
-        return [CompensationSucceeded(command.step, command.attempt)]
+        return [CompensationSucceeded(command.step, command.attempt, index)]
     step_id = getattr(command, "step", None)
     if step_id is None:
         return []
-    sdef = definition.step(step_id)
-    return kind_of(sdef.type).simulated_answers(sdef, command, fail=step_id == fail_step)
+    sdef = state.definition.step(step_id)
+    fail = step_id == fail_step
+    if index is None:
+        return kind_of(sdef.type).simulated_answers(sdef, command, fail=fail)
+    assert sdef.do is not None
+    fan = state.steps[step_id].fan
+    fail = fail and fan is not None and index == fan.total - 1
+    answers = kind_of(sdef.do.type).simulated_answers(sdef.do, command, fail=fail)
+    return [dataclasses.replace(a, index=index) for a in answers]  # type: ignore[arg-type]

@@ -10,7 +10,18 @@ from typing import Any
 from saga.definition import Definition
 from saga.vocabulary import DONE, TERMINAL, RunStatus, StepStatus
 
-__all__ = ["RunState", "StepState", "UnknownStep", "initial_state", "pivot_passed"]
+__all__ = [
+    "Fan",
+    "Key",
+    "RunState",
+    "StepState",
+    "UnknownStep",
+    "initial_state",
+    "pivot_passed",
+]
+
+#: Names a step (its id), or one iteration of a map step (its id and the index).
+Key = str | tuple[str, int]
 
 
 class UnknownStep(LookupError):
@@ -52,6 +63,7 @@ class StepState:
     changed_at: float | None = None
     claimed_at: float | None = None
     skipped_by_condition: bool = False
+    fan: Fan | None = None
 
     def new_attempt_since(self, before: StepState) -> bool:
         """Whether this state holds an attempt (or compensation attempt) that ``before`` did
@@ -68,6 +80,27 @@ class StepState:
         if self.started_at is None or self.finished_at is None:
             return None
         return round((self.finished_at - self.started_at) * 1000, 1)
+
+
+@dataclass(frozen=True)
+class Fan:
+    """Where the iterations of a map step stand.
+
+    Iterations begin in index order: those below ``started`` have begun.
+    ``settled`` counts the iterations done going forward (succeeded or skipped),
+    ``succeeded`` those succeeded and not compensated since. ``iterations`` holds
+    the state of every iteration that has begun and is not yet at rest (in flight,
+    retrying, failed, compensating or failed to compensate), and may hold more: the
+    shell loads at least the ``max_concurrency`` succeeded iterations of highest
+    index, the next to be compensated. An iteration below ``started`` that it does
+    not hold is at rest: succeeded, skipped or compensated, as the counts say.
+    """
+
+    total: int
+    started: int = 0
+    settled: int = 0
+    succeeded: int = 0
+    iterations: Mapping[int, StepState] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)

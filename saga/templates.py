@@ -5,7 +5,9 @@ compensation:
 
 - ``{{ input.order_id }}``, ``{{ input.lines.0.sku }}``: the run's input;
 - ``{{ steps.reserve_stock.output.id }}``: the output of an earlier step;
-- ``{{ run.id }}``: the run itself.
+- ``{{ run.id }}``: the run itself;
+- ``{{ item.sku }}``, ``{{ index }}``: in the step a map runs for each item, the item
+  and its index.
 
 It is deliberately tiny: a path walks dict keys and list indexes and nothing
 else, so a spec can never reach a Python attribute, call anything or loop.
@@ -31,6 +33,7 @@ from functools import lru_cache
 from typing import Any
 
 __all__ = [
+    "ITERATION_ROOTS",
     "ROOTS",
     "RUN_FIELDS",
     "Reference",
@@ -41,7 +44,9 @@ __all__ = [
     "render",
 ]
 
-ROOTS: tuple[str, ...] = ("input", "steps", "run")
+ROOTS: tuple[str, ...] = ("input", "steps", "run", "item", "index")
+#: The roots only the step a map runs for each item may read.
+ITERATION_ROOTS: frozenset[str] = frozenset({"item", "index"})
 # What the engine puts under ``run`` in the render context.
 RUN_FIELDS: frozenset[str] = frozenset({"id"})
 
@@ -179,7 +184,8 @@ def _parse_expression(expr: str, written: str) -> Reference:
     root = parts[0]
     if root not in ROOTS:
         raise TemplateSyntaxError(
-            f"{written}: unknown root {root!r} (use input, steps or run)", template=written
+            f"{written}: unknown root {root!r} (use input, steps, run, or in a map item and index)",
+            template=written,
         )
     step = None
     if root == "steps":

@@ -26,6 +26,7 @@ __all__ = [
     "OPEN",
     "DONE",
     "OWES_COMPENSATION",
+    "AT_REST",
     "FAILED_FOR_GOOD",
     "IN_FLIGHT",
     "TIMED",
@@ -111,6 +112,9 @@ DONE: frozenset[StepStatus] = frozenset({S.SUCCEEDED, S.SKIPPED})
 OWES_COMPENSATION: frozenset[StepStatus] = frozenset(
     {S.SUCCEEDED, S.WAITING, S.COMPENSATING, S.COMPENSATION_FAILED}
 )
+#: An iteration of a map that needs nothing more, or has not begun: a change of its run
+#: does not load it (a succeeded one is loaded when it is next to be compensated).
+AT_REST: frozenset[StepStatus] = frozenset({S.PENDING, S.SUCCEEDED, S.SKIPPED, S.COMPENSATED})
 #: Failed and given up on: where a stuck run is stuck.
 FAILED_FOR_GOOD: frozenset[StepStatus] = frozenset({S.FAILED, S.COMPENSATION_FAILED})
 #: An attempt (or a compensation attempt) is, or may be, with a worker.
@@ -167,8 +171,9 @@ STEP_MOVES: Mapping[StepStatus, frozenset[StepStatus]] = MappingProxyType(
         ),
         # skipped: an operator skips a step's compensation, and the compensation goes on
         S.SUCCEEDED: frozenset({S.COMPENSATING, S.SKIPPED}),
-        # waiting: an operator retries an approval or a delay that was given up on
-        S.FAILED: frozenset({S.RUNNING, S.WAITING, S.SKIPPED}),
+        # waiting: an operator retries an approval or a delay that was given up on;
+        # compensating: a map that failed compensates the iterations that succeeded
+        S.FAILED: frozenset({S.RUNNING, S.WAITING, S.SKIPPED, S.COMPENSATING}),
         S.SKIPPED: frozenset(),
         # compensating: a compensation's retry keeps the step compensating, with a new attempt
         S.COMPENSATING: frozenset(

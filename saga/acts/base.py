@@ -44,6 +44,8 @@ class RunAct:
     event: ClassVar[EventType]
     #: Whether it acts on one step (``.../steps/<step>/<name>/``) or on the whole run.
     on_step: ClassVar[bool]
+    #: Whether it may act on one iteration of a map step (``.../iterations/<index>/<name>/``).
+    on_iteration: ClassVar[bool] = False
     #: Who may: holders of the ``operate_workflow`` role, or the step's deciders.
     who: ClassVar[Literal["operator", "decider"]] = "operator"
     #: What the person says with it, and whether they must.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from saga.acts.base import ActNotAllowed, RunAct, require_open
 from saga.compensation import owes_compensation
-from saga.draft import Draft
+from saga.draft import Draft, key_of
 from saga.happenings import Act, SkipStep
 from saga.vocabulary import STEP_PHRASES, EventType, StepStatus
 
@@ -16,6 +16,7 @@ class Skip(RunAct):
     name = "skip"
     event = EventType.ACT_SKIP
     on_step = True
+    on_iteration = True
 
     def make(self, *, step: str | None, by: str, reason: str) -> Act:
         assert step is not None
@@ -31,19 +32,21 @@ class Skip(RunAct):
 
 
 def _skip_compensation(d: Draft, h: SkipStep) -> None:
-    step = d.steps[h.step]
+    key = key_of(h.step, h.index)
+    step = d.steps[key]
     # Only what is owed and not in flight: an attempt running may still take effect.
     in_flight = step.status is S.COMPENSATING and step.due_at is None
-    if not owes_compensation(d, h.step) or in_flight:
+    whole_map = d.sdef(h.step).fans_out and h.index is None
+    if not owes_compensation(d, key) or in_flight or (whole_map and step.status is S.COMPENSATING):
         raise ActNotAllowed(
-            f"step {h.step} {STEP_PHRASES[step.status]}; while the run compensates, only a "
+            f"step {_named(h)} {STEP_PHRASES[step.status]}; while the run compensates, only a "
             "compensation not yet done and not in flight can be skipped"
         )
-    d.act(EventType.ACT_SKIP, h.step, h.by, h.reason)
-    d.move(h.step, S.SKIPPED, deadline_at=None, due_at=None, finished_at=d.now)
+    d.act(EventType.ACT_SKIP, key, h.by, h.reason)
+    d.move(key, S.SKIPPED, deadline_at=None, due_at=None, finished_at=d.now)
     d.emit(
         EventType.STEP_SKIPPED,
-        h.step,
+        key,
         S.SKIPPED,
         step.compensation_attempt,
         reason=h.reason,
@@ -51,10 +54,17 @@ def _skip_compensation(d: Draft, h: SkipStep) -> None:
     )
 
 
+def _named(h: SkipStep) -> str:
+    return h.step if h.index is None else f"{h.step}[{h.index}]"
+
+
 def _skip_forward(d: Draft, h: SkipStep) -> None:
-    step = d.steps[h.step]
-    blocked = step.status is S.PENDING and any(
-        d.steps[a].status is S.FAILED for a in d.definition.ancestors(h.step)
+    key = key_of(h.step, h.index)
+    step = d.steps[key]
+    blocked = (
+        h.index is None
+        and step.status is S.PENDING
+        and any(d.steps[a].status is S.FAILED for a in d.definition.ancestors(h.step))
     )
     if step.status not in (S.FAILED, S.RETRYING, S.WAITING) and not blocked:
         if step.status is S.RUNNING:
@@ -63,10 +73,10 @@ def _skip_forward(d: Draft, h: SkipStep) -> None:
             reason = "only a step blocked by a failed one can be skipped before it starts"
         else:
             reason = "only a failed, retrying, waiting or blocked step can be skipped"
-        raise ActNotAllowed(f"step {h.step} {STEP_PHRASES[step.status]}; {reason}")
-    d.act(EventType.ACT_SKIP, h.step, h.by, h.reason)
-    d.move(h.step, S.SKIPPED, deadline_at=None, due_at=None, finished_at=d.now)
-    d.emit(EventType.STEP_SKIPPED, h.step, S.SKIPPED, step.attempt, reason=h.reason)
+        raise ActNotAllowed(f"step {_named(h)} {STEP_PHRASES[step.status]}; {reason}")
+    d.act(EventType.ACT_SKIP, key, h.by, h.reason)
+    d.move(key, S.SKIPPED, deadline_at=None, due_at=None, finished_at=d.now)
+    d.emit(EventType.STEP_SKIPPED, key, S.SKIPPED, step.attempt, reason=h.reason)
 
 
 ACT = Skip()

@@ -11,14 +11,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from saga.steps import approval, callback, delay, http, task
+from saga.steps import approval, callback, delay, http, map, task
 from saga.steps.base import StepKind
 
 __all__ = ["KINDS", "StepKind", "kind_of"]
 
 #: Every kind, by the ``type`` a spec gives it, in the order the palette offers them.
 KINDS: Mapping[str, StepKind] = MappingProxyType(
-    {kind.name: kind for kind in (http.KIND, task.KIND, approval.KIND, delay.KIND, callback.KIND)}
+    {
+        kind.name: kind
+        for kind in (
+            http.KIND,
+            task.KIND,
+            approval.KIND,
+            delay.KIND,
+            callback.KIND,
+            map.KIND,
+        )
+    }
 )
 
 

@@ -12,7 +12,7 @@ one entry point: the core, validation, the worker and the pictures all ask it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -24,6 +24,7 @@ from saga.vocabulary import EventType, StepStatus
 
 __all__ = [
     "Begin",
+    "kind_rule",
     "Outcome",
     "Participants",
     "StepKind",
@@ -98,7 +99,7 @@ class Begin:
 
     status: StepStatus
     event: EventType
-    command: Command
+    command: Command | None
     deadline_at: float | None = None
     due_at: float | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
@@ -138,6 +139,10 @@ class StepKind:
     timer_ends_wait: ClassVar[bool] = False
     #: Whether the simulation can fail it.
     can_fail: ClassVar[bool] = True
+    #: Step fields of the kind's own beside the common ones (a map's ``items``): their JSON
+    #: Schema, and which of them a step of the kind must have. Other kinds may not use them.
+    own_fields: ClassVar[Mapping[str, Any]] = {}
+    own_required: ClassVar[tuple[str, ...]] = ()
 
     # --- reading and validating a spec
 
@@ -146,6 +151,13 @@ class StepKind:
     ) -> dict[str, Any]:
         """The :class:`StepDef` fields the kind sets from its action, given the defaults."""
         return {"timeout_s": timeout_s, "retry": retry}
+
+    def nested(
+        self, raw: Mapping[str, Any], read: Callable[[Mapping[str, Any]], StepDef]
+    ) -> dict[str, Any]:
+        """More :class:`StepDef` fields, for a kind whose step holds another (a map's
+        ``do``): ``read`` reads a step with the defaults this one was read with."""
+        return {}
 
     def issues(self, step_id: str, step: Mapping[str, Any], catalog: Catalog) -> Iterable[Issue]:
         """What validation refuses in a step whose shape is right, beyond the graph rules."""
@@ -193,3 +205,27 @@ class StepKind:
     def perform(self, work: Work, participants: Participants) -> Outcome | Waiting:
         """Carry out a claimed attempt (or compensation attempt)."""
         raise NotImplementedError(f"a {self.name} step is not performed by a worker")
+
+
+def kind_rule(kind: StepKind, others: Iterable[StepKind]) -> dict[str, Any]:
+    """The JSON Schema rule a step of ``kind`` follows: its action, its compensation, the
+    fields it must have, and none of the fields only ``others`` use."""
+    then: dict[str, Any] = {}
+    required = (["action"] if kind.action_required else []) + list(kind.own_required)
+    if required:
+        then["required"] = required
+    compensation: dict[str, Any] = (
+        {"$ref": f"#/$defs/{kind.compensation_def}"} if kind.compensation_def else {"not": {}}
+    )
+    then["properties"] = {
+        "action": {"$ref": f"#/$defs/{kind.action_def}"},
+        "compensation": compensation,
+    }
+    for other in others:
+        for name in other.own_fields:
+            if name not in kind.own_fields:
+                then["properties"][name] = {"not": {}}
+    return {
+        "if": {"required": ["type"], "properties": {"type": {"const": kind.name}}},
+        "then": then,
+    }

@@ -304,3 +304,30 @@ def test_demo_traffic(worker, operator) -> None:
         time.sleep(1)
     for i, run_id in enumerate(started[:8]):
         keep(str(run_id), f"demo-traffic-{i}")
+
+
+def test_a_map_whose_iteration_fails_compensates_the_others(worker, operator) -> None:
+    spec = saga(
+        task("reserve", "demo.inventory.reserve", [], "demo.inventory.release"),
+        {
+            "id": "lines",
+            "type": "map",
+            "after": ["reserve"],
+            "items": "input.lines",
+            "max_concurrency": 2,
+            "do": {
+                "type": "task",
+                "action": {
+                    "name": "demo.inventory.reserve",
+                    "args": {"sku": "{{ item.sku }}", "fail": "{{ item.fail }}"},
+                },
+                "compensation": {"name": "demo.inventory.release"},
+            },
+        },
+    )
+    spec["input_schema"]["properties"]["lines"] = {"type": "array"}
+    _, client = publish(spec, operator)
+    lines = [{"sku": f"s{i}", "fail": "permanent" if i == 3 else ""} for i in range(5)]
+    run_id = start(client, input={"order_id": "o-1", "lines": lines})["id"]
+    assert wait_for(client, run_id, TERMINAL)["status"] == "compensated"
+    keep(run_id, "map-iteration-fails-compensates")

@@ -7,7 +7,16 @@ from typing import Any
 
 import pytest
 
-from saga import RunStarted, StepStatus, decide, definition_from_spec, initial_state, simulate
+from saga import (
+    EvaluateItems,
+    ItemsEvaluated,
+    RunStarted,
+    StepStatus,
+    decide,
+    definition_from_spec,
+    initial_state,
+    simulate,
+)
 from saga.issues import Catalog
 from saga.rules import graph_issues
 from saga.schema import SCHEMA
@@ -20,6 +29,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "approval": {"action": {"group": "managers", "timeout_s": 60}},
     "delay": {"action": {"seconds": 5}},
     "callback": {"action": {"method": "POST", "url": "https://kyc.example/checks"}},
+    "map": {"items": "[1, 2, 3]", "do": {"type": "task", "action": {"name": "demo.noop"}}},
 }
 CATALOG = Catalog({"demo.noop": False})
 
@@ -56,9 +66,13 @@ def test_each_kind_validates_simulates_and_begins(name: str) -> None:
     definition = definition_from_spec(spec)
     assert simulate(definition).state.status == "completed"
     decision = decide(initial_state(definition), RunStarted(), now=100.0)
+    asked = [c for c in decision.commands if isinstance(c, EvaluateItems)]
+    if asked:  # a map begins once the shell has its items
+        decision = decide(decision.state, ItemsEvaluated("only", 3), now=100.0)
     begun = decision.state.steps["only"]
     assert begun.status in (StepStatus.RUNNING, StepStatus.WAITING) and begun.attempt == 1
-    assert len([c for c in decision.commands if type(c).__name__ != "Emit"]) == 1
+    started = [c for c in decision.commands if type(c).__name__ != "Emit"]
+    assert len(started) == (3 if asked else 1)  # a map of 3 starts its 3 iterations
 
 
 def test_a_kind_that_cannot_fail_is_not_failed_by_the_simulation() -> None:

@@ -101,7 +101,10 @@ def test_iter_strings_gives_locations_of_strings_only() -> None:
         ("{{ input. }}", "empty path segment"),
         ("{{ input..a }}", "empty path segment"),
         ("{{ .input }}", "empty path segment"),
-        ("{{ secrets.token }}", "unknown root 'secrets' (use input, steps or run)"),
+        (
+            "{{ secrets.token }}",
+            "unknown root 'secrets' (use input, steps, run, or in a map item and index)",
+        ),
         ("{{ settings.SECRET_KEY }}", "unknown root 'settings'"),
         ("{{ steps }}", "steps.<id>.output"),
         ("{{ steps.reserve_stock }}", "steps.<id>.output"),

@@ -96,6 +96,13 @@ export const STEP_KINDS = [
     "title": "callback",
     "summary": "Wait for a participant's answer",
     "compensates": true
+  },
+  {
+    "name": "map",
+    "label": "map",
+    "title": "map",
+    "summary": "Run a step for each item of a list",
+    "compensates": false
   }
 ] as const;
 export type StepType = (typeof STEP_KINDS)[number]["name"];

@@ -1,0 +1,218 @@
+"""Between the kernel and the database, for the iterations of map steps.
+
+A map step's row keeps its :class:`~saga.state.Fan`'s counts (in ``core``);
+each iteration has a row of its own, made when the map's items are known,
+holding its item and, as it runs, what a step row holds of a step. A change of
+a run loads only the iterations not at rest (in flight, retrying, failed,
+compensating) and the ``max_concurrency`` succeeded ones of highest index, the
+next to be compensated: never a whole list, so a step of a map of 10,000 items
+costs what a step of a small one does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from engine.models import Iteration, Run, StepRun
+from engine.sql import Writes, columns, convert, db, pk_value, prep, quote, table
+from saga import Definition, StepState, StepStatus
+from saga.state import Fan
+from saga.vocabulary import AT_REST
+
+__all__ = [
+    "FIELDS",
+    "claim",
+    "create",
+    "fan_core",
+    "fan_of",
+    "gather",
+    "load",
+    "release",
+    "update",
+]
+
+#: The columns a decision writes of an iteration (its item is written once, at creation).
+FIELDS = (
+    "status",
+    "attempt",
+    "compensation_attempt",
+    "deadline_at",
+    "next_attempt_at",
+    "started_at",
+    "finished_at",
+    "output",
+    "error",
+    "core",
+    "latency_ms",
+    "claimed_at",
+    "claimed_by",
+    "updated_at",
+)
+
+#: Where a map step row's ``core`` keeps its fan's counts.
+_COUNTS = "fan"
+
+
+def fan_core(fan: Fan) -> list[int]:
+    return [fan.total, fan.started, fan.settled, fan.succeeded]
+
+
+def fan_of(row: StepRun, loaded: Mapping[int, StepState]) -> Fan | None:
+    """The fan of a map step's row, with the iterations loaded for it (None: its items are
+    not known yet)."""
+    counts = (row.core or {}).get(_COUNTS)
+    if counts is None:
+        return None
+    total, started, settled, succeeded = counts
+    return Fan(total, started, settled, succeeded, loaded)
+
+
+def create(run_id: Any, step_id: str, items: list[Any]) -> None:
+    """A row for each iteration of a map whose items are now known, in one statement per
+    thousand."""
+    now = datetime.now(tz=UTC)
+    Iteration.objects.bulk_create(
+        (
+            Iteration(run_id=run_id, step_id=step_id, index=i, item=item, updated_at=now)
+            for i, item in enumerate(items)
+        ),
+        batch_size=1000,
+    )
+
+
+@lru_cache(maxsize=4)
+def _load_sql(vendor: str, maps: int) -> str:
+    cols = ", ".join(quote(f.column) for f in _all_fields())
+    rest = ", ".join(f"'{s}'" for s in sorted(AT_REST))
+    index = quote("index")
+    parts = [f"SELECT {cols} FROM {table(Iteration)} WHERE run_id = %s AND status NOT IN ({rest})"]
+    for _ in range(maps):
+        parts.append(
+            f"SELECT * FROM (SELECT {cols} FROM {table(Iteration)} WHERE run_id = %s "
+            f"AND step_id = %s AND status = '{StepStatus.SUCCEEDED}' "
+            f"ORDER BY {index} DESC LIMIT %s) AS top"
+        )
+    return " UNION ALL ".join(parts)
+
+
+def load(run_id: Any, definition: Definition, rows: Mapping[str, StepRun]) -> dict[str, Any]:
+    """The iterations a change of the run needs, as rows by map step and index."""
+    maps = [sid for sid in definition.maps if (rows[sid].core or {}).get(_COUNTS) is not None]
+    found: dict[str, dict[int, Iteration]] = {sid: {} for sid in maps}
+    if not maps:
+        return found
+    pk = pk_value(Run, run_id)
+    params: list[Any] = [pk]
+    for sid in maps:
+        params += [pk, sid, definition.step(sid).max_concurrency]
+    conn = db()
+    fields = _all_fields()
+    names = [f.attname for f in fields]
+    with conn.cursor() as cursor:
+        cursor.execute(_load_sql(conn.vendor, len(maps)), params)
+        for values in cursor.fetchall():
+            row = Iteration.from_db(conn.alias, names, convert(fields, values))
+            if row.step_id in found:
+                found[row.step_id][row.index] = row
+    return found
+
+
+def update(writes: Writes, run_id: Any, step_id: str, index: int, row: Iteration) -> None:
+    """Write a decision's change of one iteration, by its run, step and index."""
+    fields = _fields()
+    writes.add(_update_sql(), [*prep(fields, row), pk_value(Run, run_id), step_id, index])
+
+
+@lru_cache(maxsize=1)
+def _update_sql() -> str:
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in _fields())
+    return (
+        f"UPDATE {table(Iteration)} SET {assignments} "
+        f"WHERE run_id = %s AND step_id = %s AND {quote('index')} = %s"
+    )
+
+
+def gather(run_id: Any, step_id: str, newer: Mapping[int, StepState]) -> list[Any]:
+    """A succeeded map's output: every iteration's output in item order (``newer`` holds
+    the iterations a decision not yet written has changed)."""
+    query = Iteration.objects.filter(run_id=run_id, step_id=step_id).order_by("index")
+    outputs = list(query.values_list("output", flat=True))
+    for index, state in newer.items():
+        if index < len(outputs):
+            outputs[index] = state.output
+    return outputs
+
+
+def claim(
+    run_id: Any,
+    step_id: str,
+    index: int,
+    attempt: int,
+    compensation: bool,
+    *,
+    by: str,
+    fields: tuple[str, ...],
+) -> tuple[tuple[Any, ...], Any] | None:
+    """Claim an iteration's attempt for worker ``by``: the run's ``fields`` and the
+    iteration's item, or None when the attempt is not there to claim (see
+    :func:`engine.store.claim_step`, which this mirrors)."""
+    conn = db()
+    now = Iteration._meta.get_field("claimed_at").get_db_prep_save(datetime.now(tz=UTC), conn)
+    pk = pk_value(Run, run_id)
+    if compensation:
+        where = f"i.status = '{StepStatus.COMPENSATING}' AND i.compensation_attempt = %s"
+        where += " AND i.next_attempt_at IS NULL"
+    else:
+        where = f"i.status = '{StepStatus.RUNNING}' AND i.attempt = %s"
+    claim_sql = (
+        f"UPDATE {table(Iteration)} AS i SET claimed_at = %s, claimed_by = %s "
+        f"WHERE i.run_id = %s AND i.step_id = %s AND i.{quote('index')} = %s "
+        f"AND i.claimed_at IS NULL AND {where}"
+    )
+    params = [now, by, pk, step_id, index, attempt]
+    run_fields = tuple(f for f in Run._meta.concrete_fields if f.attname in fields)
+    run_fields = tuple(sorted(run_fields, key=lambda f: fields.index(f.attname)))
+    cols = ", ".join(f"r.{quote(str(f.column))}" for f in run_fields)
+    item_field = (Iteration._meta.get_field("item"),)
+    with conn.cursor() as cursor:
+        if conn.vendor == "postgresql":
+            cursor.execute(
+                f"WITH claimed AS ({claim_sql} RETURNING i.run_id, i.item) "
+                f"SELECT {cols}, c.item FROM {table(Run)} r JOIN claimed c ON c.run_id = r.id",
+                params,
+            )
+            found = cursor.fetchone()
+        else:
+            cursor.execute(claim_sql, params)
+            if cursor.rowcount != 1:
+                return None
+            cursor.execute(
+                f"SELECT {cols}, i.item FROM {table(Run)} r JOIN {table(Iteration)} i "
+                f"ON i.run_id = r.id WHERE r.id = %s AND i.step_id = %s "
+                f"AND i.{quote('index')} = %s",
+                [pk, step_id, index],
+            )
+            found = cursor.fetchone()
+    if found is None:
+        return None
+    facts = tuple(convert(run_fields, found[:-1]))
+    return facts, convert(item_field, found[-1:])[0]
+
+
+def release(run_id: Any, step_id: str, index: int, *, by: str) -> None:
+    """Give up worker ``by``'s claim on an iteration's attempt."""
+    Iteration.objects.filter(run_id=run_id, step_id=step_id, index=index, claimed_by=by).update(
+        claimed_at=None, claimed_by=""
+    )
+
+
+@lru_cache(maxsize=1)
+def _fields() -> tuple[Any, ...]:
+    return tuple(Iteration._meta.get_field(name) for name in FIELDS)
+
+
+def _all_fields() -> tuple[Any, ...]:
+    return columns(Iteration, None)
