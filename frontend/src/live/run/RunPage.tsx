@@ -10,7 +10,7 @@ import { TERMINAL } from "../../generated/vocabulary";
 import type { StepStatus } from "../../types";
 import { Clamped, ConnectionBadge, ConnectionBanner, JsonBlock, Slot, StatusBadge, useThrottled } from "../common";
 import { useLiveSocket } from "../socket";
-import type { RunAct, RunBody, RunPageConfig, StepAct } from "../types";
+import type { RunAct, RunBody, RunPageConfig, StepAct, StepRow } from "../types";
 import { ActDialog, GateNote, type ActRequest, type ActTarget } from "./ActDialog";
 import { EventLog } from "./EventLog";
 import {
@@ -111,10 +111,14 @@ export function RunPage({ config }: { config: RunPageConfig }) {
           <span className="stat-label">Started</span>
           <span className="stat-value"><Time iso={run.created_at} /></span>
         </div>
-        <div className="stat">
-          <span className="stat-label">{run.finished_at ? "Took" : "Running for"}</span>
-          <span className="stat-value">{duration(ended - started)}</span>
-        </div>
+        {run.status === "stuck" ? (
+          <StuckTile run={run} step={stuckStep} now={now} />
+        ) : (
+          <div className="stat">
+            <span className="stat-label">{run.finished_at ? "Took" : "Running for"}</span>
+            <span className="stat-value">{duration(ended - started)}</span>
+          </div>
+        )}
         <div className="stat stat-wide" data-testid="run-steps">
           <span className="stat-label">Steps</span>
           <span className="stat-value">
@@ -348,6 +352,32 @@ function StuckActs({ run, step, compensation }: { run: RunBody; step: string | n
       You may {parts[0]}
       {parts[1] ? <>, or {parts[1]}</> : null}.
     </span>
+  );
+}
+
+/** A stuck run's tile in the page head: since when, for how long, and where it is
+ * stuck (a step, a step's compensation, or nowhere: no progress before its deadline). */
+function StuckTile({ run, step, now }: { run: RunBody; step: StepRow | undefined; now: number }) {
+  const since = run.stuck_since;
+  return (
+    <div className="stat stat-wide stat-stuck" data-testid="run-stuck">
+      <span className="stat-label">Stuck since</span>
+      <span className="stat-value">
+        <Time iso={since} />
+      </span>
+      <span className="small">
+        {since ? `for ${duration(now - Date.parse(since))}, ` : ""}
+        {step ? (
+          <>
+            {step.status === "failed" ? "at step" : "at the compensation of step"}{" "}
+            <strong>{step.name || step.id}</strong>
+            {step.name && step.name !== step.id ? <> <code>{step.id}</code></> : null}
+          </>
+        ) : (
+          "no progress before its deadline"
+        )}
+      </span>
+    </div>
   );
 }
 
