@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from django.db.models import F
-from playwright.sync_api import expect
+from playwright.sync_api import Locator, Page, expect
 
 from engine.models import Event, Run, StepRun
 from tests import sagas
@@ -78,6 +78,20 @@ def stuck_for_18_minutes(attempts: int = 3) -> tuple[str, Any]:
     return run_id, olga
 
 
+def inside(box: dict[str, float] | None, outer: dict[str, float] | None) -> bool:
+    assert box is not None and outer is not None
+    return (
+        box["x"] >= outer["x"] - 0.5
+        and box["x"] + box["width"] <= outer["x"] + outer["width"] + 0.5
+        and box["y"] >= outer["y"] - 0.5
+        and box["y"] + box["height"] <= outer["y"] + outer["height"] + 0.5
+    )
+
+
+def card_of(page: Page, inner: str) -> Locator:
+    return page.locator("section.card").filter(has=page.locator(inner))
+
+
 # ----------------------------------------------------------------------------- tests
 
 
@@ -98,4 +112,30 @@ def test_a_stuck_run_s_head_says_stuck_since_when_and_at_which_step(
     expect(tile.locator("time")).to_have_text(stuck_since.strftime("%Y-%m-%d %H:%M:%S"))
     expect(tile).to_contain_text(re.compile(r"for 18 min \d+ s, at step Ship ship"))
     expect(page.locator(".stats")).not_to_contain_text("Running for")
+    assert page_errors == []
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["laptop", "phone"])
+def test_a_failed_step_s_acts_lie_within_its_card(
+    live: Live, worker: Worker, page_errors: PageErrors, viewport: dict[str, int]
+) -> None:
+    run_id, olga = stuck_for_18_minutes()
+    live.sign_in(olga)
+    live.page.set_viewport_size(viewport)
+    live.open(f"/runs/{run_id}/")
+    page = live.page
+
+    expect(page.locator('.steps-table tr[data-step="ship"] .error-text')).to_be_visible()
+    card = card_of(page, ".steps-table")
+    buttons = page.locator(".steps-table button[data-act]")
+    # Retry and skip the failed step; skip the one it blocks.
+    expect(buttons).to_have_text(["Retry…", "Skip…", "Skip…"])
+    for button in buttons.all():
+        assert inside(button.bounding_box(), card.bounding_box()), (
+            f"{button.get_attribute('data-act')} of {button.get_attribute('data-step')} "
+            f"at {button.bounding_box()}, the card at {card.bounding_box()}"
+        )
+    # And they work from there.
+    page.locator('.steps-table button[data-act="retry"][data-step="ship"]').click()
+    expect(page.locator("dialog.act-dialog h2")).to_have_text("Retry step Ship")
     assert page_errors == []

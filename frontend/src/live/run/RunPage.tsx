@@ -223,7 +223,6 @@ export function RunPage({ config }: { config: RunPageConfig }) {
                 <th>Started</th>
                 <th>Finished</th>
                 <th>Error</th>
-                <th className="row-actions"><span className="sr-only">Acts</span></th>
               </tr>
             </thead>
             <tbody>
@@ -233,6 +232,7 @@ export function RunPage({ config }: { config: RunPageConfig }) {
                     <span className="strong">{step.name || step.id}</span> <code>{step.id}</code>{" "}
                     <span className={`type type-${step.type}`}>{step.type}</span>
                     {step.type === "approval" && <StepGate gate={gateOf(config.spec, step.id)} />}
+                    <StepActs step={step} acts={run.acts.steps[step.id] ?? []} ask={ask} />
                   </td>
                   <td><StatusBadge status={step.status} /></td>
                   <td className="num">
@@ -243,21 +243,6 @@ export function RunPage({ config }: { config: RunPageConfig }) {
                   <td className="nowrap"><Time iso={step.started_at} /></td>
                   <td className="nowrap"><Time iso={step.finished_at} /></td>
                   <td className="clip error-cell">{step.error ? <Clamped className="error-text" text={step.error} /> : ""}</td>
-                  <td className="row-actions">
-                    <span className="act-buttons">
-                      {/* An approval's decision is asked for above, beside its instructions. */}
-                      {(run.acts.steps[step.id] ?? [])
-                        .filter((act) => !(step.status === "waiting" && (act === "approve" || act === "reject")))
-                        .map((act) => (
-                          <ActButton
-                            key={act}
-                            target={{ act, step: step.id }}
-                            className={`btn btn-small${act === "retry" || act === "approve" ? " btn-primary" : ""}`}
-                            ask={ask}
-                          />
-                        ))}
-                    </span>
-                  </td>
                 </tr>
               ))}
             </tbody>
@@ -328,6 +313,26 @@ function ActButton({ target, className, ask }: { target: ActTarget; className: s
     <button type="button" className={className} data-act={target.act} data-step={target.step ?? undefined} onClick={() => ask(target)}>
       {ACT_LABELS[target.act]}…
     </button>
+  );
+}
+
+/** A step's acts, under its name in the steps table: the first column, so that they
+ * stay on screen however wide the error beside them, or however narrow the screen. */
+function StepActs({ step, acts, ask }: { step: StepRow; acts: StepAct[]; ask: (target: ActTarget) => void }) {
+  // An approval's decision is asked for above, beside its instructions.
+  const shown = acts.filter((act) => !(step.status === "waiting" && (act === "approve" || act === "reject")));
+  if (!shown.length) return null;
+  return (
+    <span className="act-buttons step-acts">
+      {shown.map((act) => (
+        <ActButton
+          key={act}
+          target={{ act, step: step.id }}
+          className={`btn btn-small${act === "retry" || act === "approve" ? " btn-primary" : ""}`}
+          ask={ask}
+        />
+      ))}
+    </span>
   );
 }
 
