@@ -139,3 +139,26 @@ def test_a_failed_step_s_acts_lie_within_its_card(
     page.locator('.steps-table button[data-act="retry"][data-step="ship"]').click()
     expect(page.locator("dialog.act-dialog h2")).to_have_text("Retry step Ship")
     assert page_errors == []
+
+
+def test_the_event_log_opens_at_its_first_row_below_its_header(
+    live: Live, worker: Worker, page_errors: PageErrors
+) -> None:
+    run_id, olga = stuck_for_18_minutes(attempts=8)
+    live.sign_in(olga)
+    live.page.set_viewport_size(PHONE)
+    live.open(f"/runs/{run_id}/")
+    page = live.page
+
+    log = page.locator(".event-log")
+    expect(log.locator('tr[data-event="run.stuck"]')).to_have_count(1)
+    # Longer than its box, so that where it opens matters.
+    assert log.evaluate("e => e.scrollHeight > e.clientHeight + 100")
+    first = log.locator('tbody tr[data-seq="1"]')
+    head = log.locator("thead")
+    first_box, head_box, log_box = first.bounding_box(), head.bounding_box(), log.bounding_box()
+    assert first_box is not None and head_box is not None and log_box is not None
+    assert first_box["y"] >= head_box["y"] + head_box["height"] - 1, (first_box, head_box)
+    assert first_box["y"] + first_box["height"] <= log_box["y"] + log_box["height"], log_box
+    assert log.evaluate("e => e.scrollTop") == 0
+    assert page_errors == []

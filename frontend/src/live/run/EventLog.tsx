@@ -1,6 +1,6 @@
-// The run's event log, as it streams: one row per event, oldest first; it
-// follows the newest while the reader is at the bottom.
-import { useEffect, useRef } from "react";
+// The run's event log, as it streams: one row per event, oldest first. It opens at
+// its first row, and follows the newest while the reader is at the bottom.
+import { useLayoutEffect, useRef } from "react";
 import { clock, latency, stamp, TIME_ZONE } from "../../common/time";
 import { Clamped, StatusBadge } from "../common";
 import type { RunEvent } from "../types";
@@ -22,11 +22,19 @@ function Detail({ event }: { event: RunEvent }) {
 
 export function EventLog({ events }: { events: RunEvent[] }) {
   const box = useRef<HTMLDivElement>(null);
-  const atBottom = useRef(true);
+  // Unknown until the first paint: a log that fits follows what comes; a longer one opens
+  // at its start (it was scrolled to its end, its first rows gone up under its header),
+  // and follows once the reader scrolls down to the newest.
+  const atBottom = useRef<boolean | null>(null);
 
-  useEffect(() => {
+  useLayoutEffect(() => {
     const el = box.current;
-    if (el && atBottom.current) el.scrollTop = el.scrollHeight;
+    if (!el) return;
+    if (atBottom.current === null) {
+      atBottom.current = el.scrollHeight - el.clientHeight < 24;
+    } else if (atBottom.current) {
+      el.scrollTop = el.scrollHeight;
+    }
   }, [events]);
 
   const onScroll = () => {
