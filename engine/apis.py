@@ -28,6 +28,7 @@ from engine.selectors import (
     RunFilters,
     run_access,
     run_filters,
+    run_skips,
     run_steps,
     runs_filtered,
 )
@@ -53,7 +54,8 @@ def run_body(request: Request, run: Run) -> dict[str, Any]:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         run.refresh_from_db()
         steps = run_steps(run)
-        return dict(RunSerializer(run, context={"request": request, "steps": steps}).data)
+        context = {"request": request, "steps": steps, "skips": run_skips(run, steps)}
+        return dict(RunSerializer(run, context=context).data)
 
 
 class RunStartApi(APIView):

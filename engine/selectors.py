@@ -19,8 +19,8 @@ from common.errors import InvalidInput
 from common.people import Visitor
 from designer.access import visible_workflows, workflow_access
 from designer.models import Workflow
-from engine.models import Run, StepRun
-from saga.vocabulary import FAILED_FOR_GOOD, RunStatus
+from engine.models import Event, Run, StepRun
+from saga.vocabulary import FAILED_FOR_GOOD, EventType, RunStatus, StepStatus
 
 
 def visible_runs(user: Visitor) -> QuerySet[Run]:
@@ -174,3 +174,66 @@ def run_by_prefix(user: Visitor, prefix: str) -> uuid.UUID | None:
 
 def run_steps(run: Run) -> list[StepRun]:
     return list(StepRun.objects.filter(run=run).order_by("position"))
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """What became of a skipped step: ``what`` was skipped (``step`` or its
+    ``compensation``, by an operator; or the step by its ``condition``), and the latency
+    of its last attempt (or of its wait), not counting the time it then stood until the
+    skip."""
+
+    what: str
+    latency_ms: float | None
+
+
+#: The events that end an attempt or a wait, and carry (or give) its latency.
+_ATTEMPT_ENDS = (EventType.STEP_SUCCEEDED, EventType.STEP_FAILED, EventType.STEP_RETRY_SCHEDULED)
+
+
+def run_skips(run: Run, steps: list[StepRun]) -> dict[str, Skipped]:
+    """The run's skipped steps, each with what was skipped and its last attempt's latency.
+
+    A skip stamps the step finished when it was skipped, so the row's latency counts the
+    time the step stood failed (the run stuck) until then; the log says how long the
+    attempt itself took. One read of the log, and only when an operator skipped a step."""
+    found: dict[str, Skipped] = {}
+    by_operator = []
+    for step in steps:
+        if step.status != StepStatus.SKIPPED:
+            continue
+        if (step.core or {}).get("skipped_by_condition"):
+            found[step.step_id] = Skipped("condition", None)
+        else:
+            by_operator.append(step.step_id)
+    if not by_operator:
+        return found
+    rows = (
+        Event.objects.filter(
+            run=run,
+            step_id__in=by_operator,
+            type__in=[EventType.STEP_STARTED, *_ATTEMPT_ENDS, EventType.STEP_SKIPPED],
+        )
+        .order_by("seq")
+        .values_list("step_id", "type", "at", "latency_ms", "data")
+    )
+    started: dict[str, datetime] = {}
+    latency: dict[str, float | None] = {}
+    what: dict[str, str] = {}
+    for step_id, kind, at, ms, data in rows:
+        if kind == EventType.STEP_STARTED:
+            started[step_id] = at
+        elif kind == EventType.STEP_SKIPPED:
+            compensation = isinstance(data, dict) and data.get("compensation")
+            what[step_id] = "compensation" if compensation else "step"
+            if not compensation and step_id in started:
+                # Skipped while it waited (an approval, a callback): the wait was its attempt.
+                latency[step_id] = round((at - started[step_id]).total_seconds() * 1000, 1)
+        elif step_id in started:
+            begun = started.pop(step_id)
+            latency[step_id] = (
+                ms if ms is not None else round((at - begun).total_seconds() * 1000, 1)
+            )
+    for step_id in by_operator:
+        found[step_id] = Skipped(what.get(step_id, "step"), latency.get(step_id))
+    return found

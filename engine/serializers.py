@@ -88,9 +88,16 @@ class StepActsSerializer(serializers.Serializer):
 
 class RunStepSerializer(StepRunSerializer):
     name = serializers.CharField()
+    skipped = serializers.ChoiceField(
+        choices=["step", "compensation", "condition"],
+        allow_null=True,
+        help_text="a skipped step: what was skipped (the step or its compensation, by an "
+        "operator; or the step, by its condition); its latency_ms is then its last "
+        "attempt's, not the time until the skip",
+    )
 
     class Meta(StepRunSerializer.Meta):
-        fields = [*StepRunSerializer.Meta.fields, "name"]
+        fields = [*StepRunSerializer.Meta.fields, "name", "skipped"]
 
 
 class RunSerializer(RunSummarySerializer):
@@ -110,10 +117,15 @@ class RunSerializer(RunSummarySerializer):
     @extend_schema_field(RunStepSerializer(many=True))
     def get_steps(self, run: Run) -> list[dict[str, Any]]:
         steps = self.context["steps"]
+        skips = self.context.get("skips", {})
         names = {s["id"]: s.get("name", "") for s in run.version.spec.get("steps", [])}
         data = StepRunSerializer(steps, many=True).data
         for item in data:
             item["name"] = names.get(item["id"], "")
+            skipped = skips.get(item["id"])
+            item["skipped"] = skipped.what if skipped else None
+            if skipped:
+                item["latency_ms"] = skipped.latency_ms
         return list(data)
 
     @extend_schema_field(StepActsSerializer)

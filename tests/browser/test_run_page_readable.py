@@ -162,3 +162,51 @@ def test_the_event_log_opens_at_its_first_row_below_its_header(
     assert first_box["y"] + first_box["height"] <= log_box["y"] + log_box["height"], log_box
     assert log.evaluate("e => e.scrollTop") == 0
     assert page_errors == []
+
+
+def test_a_finished_run_s_steps_say_what_became_of_them(
+    live: Live, worker: Worker, page_errors: PageErrors
+) -> None:
+    """A step the run never reached is not "pending"; a skipped compensation says so."""
+    reserve = sagas.task(
+        "reserve",
+        "demo.inventory.reserve",
+        comp="demo.inventory.release",
+        retry={"max_attempts": 1},
+    )
+    reserve["compensation"]["args"]["fail"] = "permanent"
+    orders = publish(
+        "orders",
+        saga(
+            reserve,
+            sagas.task(
+                "charge", "demo.payments.charge", ["reserve"], fail="permanent", latency_ms=50
+            ),
+            sagas.task("ship", "demo.shipping.ship", ["charge"]),
+        ),
+    )
+    olga = grant(
+        UserFactory(username="olga"), orders, "view_workflow", "run_workflow", "operate_workflow"
+    )
+    client = client_for(olga)
+    run_id = start(client, "orders")["id"]
+    assert wait_for(client, run_id, {"stuck"})["steps"][0]["status"] == "compensation_failed"
+    response = client.post(
+        f"/api/runs/{run_id}/steps/reserve/skip/", {"reason": "released by hand"}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    wait_for(client, run_id, {"compensated"})
+    live.sign_in(olga)
+    live.open(f"/runs/{run_id}/")
+    page = live.page
+
+    expect(live.run_status()).to_have_text("compensated")
+    rows = page.locator(".steps-table")
+    expect(rows.locator('tr[data-step="reserve"] .badge')).to_have_text("compensation skipped")
+    expect(rows.locator('tr[data-step="charge"] .badge')).to_have_text("failed")
+    expect(rows.locator('tr[data-step="ship"] .badge')).to_have_text("not reached")
+    expect(page.locator('[data-testid="run-steps"]')).to_contain_text("1 not reached")
+    expect(page.locator('[data-testid="run-steps"]')).not_to_contain_text("pending")
+    expect(live.node("reserve").locator(".run-node-status")).to_have_text("compensation skipped")
+    expect(live.node("ship").locator(".run-node-status")).to_have_text("not reached")
+    assert page_errors == []

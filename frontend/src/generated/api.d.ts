@@ -641,6 +641,8 @@ export interface components {
             calls?: number;
             result?: unknown;
         };
+        /** @enum {unknown} */
+        NullEnum: null;
         PaginatedRunListItemList: {
             /** Format: uri */
             next: string | null;
@@ -790,6 +792,14 @@ export interface components {
             /** Format: date-time */
             deadline_at?: string | null;
             name: string;
+            /**
+             * @description a skipped step: what was skipped (the step or its compensation, by an operator; or the step, by its condition); its latency_ms is then its last attempt's, not the time until the skip
+             *
+             *     * `step` - step
+             *     * `compensation` - compensation
+             *     * `condition` - condition
+             */
+            skipped: (components["schemas"]["SkippedEnum"] | components["schemas"]["NullEnum"]) | null;
         };
         Scenarios: {
             scenarios: components["schemas"]["Simulation"][];
@@ -822,6 +832,13 @@ export interface components {
             path: string[];
             compensation_order: string[];
         };
+        /**
+         * @description * `step` - step
+         *     * `compensation` - compensation
+         *     * `condition` - condition
+         * @enum {string}
+         */
+        SkippedEnum: "step" | "compensation" | "condition";
         /** @description What the user may do to the run now: run-level acts, and per step (saga.ACTS). */
         StepActs: {
             run: string[];

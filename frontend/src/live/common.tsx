@@ -61,10 +61,11 @@ export function ConnectionBanner({ status }: { status: LiveStatus }) {
   );
 }
 
-export function StatusBadge({ status }: { status: string }) {
+/** A status in its colour; ``label`` says it otherwise than its name does. */
+export function StatusBadge({ status, label }: { status: string; label?: string }) {
   return (
     <span className={`badge st st-${status}`} data-status={status}>
-      {statusWord(status)}
+      {label ?? statusWord(status)}
     </span>
   );
 }

@@ -57,6 +57,9 @@ export interface StepRow {
   error: string;
   next_attempt_at: string | null;
   deadline_at: string | null;
+  /** A skipped step: what was skipped (the step or its compensation, by an operator; or
+   * the step, by its condition). */
+  skipped: "step" | "compensation" | "condition" | null;
 }
 
 /** A run with its steps and what the user may do to it now (GET /api/runs/{id}/). */
@@ -134,6 +137,8 @@ export interface BoardConfig {
   run_url: string;
   overview_url: string;
   query: { workflow: string; status: string; since: string; until: string };
+  /** How many runs a page of the board holds. */
+  page_size: number;
   /** The first pages of the runs and of the stuck runs; ``next``: the cursor of the next page. */
   runs: { results: RunRow[]; next: string | null };
   stuck: { results: RunRow[]; next: string | null };

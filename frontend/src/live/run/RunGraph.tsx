@@ -13,14 +13,14 @@ import {
 } from "@xyflow/react";
 import { memo, useEffect, useMemo, useState } from "react";
 import { latency } from "../../common/time";
-import { statusWord } from "../../common/words";
 import { IN_FLIGHT } from "../../generated/vocabulary";
 import { serverLayout } from "../../graph/layout";
 import { dependencies, edgeKey, layeredLayout, missingPositions } from "../../graph/model";
 import { arrow, Grid, STEP_BOX } from "../../graph/nodes";
 import { typeBadge } from "../../graph/spec";
-import type { Layout, Spec } from "../../types";
+import type { Layout, RunStatus, Spec } from "../../types";
 import type { StepRow } from "../types";
+import { stepWord } from "./model";
 
 type RunNodeData = {
   id: string;
@@ -28,6 +28,8 @@ type RunNodeData = {
   type: string;
   pivot: boolean;
   row: StepRow | undefined;
+  /** Its status in words, as the run stands. */
+  word: string;
   selected: boolean;
 };
 type RunFlowNode = Node<RunNodeData, "run-step">;
@@ -46,7 +48,7 @@ const RunStepNode = memo(function RunStepNode({ data }: NodeProps<RunFlowNode>) 
       <div className="run-node-head">
         <span className="run-node-type">{typeBadge(data.type)}</span>
         {data.pivot && <span className="run-node-pivot">pivot</span>}
-        <span className="run-node-status">{statusWord(status)}</span>
+        <span className="run-node-status">{data.word}</span>
       </div>
       <div className="run-node-name">{data.name || data.id}</div>
       <div className="run-node-meta">
@@ -67,6 +69,7 @@ interface Props {
   spec: Spec;
   layout: Layout;
   steps: StepRow[];
+  run: RunStatus;
   selected: string | null;
   onSelect: (step: string | null) => void;
 }
@@ -79,7 +82,7 @@ export function RunGraph(props: Props) {
   );
 }
 
-function Graph({ spec, layout, steps, selected, onSelect }: Props) {
+function Graph({ spec, layout, steps, run, selected, onSelect }: Props) {
   const complete = !missingPositions({ spec, layout });
   const [positions, setPositions] = useState<Layout>(() => (complete ? layout : { ...layeredLayout(spec), ...layout }));
 
@@ -105,10 +108,11 @@ function Graph({ spec, layout, steps, selected, onSelect }: Props) {
           type: step.type,
           pivot: Boolean(step.pivot),
           row: rows.get(step.id),
+          word: stepWord(rows.get(step.id) ?? { status: "pending", skipped: null }, run),
           selected: selected === step.id,
         },
       })),
-    [spec, positions, rows, selected],
+    [spec, positions, rows, run, selected],
   );
 
   const edges = useMemo<Edge[]>(

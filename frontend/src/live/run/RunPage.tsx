@@ -22,6 +22,7 @@ import {
   hold,
   orList,
   stepTally,
+  stepWord,
   stuckActs,
   type Held,
 } from "./model";
@@ -128,7 +129,7 @@ export function RunPage({ config }: { config: RunPageConfig }) {
             {tally.counts.map(([status, n], i) => (
               <span key={status} data-status={status}>
                 {i ? " · " : ""}
-                {n} {status === "pending" ? "not started" : statusWord(status)}
+                {n} {status === "pending" ? (live ? "not started" : "not reached") : statusWord(status)}
               </span>
             ))}
           </span>
@@ -207,7 +208,14 @@ export function RunPage({ config }: { config: RunPageConfig }) {
             ))}
           </ul>
         </div>
-        <RunGraph spec={config.spec} layout={config.layout} steps={run.steps} selected={selected} onSelect={setSelected} />
+        <RunGraph
+          spec={config.spec}
+          layout={config.layout}
+          steps={run.steps}
+          run={run.status}
+          selected={selected}
+          onSelect={setSelected}
+        />
       </section>
 
       <section className="card card-flush">
@@ -234,7 +242,7 @@ export function RunPage({ config }: { config: RunPageConfig }) {
                     {step.type === "approval" && <StepGate gate={gateOf(config.spec, step.id)} />}
                     <StepActs step={step} acts={run.acts.steps[step.id] ?? []} ask={ask} />
                   </td>
-                  <td><StatusBadge status={step.status} /></td>
+                  <td><StatusBadge status={step.status} label={stepWord(step, run.status)} /></td>
                   <td className="num">
                     {step.attempts}
                     {step.compensation_attempts ? <span className="muted"> · {step.compensation_attempts} comp.</span> : null}

@@ -1,7 +1,9 @@
 // A run as the page holds it: the API's body, moved on by stream events until the
 // next read of the API; and the timeline's bars, read from the event log.
+import { statusWord } from "../../common/words";
 import type { components } from "../../generated/api";
-import { isRunStatus, isStepStatus, type JsonObject, type Spec, type StepStatus } from "../../types";
+import { TERMINAL } from "../../generated/vocabulary";
+import { isRunStatus, isStepStatus, type JsonObject, type RunStatus, type Spec, type StepStatus } from "../../types";
 import type { RunAct, RunBody, RunEvent, StepAct, StepRow } from "../types";
 
 /** A run as the API answers it (GET /api/runs/{id}/, an act): the schema leaves its steps
@@ -48,6 +50,9 @@ export function applyEvents(held: Held, incoming: RunEvent[]): Held {
     }
     if (event.latency_ms !== null) changed.latency_ms = event.latency_ms;
     if (event.error) changed.error = event.error;
+    if (event.event === "step.skipped") {
+      changed.skipped = event.data.compensation ? "compensation" : event.data.reason === "condition" ? "condition" : "step";
+    }
     steps.set(event.step, changed);
   }
   const last = fresh[fresh.length - 1].seq;
@@ -79,6 +84,16 @@ export function gateOf(spec: Spec, step: string): { group: string; instructions:
     group: typeof action.group === "string" ? action.group : "",
     instructions: typeof action.instructions === "string" ? action.instructions : "",
   };
+}
+
+/** A step's status in words, as the run stands: a step a run ended without reaching
+ * is "not reached" (not "pending", which says it may yet run), and a skip says what was
+ * skipped. */
+export function stepWord(step: Pick<StepRow, "status" | "skipped">, run: RunStatus): string {
+  if (step.status === "pending" && TERMINAL.has(run)) return "not reached";
+  if (step.status === "skipped" && step.skipped === "compensation") return "compensation skipped";
+  if (step.status === "skipped" && step.skipped === "condition") return "skipped by condition";
+  return statusWord(step.status);
 }
 
 /** The order in which the steps tile counts statuses: where the steps got to first (a
