@@ -2,16 +2,31 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+# One virtualenv, a stamp per purpose and state of the pins: `make run` installs what
+# running needs (the base dependencies, the production topology's included), `make test`
+# and `make lint` add the test and lint tools (the dev extra) to it.
+DEPS := $(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+RUN_STAMP := $(VENV)/.installed-run-$(DEPS)
+DEV_STAMP := $(VENV)/.installed-dev-$(DEPS)
+# Bytecode is compiled as modules are first imported rather than all of it up front:
+# compiling every installed module took most of the install's time.
+PIP_INSTALL := $(BIN)/python -m pip install -q --no-compile -c constraints.txt
 
 .PHONY: run test setup setup-test lint bench screenshots clean
 
-$(STAMP): pyproject.toml constraints.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(RUN_STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP_INSTALL) -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $@
+
+# The dev extra holds the base dependencies too: `make run` after it installs nothing.
+$(DEV_STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP_INSTALL) -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@ $(RUN_STAMP)
 
 # The designer's front end (TypeScript, React Flow), bundled by Vite into static/build/.
 static/build/.stamp: frontend/package.json frontend/package-lock.json frontend/vite.config.ts \
@@ -20,10 +35,10 @@ static/build/.stamp: frontend/package.json frontend/package-lock.json frontend/v
 	cd frontend && npm ci --no-audit --no-fund && npm run build
 	@touch $@
 
-setup: $(STAMP) static/build/.stamp
+setup: $(RUN_STAMP) static/build/.stamp
 	@scripts/system-deps.sh run
 
-setup-test: $(STAMP) static/build/.stamp
+setup-test: $(DEV_STAMP) static/build/.stamp
 	@scripts/system-deps.sh test
 
 # One process: HTTP and WebSockets, an in-process Celery worker and beat, demo traffic.
@@ -43,7 +58,7 @@ screenshots: setup-test
 	SAGABOARD_DOCS_SCREENSHOTS=1 scripts/test.sh tests/browser
 
 # Lint: style, the floors of the house (import-linter: pyproject.toml), types of every app.
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
