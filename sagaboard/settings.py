@@ -351,7 +351,10 @@ LOG_FORMAT = os.environ.get("SAGABOARD_LOG_FORMAT", "json" if PRODUCTION else "p
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "common.logs.ContextFilter"}},
+    "filters": {
+        "context": {"()": "common.logs.ContextFilter"},
+        "client_errors": {"()": "sagaboard.logs.ClientErrorsWithoutTraceback"},
+    },
     "formatters": {
         "plain": {
             "()": "common.logs.PlainFormatter",
@@ -374,6 +377,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # A 403 or 404 is one line, not a traceback; a 500 keeps its traceback.
+        "django.request": {"filters": ["client_errors"]},
         "axes": {"level": "WARNING"},
         # Two lines per task would repeat what the run's event log already holds.
         "celery.app.trace": {"level": "WARNING"},
