@@ -178,17 +178,55 @@ class StandaloneApp:
                 return
 
 
-def serve(*, host: str, port: int, app: Celery | None = None) -> None:
-    """Serve until SIGINT or SIGTERM; returns once everything has stopped."""
+#: Loggers that speak once per run, task, beat tick or refused request, and the level
+#: each is shown from on the console of a one-process start: the board and each run's
+#: event log say all of it already, and the start-up banner would scroll out of view.
+#: Problems still show. With LOG_LEVEL set (LOG_LEVEL=INFO), everything is shown as
+#: it is in production.
+CHATTY_LOGGERS = {
+    "sagaboard.engine": logging.WARNING,  # a line per run started, reconciler passes
+    "celery.app.trace": logging.WARNING,
+    "celery.worker.strategy": logging.WARNING,
+    "celery.worker.consumer.connection": logging.WARNING,
+    "celery.beat": logging.WARNING,
+    "django.request": logging.ERROR,  # 403 and 404: the browser shows them
+}
+
+
+def quiet_console() -> None:
+    """Quieten the chatty loggers, unless LOG_LEVEL asks for more."""
+    if os.environ.get("LOG_LEVEL"):
+        return
+    for name, level in CHATTY_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
+
+
+def serve(
+    *,
+    host: str,
+    port: int,
+    app: Celery | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Serve until SIGINT or SIGTERM; returns once everything has stopped.
+
+    ``on_ready`` is called once the server answers on its port.
+    """
     import uvicorn
 
     from sagaboard.asgi import application
     from sagaboard.celery import app as celery_app
 
-    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
-        # A line per task received and done is noise here; problems still show.
-        for name in ("celery.app.trace", "celery.worker.strategy", "celery.beat"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[Any] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            # Again: the worker's start set Django up anew (Celery's Django fixup), and
+            # with it the levels of LOGGING.
+            quiet_console()
+            if self.started and not self.should_exit and on_ready is not None:
+                on_ready()
+
+    quiet_console()
     engine = Engine(app or celery_app)
     config = uvicorn.Config(
         StandaloneApp(application, engine),
@@ -201,7 +239,7 @@ def serve(*, host: str, port: int, app: Celery | None = None) -> None:
         access_log=False,
         ws_ping_interval=20.0,
     )
-    server = uvicorn.Server(config)
+    server = Server(config)
     # uvicorn re-raises the signal that stopped it once it is done: let that end the
     # process quietly, with status 0, rather than with a traceback or status 143.
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -15,11 +15,12 @@ from django.db import transaction
 
 from common.errors import Conflict, InvalidInput
 from demo.loader import DEMO_WORKFLOWS, load_demo
-from demo.traffic import traffic_current
+from demo.traffic import Traffic, traffic_current
 from designer import services
 from designer.models import Version, Workflow
 from designer.spec_text import SpecParseError, parse_spec_text
 from sagaboard.generate import ROOT, generate
+from sagaboard.management import demo_users
 from sagaboard.standalone import serve
 
 EXPORT_FORMAT = "sagaboard-export/v1"
@@ -84,8 +85,13 @@ class Command(BaseCommand):
         validate.add_argument("file")
 
         sub.add_parser("bootstrap", help="create the first admin user, printing its password")
-        sub.add_parser(
-            "demo", help="create the demo users (passwords printed once) and demo workflows"
+        demo = sub.add_parser(
+            "demo", help="create the demo users and workflows; print the users' passwords"
+        )
+        demo.add_argument(
+            "--reset-passwords",
+            action="store_true",
+            help="give the demo users new passwords (and lift their sign-in lockouts)",
         )
         serve = sub.add_parser(
             "serve",
@@ -228,29 +234,59 @@ class Command(BaseCommand):
 
     # demo
 
-    def do_demo(self, **_: Any) -> None:
-        passwords = load_demo()
-        if passwords:
-            self.stdout.write(self.style.SUCCESS("Demo users (passwords shown once):"))
-            for name, password in passwords.items():
-                self.stdout.write(f"    {name:<10} {password}")
+    def do_demo(self, *, reset_passwords: bool = False, **_: Any) -> None:
+        created = load_demo()
+        demo_users.keep(created)
+        reset = demo_users.reset_passwords(skip=created) if reset_passwords else {}
+        if created:
+            kept = demo_users.keeping()
+            self.stdout.write(
+                self.style.SUCCESS(
+                    "Created the demo users"
+                    + (" (shown again at each start):" if kept else " (passwords shown once):")
+                )
+            )
+        elif reset:
+            self.stdout.write(self.style.SUCCESS("The demo users exist already; new passwords:"))
         else:
-            self.stdout.write("The demo users exist already.")
+            self.stdout.write("The demo users exist already:")
+        passwords = {**demo_users.known(), **created, **reset}
+        for name, password in passwords.items():
+            self.stdout.write(f"    {name:<10} {password or NOT_KEPT}")
         slugs = ", ".join(slug for slug, _, _ in DEMO_WORKFLOWS)
         self.stdout.write(f"Demo workflows: {slugs}")
 
     # serve
 
     def do_serve(self, *, host: str, port: int, **_: Any) -> None:
-        traffic = traffic_current()
-        self.stdout.write(
-            self.style.SUCCESS(f"Sagaboard on http://{host}:{port}/")
-            + " (in-process worker and beat; Ctrl-C stops it)"
+        banner = ready_banner(f"http://{host}:{port}/", demo_users.known(), traffic_current())
+
+        def ready() -> None:
+            self.stdout.write(banner)
+            self.stdout.flush()
+
+        serve(host=host, port=port, on_ready=ready)
+
+
+#: Said of a demo user whose password this installation does not know (anymore).
+NOT_KEPT = "(password not kept here: `manage.py sagaboard demo --reset-passwords`)"
+
+
+def ready_banner(url: str, passwords: dict[str, str | None], traffic: Traffic) -> str:
+    """What a one-process start says once it answers: where, who may sign in, how to stop."""
+    lines = [f"Sagaboard is up on {url}", ""]
+    if passwords:
+        lines.append("Sign in as a demo user:")
+        lines += [f"    {name:<10} {password or NOT_KEPT}" for name, password in passwords.items()]
+        lines.append("")
+    if traffic.enabled and traffic.rate_per_min > 0:
+        lines.append(
+            f"Demo traffic: {traffic.rate_per_min:g} runs/min, {traffic.fail_rate:.0%} "
+            f"compensated; change it at {url}demo/"
         )
-        if traffic.enabled and traffic.rate_per_min > 0:
-            self.stdout.write(
-                f"Demo traffic: {traffic.rate_per_min:g} runs/min, "
-                f"{traffic.fail_rate:.0%} compensated; change it at http://{host}:{port}/demo/"
-            )
-        self.stdout.flush()
-        serve(host=host, port=port)
+    else:
+        lines.append(f"Demo traffic: off; switch it on at {url}demo/")
+    lines.append("Ctrl-C stops it; the next start keeps the data.")
+    width = max(len(line) for line in lines)
+    rule = "+" + "-" * (width + 2) + "+"
+    return "\n".join([rule, *(f"| {line:<{width}} |" for line in lines), rule])
