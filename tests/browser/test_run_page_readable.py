@@ -13,16 +13,17 @@ from functools import partial
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Group
 from django.db.models import F
 from playwright.sync_api import Locator, Page, expect
 
 from engine.models import Event, Run, StepRun
 from tests import sagas
 from tests.browser.conftest import PageErrors
-from tests.browser.live_server import Live
+from tests.browser.live_server import SLOW, Live
 from tests.engine.conftest import Worker
 from tests.factories import UserFactory, grant, make_published, make_workflow
-from tests.sagas import client_for, saga, start, wait_for
+from tests.sagas import approval, client_for, saga, start, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -209,4 +210,38 @@ def test_a_finished_run_s_steps_say_what_became_of_them(
     expect(page.locator('[data-testid="run-steps"]')).not_to_contain_text("pending")
     expect(live.node("reserve").locator(".run-node-status")).to_have_text("compensation skipped")
     expect(live.node("ship").locator(".run-node-status")).to_have_text("not reached")
+    assert page_errors == []
+
+
+def test_the_approver_sees_the_run_s_input_beside_the_decision(
+    live: Live, worker: Worker, page_errors: PageErrors
+) -> None:
+    gate = approval("manager_ok", name="Manager approval")
+    gate["action"]["instructions"] = "Check the amount: orders over 10,000 need a call."
+    orders = publish("orders", saga(gate, task("ship", "demo.shipping.ship", ["manager_ok"])))
+    rita = grant(UserFactory(username="rita"), orders, "view_workflow", "run_workflow")
+    rita.groups.add(Group.objects.get_or_create(name="managers")[0])
+    client = client_for(rita)
+    run_id = start(client, "orders", input={"order_id": "o-7", "amount": 12500})["id"]
+    wait_for(client, run_id, {"waiting"})
+    live.sign_in(rita)
+    live.open(f"/runs/{run_id}/")
+    page = live.page
+
+    callout = page.locator('.gate-alert[data-gate="manager_ok"]')
+    expect(callout.locator(".gate-instructions")).to_contain_text("Check the amount")
+    expect(callout.locator("[data-gate-input]")).to_contain_text('"amount": 12500')
+    expect(callout.locator("[data-gate-input]")).to_contain_text('"order_id": "o-7"')
+    # Beside the buttons that decide, not elsewhere on the page.
+    decide = callout.locator('button[data-act="approve"]').bounding_box()
+    shown = callout.locator("[data-gate-input] pre").bounding_box()
+    assert decide is not None and shown is not None
+    assert abs(decide["y"] - shown["y"]) < 200, (decide, shown)
+
+    callout.locator('button[data-act="approve"]').click()
+    dialog = page.locator("dialog.act-dialog")
+    expect(dialog.locator("h2")).to_have_text("Approve Manager approval")
+    expect(dialog.locator("[data-gate-input]")).to_contain_text('"amount": 12500')
+    dialog.locator("button[type=submit]").click()
+    expect(live.node("manager_ok")).to_have_attribute("data-status", "succeeded", timeout=SLOW)
     assert page_errors == []

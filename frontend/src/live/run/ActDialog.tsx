@@ -2,6 +2,8 @@
 // server's answer when it refuses (the run may have moved on meanwhile).
 import { useEffect, useRef, useState, type FormEvent } from "react";
 import { ApiError, client, ok } from "../../common/client";
+import type { Json } from "../../types";
+import { JsonBlock } from "../common";
 import type { RunAct, RunBody, StepAct } from "../types";
 import { asRunBody } from "./model";
 
@@ -13,6 +15,8 @@ export type ActRequest = ActTarget & {
   name?: string;
   /** An approval gate's group and instructions, for whoever decides it. */
   gate?: Gate | null;
+  /** The run's input, beside a gate's decision: what its instructions ask to check. */
+  input?: Json;
 };
 
 export interface Gate {
@@ -133,6 +137,7 @@ export function ActDialog({ run, request: asked, onDone, onClose }: Props) {
             </p>
           )}
           {asked.gate && <GateNote gate={asked.gate} />}
+          {decision && asked.input !== undefined && <RunInput input={asked.input} />}
           <p className="muted">{words.help} It is recorded in the run's log with your name.</p>
           <label htmlFor="act-reason">{decision ? "Comment (optional)" : "Reason"}</label>
           <textarea
@@ -172,6 +177,17 @@ export function ActDialog({ run, request: asked, onDone, onClose }: Props) {
 
 function charactersLeft(left: number): string {
   return `${left.toLocaleString("en")} character${left === 1 ? "" : "s"} left`;
+}
+
+/** The run's input, for whoever decides a gate: what its instructions ask them to check
+ * (an amount, an order) is there, not on another part of the page. */
+export function RunInput({ input }: { input: Json }) {
+  return (
+    <div className="gate-input" data-gate-input="">
+      <p className="gate-input-label">The run's input</p>
+      <JsonBlock value={input} label="The run's input" empty="The run has no input." />
+    </div>
+  );
 }
 
 /** An approval gate's instructions and who may decide it, as its definition says. */

@@ -11,7 +11,7 @@ import type { StepStatus } from "../../types";
 import { Clamped, ConnectionBadge, ConnectionBanner, JsonBlock, Slot, StatusBadge, useThrottled } from "../common";
 import { useLiveSocket } from "../socket";
 import type { RunAct, RunBody, RunPageConfig, StepAct, StepRow } from "../types";
-import { ActDialog, GateNote, type ActRequest, type ActTarget } from "./ActDialog";
+import { ActDialog, GateNote, RunInput, type ActRequest, type ActTarget } from "./ActDialog";
 import { EventLog } from "./EventLog";
 import {
   applyBody,
@@ -77,7 +77,13 @@ export function RunPage({ config }: { config: RunPageConfig }) {
   const ask = (target: ActTarget) => {
     const { step } = target;
     const row = step ? run.steps.find((s) => s.id === step) : undefined;
-    setAsked({ ...target, name: row?.name || step || undefined, gate: step ? gateOf(config.spec, step) : null });
+    const decision = target.act === "approve" || target.act === "reject";
+    setAsked({
+      ...target,
+      name: row?.name || step || undefined,
+      gate: step ? gateOf(config.spec, step) : null,
+      input: decision ? run.input : undefined,
+    });
   };
   // Approval gates waiting now, with what their approvers need to decide.
   const gates = run.steps.filter((s) => s.type === "approval" && s.status === "waiting");
@@ -181,6 +187,7 @@ export function RunPage({ config }: { config: RunPageConfig }) {
                 )}
               </p>
               {gate && <GateNote gate={gate} />}
+              <RunInput input={run.input} />
               {!acts.length && <p className="muted small">You are not in its group: a member of it decides.</p>}
             </div>
             {acts.length > 0 && (
