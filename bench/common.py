@@ -59,4 +59,4 @@ def vacuum() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE engine_run, engine_steprun, engine_event")
+        cursor.execute("VACUUM ANALYZE engine_run, engine_steprun, engine_iteration, engine_event")

@@ -14,11 +14,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 from engine.models import Iteration, Run, StepRun
 from engine.sql import Writes, columns, convert, db, pk_value, prep, quote, table
-from saga import Definition, StepState, StepStatus
+from saga import (
+    AttemptLost,
+    Definition,
+    Happening,
+    RunStatus,
+    StepState,
+    StepStatus,
+    StepSucceeded,
+    StepWaiting,
+    TimerFired,
+)
 from saga.state import Fan
 from saga.vocabulary import AT_REST
 
@@ -28,7 +39,9 @@ __all__ = [
     "create",
     "fan_core",
     "fan_of",
+    "forward_only",
     "gather",
+    "item",
     "load",
     "release",
     "update",
@@ -56,8 +69,9 @@ FIELDS = (
 _COUNTS = "fan"
 
 
-def fan_core(fan: Fan) -> list[int]:
-    return [fan.total, fan.started, fan.settled, fan.succeeded]
+def fan_core(fan: Fan) -> dict[str, Any]:
+    counts = {str(status): n for status, n in fan.counts.items()}
+    return {"total": fan.total, "started": fan.started, "counts": counts}
 
 
 def fan_of(row: StepRun, loaded: Mapping[int, StepState]) -> Fan | None:
@@ -66,8 +80,8 @@ def fan_of(row: StepRun, loaded: Mapping[int, StepState]) -> Fan | None:
     counts = (row.core or {}).get(_COUNTS)
     if counts is None:
         return None
-    total, started, settled, succeeded = counts
-    return Fan(total, started, settled, succeeded, loaded)
+    by_status = {StepStatus(s): n for s, n in counts["counts"].items()}
+    return Fan(counts["total"], counts["started"], MappingProxyType(by_status), loaded)
 
 
 def create(run_id: Any, step_id: str, items: list[Any]) -> None:
@@ -84,40 +98,96 @@ def create(run_id: Any, step_id: str, items: list[Any]) -> None:
 
 
 @lru_cache(maxsize=4)
-def _load_sql(vendor: str, maps: int) -> str:
+def _load_sql(vendor: str) -> str:
+    """The iterations of a run that are not at rest."""
     cols = ", ".join(quote(f.column) for f in _all_fields())
     rest = ", ".join(f"'{s}'" for s in sorted(AT_REST))
+    return f"SELECT {cols} FROM {table(Iteration)} WHERE run_id = %s AND status NOT IN ({rest})"
+
+
+@lru_cache(maxsize=16)
+def _top_sql(vendor: str, maps: int) -> str:
+    """For each of ``maps`` map steps, its succeeded iterations of highest index."""
+    cols = ", ".join(quote(f.column) for f in _all_fields())
     index = quote("index")
-    parts = [f"SELECT {cols} FROM {table(Iteration)} WHERE run_id = %s AND status NOT IN ({rest})"]
-    for _ in range(maps):
-        parts.append(
-            f"SELECT * FROM (SELECT {cols} FROM {table(Iteration)} WHERE run_id = %s "
-            f"AND step_id = %s AND status = '{StepStatus.SUCCEEDED}' "
-            f"ORDER BY {index} DESC LIMIT %s) AS top"
-        )
-    return " UNION ALL ".join(parts)
+    return " UNION ALL ".join(
+        f"SELECT * FROM (SELECT {cols} FROM {table(Iteration)} WHERE run_id = %s "
+        f"AND step_id = %s AND status = '{StepStatus.SUCCEEDED}' "
+        f"ORDER BY {index} DESC LIMIT %s) AS top{i}"
+        for i in range(maps)
+    )
 
 
-def load(run_id: Any, definition: Definition, rows: Mapping[str, StepRun]) -> dict[str, Any]:
-    """The iterations a change of the run needs, as rows by map step and index."""
+def forward_only(happening: Happening | None) -> bool:
+    """Whether the happening can only move a run forward, unless something already failed:
+    an attempt's success, a call made, a retry due, a message sent again."""
+    if isinstance(happening, TimerFired):
+        return not happening.compensation
+    return isinstance(happening, StepSucceeded | StepWaiting | AttemptLost)
+
+
+#: Statuses of iterations that make a map's change no quiet one (loads all it may need).
+_TROUBLE = (StepStatus.FAILED, StepStatus.COMPENSATING, StepStatus.COMPENSATION_FAILED)
+
+
+def load(
+    run: Run, definition: Definition, rows: Mapping[str, StepRun], *, about: Happening | None
+) -> dict[str, Any]:
+    """The iterations a change of the run by ``about`` needs, as rows by map step and index.
+
+    A quiet change (an iteration's success in a map where nothing failed, in a run going
+    forward) needs only the iteration it is about: the rules read the counts. Any other
+    needs every iteration not at rest, and the succeeded ones next to be compensated.
+    """
     maps = [sid for sid in definition.maps if (rows[sid].core or {}).get(_COUNTS) is not None]
     found: dict[str, dict[int, Iteration]] = {sid: {} for sid in maps}
     if not maps:
         return found
-    pk = pk_value(Run, run_id)
-    params: list[Any] = [pk]
-    for sid in maps:
-        params += [pk, sid, definition.step(sid).max_concurrency]
+    quiet = (
+        forward_only(about)
+        and not (run.core or {}).get("compensating")
+        and run.status != RunStatus.STUCK
+    )
+    full = [sid for sid in maps if not (quiet and _calm(rows[sid]))]
+    pk = pk_value(Run, run.pk)
+    if full:
+        _read(_load_sql(db().vendor), [pk], found, full)
+        params: list[Any] = []
+        for sid in full:
+            params += [pk, sid, definition.step(sid).max_concurrency]
+        _read(_top_sql(db().vendor, len(full)), params, found, full)
+    step, index = getattr(about, "step", None), getattr(about, "index", None)
+    if step in found and step not in full and index is not None:
+        _read(_one_sql(db().vendor), [pk, step, index], found, [step])
+    return found
+
+
+def _calm(row: StepRun) -> bool:
+    counts = row.core[_COUNTS]["counts"]
+    return row.status == StepStatus.RUNNING and not any(counts.get(s) for s in _TROUBLE)
+
+
+@lru_cache(maxsize=4)
+def _one_sql(vendor: str) -> str:
+    cols = ", ".join(quote(f.column) for f in _all_fields())
+    return (
+        f"SELECT {cols} FROM {table(Iteration)} "
+        f"WHERE run_id = %s AND step_id = %s AND {quote('index')} = %s"
+    )
+
+
+def _read(
+    sql: str, params: list[Any], found: dict[str, dict[int, Iteration]], wanted: list[str]
+) -> None:
     conn = db()
     fields = _all_fields()
     names = [f.attname for f in fields]
     with conn.cursor() as cursor:
-        cursor.execute(_load_sql(conn.vendor, len(maps)), params)
+        cursor.execute(sql, params)
         for values in cursor.fetchall():
             row = Iteration.from_db(conn.alias, names, convert(fields, values))
-            if row.step_id in found:
+            if row.step_id in wanted:
                 found[row.step_id][row.index] = row
-    return found
 
 
 def update(writes: Writes, run_id: Any, step_id: str, index: int, row: Iteration) -> None:
@@ -200,6 +270,22 @@ def claim(
         return None
     facts = tuple(convert(run_fields, found[:-1]))
     return facts, convert(item_field, found[-1:])[0]
+
+
+def item(run_id: Any, step_id: str, index: int) -> Any:
+    """The item of one iteration."""
+    with db().cursor() as cursor:
+        cursor.execute(_item_sql(db().vendor), [pk_value(Run, run_id), step_id, index])
+        found = cursor.fetchone()
+    return convert((Iteration._meta.get_field("item"),), found)[0]
+
+
+@lru_cache(maxsize=4)
+def _item_sql(vendor: str) -> str:
+    return (
+        f"SELECT item FROM {table(Iteration)} "
+        f"WHERE run_id = %s AND step_id = %s AND {quote('index')} = %s"
+    )
 
 
 def release(run_id: Any, step_id: str, index: int, *, by: str) -> None:

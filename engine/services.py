@@ -230,7 +230,7 @@ def run_apply_and_continue(
 ) -> tuple[Decision, Continuation | None, Run | None]:
     """``run_apply``, and with ``claim_next`` the step the caller should run next (claimed)."""
     with transaction.atomic():
-        run, rows = lock_run(run_id)
+        run, rows = lock_run(run_id, about=happening)
         state = run_state(run, rows)
         decision = _decide(run, state, happening, now=time.time(), jitter=random.random())
         if decision.ignored:

@@ -11,6 +11,10 @@ minutes ago would say a sixth of the rate it has now. The minute still going is 
 out (it has only begun to fill), and so are the minutes before the workflow's first
 run, which say nothing of its traffic.
 
+Each step's attempts are every attempt of it the window saw begin, wait or end
+(an attempt is a run's, an attempt number's and a map iteration's), retries
+included; ``retried`` counts those that failed and were tried again
+(``step.retry_scheduled``), and ``retry_rate`` is their share.
 Latencies are those of the attempts that ended a step, succeeded or failed for
 good (the events that carry one), as in ``/metrics``. On PostgreSQL the
 percentiles are ``percentile_cont`` in SQL; elsewhere (the standalone SQLite
@@ -49,6 +53,13 @@ MAX_POINTS = 120
 PERCENTILES = (0.5, 0.95, 0.99)
 #: Events whose latency is an attempt's (see the module docstring).
 TIMED_EVENTS = (str(EventType.STEP_SUCCEEDED), str(EventType.STEP_FAILED))
+#: Events of an attempt besides those that end it: it began (or began waiting), or it
+#: failed and is tried again.
+ATTEMPT_EVENTS = (
+    str(EventType.STEP_STARTED),
+    str(EventType.STEP_WAITING),
+    str(EventType.STEP_RETRY_SCHEDULED),
+)
 STUCK_LIST = 50
 #: Whole minutes that runs per minute is measured over.
 RATE_MINUTES = 5
@@ -188,7 +199,8 @@ def _series(runs: QuerySet[Run], since: datetime, end: datetime, bucket: int) ->
 def _step_latencies(
     workflow: Workflow, since: datetime, *, order: list[str]
 ) -> dict[str, dict[str, Any]]:
-    """Per step: attempts that ended it, failures, and the latency percentiles in ms."""
+    """Per step: its attempts, those retried and those that failed it for good, and the
+    latency percentiles in ms of those that ended it."""
     if connection.vendor == "postgresql":
         found = _latencies_sql(workflow, since)
     else:
@@ -202,37 +214,57 @@ def _latencies_sql(workflow: Workflow, since: datetime) -> dict[str, dict[str, A
     # An event is stamped in the commit that stamps its run's updated_at: only the runs
     # changed in the window (by the (workflow, updated_at) index) have events in it.
     sql = f"""
-        SELECT e.step_id, count(*), count(*) FILTER (WHERE e.type = 'step.failed'),
+        SELECT e.step_id,
+               count(DISTINCT (e.run_id, e.attempt, e.data ->> 'index')),
+               count(*) FILTER (WHERE e.type = %s),
+               count(*) FILTER (WHERE e.type = %s),
                percentile_cont(%s::float8[]) WITHIN GROUP (ORDER BY e.latency_ms)
+                   FILTER (WHERE e.type IN %s AND e.latency_ms IS NOT NULL)
           FROM {run} r JOIN {event} e ON e.run_id = r.id
          WHERE r.workflow_id = %s AND r.updated_at >= %s
-               AND e.type IN %s AND e.at >= %s AND e.latency_ms IS NOT NULL
+               AND e.type IN %s AND e.at >= %s
          GROUP BY e.step_id
     """  # noqa: S608 - table names from the models, values as parameters
+    params = [
+        str(EventType.STEP_RETRY_SCHEDULED),
+        str(EventType.STEP_FAILED),
+        list(PERCENTILES),
+        TIMED_EVENTS,
+        workflow.pk,
+        since,
+        (*ATTEMPT_EVENTS, *TIMED_EVENTS),
+        since,
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [list(PERCENTILES), workflow.pk, since, TIMED_EVENTS, since])
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
-    return {step: _figures(n, failed, values) for step, n, failed, values in rows}
+    return {step: _figures(n, retried, failed, values) for step, n, retried, failed, values in rows}
 
 
 def _latencies_python(workflow: Workflow, since: datetime) -> dict[str, dict[str, Any]]:
     rows = Event.objects.filter(
         run__workflow=workflow,
         run__updated_at__gte=since,
-        type__in=TIMED_EVENTS,
+        type__in=(*ATTEMPT_EVENTS, *TIMED_EVENTS),
         at__gte=since,
-        latency_ms__isnull=False,
-    ).values_list("step_id", "type", "latency_ms")
+    ).values_list("step_id", "type", "latency_ms", "run_id", "attempt", "data")
     by_step: dict[str, list[float]] = defaultdict(list)
-    failed: dict[str, int] = defaultdict(int)
-    for step, kind, latency in rows.iterator():
-        by_step[step].append(float(latency or 0.0))
-        failed[step] += kind == EventType.STEP_FAILED
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    attempts: dict[str, set[tuple[Any, ...]]] = defaultdict(set)
+    for step, kind, latency, run_id, attempt, data in rows.iterator():
+        counts[step][kind] += 1
+        index = data.get("index") if isinstance(data, dict) else None
+        attempts[step].add((run_id, attempt, None if index is None else str(index)))
+        if kind in TIMED_EVENTS and latency is not None:
+            by_step[step].append(float(latency))
     found = {}
-    for step, values in by_step.items():
-        values.sort()
+    for step, seen in counts.items():
+        values = sorted(by_step[step])
         found[step] = _figures(
-            len(values), failed[step], [_percentile(values, p) for p in PERCENTILES]
+            len(attempts[step]),
+            seen[EventType.STEP_RETRY_SCHEDULED],
+            seen[EventType.STEP_FAILED],
+            [_percentile(values, p) for p in PERCENTILES] if values else None,
         )
     return found
 
@@ -245,9 +277,20 @@ def _percentile(ordered: list[float], p: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (at - low)
 
 
-def _figures(n: int, failed: int, values: list[float]) -> dict[str, Any]:
-    p50, p95, p99 = (round(v, 1) for v in values)
-    return {"attempts": n, "failed": failed, "p50_ms": p50, "p95_ms": p95, "p99_ms": p99}
+def _figures(
+    attempts: int, retried: int, failed: int, values: list[float] | None
+) -> dict[str, Any]:
+    """A step's figures; its percentiles are None while none of its attempts has ended."""
+    p50, p95, p99 = (round(v, 1) for v in values) if values else (None, None, None)
+    return {
+        "attempts": attempts,
+        "retried": retried,
+        "retry_rate": round(retried / attempts, 4) if attempts else None,
+        "failed": failed,
+        "p50_ms": p50,
+        "p95_ms": p95,
+        "p99_ms": p99,
+    }
 
 
 def _stuck_runs(runs: QuerySet[Run]) -> list[dict[str, Any]]:

@@ -35,7 +35,16 @@ from engine.sql import (
     to_ts,
     update_sql,
 )
-from saga import Definition, Emit, RunState, RunStatus, StepState, StepStatus, definition_from_spec
+from saga import (
+    Definition,
+    Emit,
+    Happening,
+    RunState,
+    RunStatus,
+    StepState,
+    StepStatus,
+    definition_from_spec,
+)
 from saga.state import Key
 
 __all__ = [
@@ -355,21 +364,28 @@ def _lock_sql(vendor: str) -> str:
     return f"SELECT 1 FROM {table(Run)} WHERE {quote('id')} = %s FOR UPDATE;\n{read}"
 
 
-def lock_run(run_id: Any) -> tuple[Run, dict[str, StepRun]]:
+def lock_run(run_id: Any, *, about: Happening | None = None) -> tuple[Run, dict[str, StepRun]]:
     """The run, its row locked until the transaction ends, and its step rows by step id
-    (a map's with the iterations a change needs)."""
-    return _with_iterations(*_fetch(run_id, _lock_sql(db().vendor)))
+    (a map's with the iterations the change ``about`` needs: see
+    :func:`engine.iterations.load`)."""
+    run, rows = _fetch(run_id, _lock_sql(db().vendor))
+    return _with_iterations(run, rows, about=about)
 
 
 def read_run(run_id: Any) -> tuple[Run, dict[str, StepRun]]:
-    """The run and its step rows by step id, as committed now; nothing is locked."""
-    return _with_iterations(*_fetch(run_id, _read_sql(db().vendor)))
+    """The run and its step rows by step id, as committed now; nothing is locked (a map's
+    with every iteration a change may need: what is due, say)."""
+    run, rows = _fetch(run_id, _read_sql(db().vendor))
+    return _with_iterations(run, rows, about=None)
 
 
-def _with_iterations(run: Run, rows: dict[str, StepRun]) -> tuple[Run, dict[str, StepRun]]:
+def _with_iterations(
+    run: Run, rows: dict[str, StepRun], *, about: Happening | None
+) -> tuple[Run, dict[str, StepRun]]:
     definition = definition_for(run)
     if definition.maps:
-        for sid, loaded in iterations.load(run.pk, definition, rows).items():
+        found = iterations.load(run, definition, rows, about=about)
+        for sid, loaded in found.items():
             rows[sid].loaded_iterations = loaded  # type: ignore[attr-defined]
     return run, rows
 

@@ -21,7 +21,7 @@ from celery import shared_task
 import saga
 from common.logs import log_context
 from engine import dispatch, iterations, reconciler, tracing
-from engine.models import Iteration, StepRun
+from engine.models import StepRun
 from engine.participants import WorkerParticipants
 from engine.services import run_apply, run_apply_and_continue
 from engine.store import claim_step, definition_for_version, release_claim, workflow_slug
@@ -149,9 +149,7 @@ def execute_step(
 def _item(run_id: str, step_id: str, index: int | None) -> Any:
     if index is None:
         return None
-    return Iteration.objects.values_list("item", flat=True).get(
-        run_id=run_id, step_id=step_id, index=index
-    )
+    return iterations.item(run_id, step_id, index)
 
 
 def _attempt(

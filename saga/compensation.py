@@ -64,10 +64,7 @@ def owes_compensation(d: Draft, step_id: Key) -> bool:
     if sdef.fans_out and not isinstance(step_id, tuple):
         if step.status not in _MAP_OWES or step.fan is None:
             return False
-        fan = d.fan(step_id)
-        return fan.succeeded > 0 or any(
-            i.status in (S.COMPENSATING, S.COMPENSATION_FAILED) for i in fan.iterations.values()
-        )
+        return d.fan(step_id).count(S.SUCCEEDED, S.COMPENSATING, S.COMPENSATION_FAILED) > 0
     return step.status in OWES_COMPENSATION
 
 

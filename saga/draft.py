@@ -14,7 +14,6 @@ from saga.definition import StepDef
 from saga.state import Fan, Key, RunState, StepState
 from saga.steps import StepKind, kind_of
 from saga.vocabulary import (
-    DONE,
     MOVING,
     RUN_EVENTS,
     RUN_MOVES,
@@ -62,16 +61,18 @@ class FanWork:
 
     total: int
     started: int
-    settled: int
-    succeeded: int
+    counts: dict[StepStatus, int]
     iterations: dict[int, StepState] = field(default_factory=dict)
 
+    def count(self, *statuses: StepStatus) -> int:
+        return sum(self.counts.get(s, 0) for s in statuses)
+
     def frozen(self) -> Fan:
+        counts = {s: n for s, n in self.counts.items() if n}
         return Fan(
             self.total,
             self.started,
-            self.settled,
-            self.succeeded,
+            MappingProxyType(counts),
             MappingProxyType(dict(self.iterations)),
         )
 
@@ -144,7 +145,7 @@ class Draft:
         work = self.fans.get(step_id)
         if work is None:
             fan = self.steps[step_id].fan or Fan(0)
-            work = FanWork(fan.total, fan.started, fan.settled, fan.succeeded, dict(fan.iterations))
+            work = FanWork(fan.total, fan.started, dict(fan.counts), dict(fan.iterations))
             self.fans[step_id] = work
         return work
 
@@ -158,8 +159,9 @@ class Draft:
             new = dataclasses.replace(new, claimed_at=None)
         if isinstance(key, tuple):
             fan = self.fan(key[0])
-            fan.settled += (status in DONE) - (current.status in DONE)
-            fan.succeeded += (status is S.SUCCEEDED) - (current.status is S.SUCCEEDED)
+            if current.status is not S.PENDING:  # a pending iteration has not begun
+                fan.counts[current.status] = fan.counts.get(current.status, 0) - 1
+            fan.counts[status] = fan.counts.get(status, 0) + 1
         self.steps[key] = new
         return new
 

@@ -40,8 +40,7 @@ def advance_fans(d: Draft) -> None:
 
 def _resumed(d: Draft, step_id: str) -> None:
     """A failed map whose failed iterations an operator retried or skipped goes on."""
-    fan = d.fan(step_id)
-    if any(i.status is S.FAILED for i in fan.iterations.values()):
+    if d.fan(step_id).count(S.FAILED):
         return
     d.move(step_id, S.RUNNING, error=None, finished_at=None)
     _forward(d, step_id)
@@ -49,8 +48,8 @@ def _resumed(d: Draft, step_id: str) -> None:
 
 def _forward(d: Draft, step_id: str) -> None:
     fan = d.fan(step_id)
-    failed = sorted(i for i, it in fan.iterations.items() if it.status is S.FAILED)
-    moving = sum(1 for it in fan.iterations.values() if it.status in _MOVING)
+    failed = fan.count(S.FAILED)
+    moving = fan.count(*_MOVING)
     if not failed and not d.compensating and not d.terminal:
         room = d.sdef(step_id).max_concurrency - moving
         while room > 0 and fan.started < fan.total:
@@ -62,11 +61,11 @@ def _forward(d: Draft, step_id: str) -> None:
     if moving:
         return
     if failed:
-        first = failed[0]
+        first = _first(fan, S.FAILED)
         error = f"iteration {first} failed: {fan.iterations[first].error}"
-        d.fail(step_id, error, iteration=first, failed=len(failed))
+        d.fail(step_id, error, iteration=first, failed=failed)
         after_failure(d)
-    elif fan.settled >= fan.total:
+    elif fan.count(S.SUCCEEDED, S.SKIPPED) >= fan.total:
         # The output, every iteration's in item order, is gathered by the shell from where
         # it keeps them (an empty map's is known here).
         d.succeed(step_id, [] if fan.total == 0 else None, iterations=fan.total)
@@ -80,9 +79,9 @@ def _backward(d: Draft, step_id: str) -> None:
     """Compensate the map's succeeded iterations, highest index first, ``max_concurrency`` at
     a time; then the map is compensated, or failed to compensate if an iteration did."""
     fan = d.fan(step_id)
-    busy = sum(1 for it in fan.iterations.values() if it.status is S.COMPENSATING)
+    busy = fan.count(S.COMPENSATING)
     if d.steps[step_id].status is S.COMPENSATION_FAILED:
-        if not busy and not fan.succeeded:
+        if not busy and not fan.count(S.SUCCEEDED):
             return  # waits for an operator
         d.move(step_id, S.COMPENSATING, error=None)  # an operator retried an iteration's
     if not d.terminal:
@@ -93,11 +92,10 @@ def _backward(d: Draft, step_id: str) -> None:
                 d, (step_id, index), iteration.compensation_attempt + 1, new_round=True
             )
             busy += 1
-    if busy or fan.succeeded:
+    if busy or fan.count(S.SUCCEEDED):
         return
-    failed = sorted(i for i, it in fan.iterations.items() if it.status is S.COMPENSATION_FAILED)
-    if failed:
-        first = failed[0]
+    if fan.count(S.COMPENSATION_FAILED):
+        first = _first(fan, S.COMPENSATION_FAILED)
         error = f"iteration {first} failed to compensate: {fan.iterations[first].error}"
         d.move(step_id, S.COMPENSATION_FAILED, error=error)
         d.emit(
@@ -116,6 +114,12 @@ def _backward(d: Draft, step_id: str) -> None:
             S.COMPENSATED,
             d.steps[step_id].compensation_attempt,
         )
+
+
+def _first(fan: FanWork, status: StepStatus) -> int:
+    """The lowest index of the iterations in ``status`` (the shell loads them all when any
+    is: something failed)."""
+    return min(i for i, it in fan.iterations.items() if it.status is status)
 
 
 def _next_to_compensate(fan: FanWork, room: int) -> list[int]:

@@ -102,8 +102,7 @@ def _step_json(step: StepState) -> dict[str, Any]:
         found["fan"] = {
             "total": fan.total,
             "started": fan.started,
-            "settled": fan.settled,
-            "succeeded": fan.succeeded,
+            "counts": {str(status): n for status, n in fan.counts.items()},
             "iterations": {str(i): _step_json(it) for i, it in fan.iterations.items()},
         }
     return found
@@ -115,7 +114,12 @@ def _step_from_json(raw: Mapping[str, Any]) -> StepState:
     fan = fields.pop("fan", None)
     if fan is not None:
         iterations = {int(i): _step_from_json(it) for i, it in fan.pop("iterations").items()}
-        fields["fan"] = Fan(**fan, iterations=MappingProxyType(iterations))
+        counts = {StepStatus(s): n for s, n in fan.pop("counts").items()}
+        fields["fan"] = Fan(
+            **fan,
+            counts=MappingProxyType(counts),
+            iterations=MappingProxyType(iterations),
+        )
     return StepState(**fields)
 
 

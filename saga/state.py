@@ -86,21 +86,28 @@ class StepState:
 class Fan:
     """Where the iterations of a map step stand.
 
-    Iterations begin in index order: those below ``started`` have begun.
-    ``settled`` counts the iterations done going forward (succeeded or skipped),
-    ``succeeded`` those succeeded and not compensated since. ``iterations`` holds
-    the state of every iteration that has begun and is not yet at rest (in flight,
-    retrying, failed, compensating or failed to compensate), and may hold more: the
-    shell loads at least the ``max_concurrency`` succeeded iterations of highest
-    index, the next to be compensated. An iteration below ``started`` that it does
-    not hold is at rest: succeeded, skipped or compensated, as the counts say.
+    Iterations begin in index order: those below ``started`` have begun, and ``counts``
+    says how many of them stand in each status. ``iterations`` holds the state of some
+    of them: at least the one a happening is about, and, when the change may turn the
+    run to compensate or something failed, every iteration not at rest (in flight,
+    retrying, failed, compensating, failed to compensate) and the ``max_concurrency``
+    succeeded ones of highest index, the next to be compensated. The rules read the
+    counts, and the iterations only for what they name.
     """
 
     total: int
     started: int = 0
-    settled: int = 0
-    succeeded: int = 0
+    counts: Mapping[StepStatus, int] = field(default_factory=lambda: MappingProxyType({}))
     iterations: Mapping[int, StepState] = field(default_factory=lambda: MappingProxyType({}))
+
+    def count(self, *statuses: StepStatus) -> int:
+        """How many begun iterations stand in any of ``statuses``."""
+        return sum(self.counts.get(s, 0) for s in statuses)
+
+    @property
+    def settled(self) -> int:
+        """The iterations done going forward: succeeded or skipped."""
+        return self.count(StepStatus.SUCCEEDED, StepStatus.SKIPPED)
 
 
 @dataclass(frozen=True)

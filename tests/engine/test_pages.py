@@ -259,7 +259,8 @@ def test_stats_rates_latencies_and_stuck_runs(orders, boss, viewer):
     start(orders, boss)
     old = start(orders, boss)
     Run.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=2))
-    # Latencies of "check": 0..100 ms, whose percentiles fall on whole values.
+    # Latencies of "check": 0..100 ms, whose percentiles fall on whole values, each its
+    # own attempt (beside the five runs' first attempts at it, which waited).
     Event.objects.filter(type__in=["step.succeeded", "step.failed"]).delete()
     now = timezone.now()
     Event.objects.bulk_create(
@@ -268,6 +269,7 @@ def test_stats_rates_latencies_and_stuck_runs(orders, boss, viewer):
             seq=1000 + i,
             type="step.succeeded",
             step_id="check",
+            attempt=i + 2,
             at=now,
             latency_ms=float(i),
             status="succeeded",
@@ -279,6 +281,7 @@ def test_stats_rates_latencies_and_stuck_runs(orders, boss, viewer):
         seq=2000,
         type="step.failed",
         step_id="sign",
+        attempt=1,
         at=now,
         latency_ms=7.0,
         status="failed",
@@ -297,11 +300,12 @@ def test_stats_rates_latencies_and_stuck_runs(orders, boss, viewer):
     assert (check["step"], check["name"], check["attempts"], check["failed"]) == (
         "check",
         "Check the order",
-        101,
+        106,
         0,
     )
     assert (check["p50_ms"], check["p95_ms"], check["p99_ms"]) == (50.0, 95.0, 99.0)
-    assert (sign["step"], sign["attempts"], sign["failed"], sign["p99_ms"]) == ("sign", 1, 1, 7.0)
+    # Two runs reached "sign": the completed one, and the stuck one, where it failed.
+    assert (sign["step"], sign["attempts"], sign["failed"], sign["p99_ms"]) == ("sign", 2, 1, 7.0)
     assert sum(data["series"]["started"]) == 4
     assert sum(data["series"]["completed"]) == 1 and sum(data["series"]["stuck"]) == 1
     assert len(data["series"]["t"]) == 60

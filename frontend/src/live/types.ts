@@ -72,11 +72,17 @@ export type RunBody = Omit<Sent<Schemas["Run"], "status" | "last_seq">, "input" 
 export interface StepFigures {
   step: string;
   name: string;
+  /** Every attempt the window saw, retries included. */
   attempts: number;
+  /** Attempts that failed and were tried again, and their share of the attempts. */
+  retried: number;
+  retry_rate: number | null;
+  /** Attempts that failed the step for good. */
   failed: number;
-  p50_ms: number;
-  p95_ms: number;
-  p99_ms: number;
+  /** Of the attempts that ended the step; null while none has. */
+  p50_ms: number | null;
+  p95_ms: number | null;
+  p99_ms: number | null;
 }
 
 export interface StuckRun {

@@ -67,6 +67,9 @@ export function Overview({ config }: { config: OverviewConfig }) {
     load(window);
   };
 
+  const attempts = stats.steps.reduce((n, s) => n + s.attempts, 0);
+  const retried = stats.steps.reduce((n, s) => n + s.retried, 0);
+  const timed = stats.steps.filter((s) => s.p50_ms !== null);
   const runUrl = (id: string) => config.run_url.replace("00000000-0000-0000-0000-000000000000", id);
   const perMinute = stats.window.bucket_minutes;
   const rate = stats.runs_per_minute;
@@ -127,12 +130,19 @@ export function Overview({ config }: { config: OverviewConfig }) {
             <h2>Step latency</h2>
             <span className="muted">p50 · p95 · p99, log scale</span>
           </div>
-          {stats.steps.length ? <LatencyChart stats={stats} /> : <p className="muted empty-line">No step has finished in this window.</p>}
+          {timed.length ? <LatencyChart stats={stats} /> : <p className="muted empty-line">No step has finished in this window.</p>}
         </section>
       </div>
 
       <section className="card card-flush">
-        <div className="card-head"><h2>Steps</h2></div>
+        <div className="card-head">
+          <h2>Steps</h2>
+          {attempts > 0 && (
+            <span className="muted" data-testid="retried-total">
+              {attempts} attempt{attempts === 1 ? "" : "s"}, {retried} retried ({percent(retried / attempts)})
+            </span>
+          )}
+        </div>
         {stats.steps.length ? (
           <div className="table-scroll" tabIndex={0} role="region" aria-label="Steps">
             <table className="table table-compact latency-table">
@@ -140,6 +150,7 @@ export function Overview({ config }: { config: OverviewConfig }) {
                 <tr>
                   <th>Step</th>
                   <th className="num">Attempts</th>
+                  <th className="num">Retried</th>
                   <th className="num">Failed</th>
                   <th className="num">p50</th>
                   <th className="num">p95</th>
@@ -150,8 +161,17 @@ export function Overview({ config }: { config: OverviewConfig }) {
                 {stats.steps.map((step) => (
                   <tr key={step.step} data-step={step.step}>
                     <td><span className="strong">{step.name || step.step}</span> <code>{step.step}</code></td>
-                    <td className="num">{step.attempts}</td>
-                    <td className="num">{step.failed || <span className="muted">0</span>}</td>
+                    <td className="num" data-col="attempts">{step.attempts}</td>
+                    <td className="num" data-col="retried">
+                      {step.retried ? (
+                        <>
+                          {step.retried} <span className="muted">({percent(step.retry_rate)})</span>
+                        </>
+                      ) : (
+                        <span className="muted">0</span>
+                      )}
+                    </td>
+                    <td className="num" data-col="failed">{step.failed || <span className="muted">0</span>}</td>
                     <td className="num">{latency(step.p50_ms)}</td>
                     <td className="num">{latency(step.p95_ms)}</td>
                     <td className="num">{latency(step.p99_ms)}</td>
@@ -161,7 +181,7 @@ export function Overview({ config }: { config: OverviewConfig }) {
             </table>
           </div>
         ) : (
-          <p className="muted empty-line">No step has finished in this window.</p>
+          <p className="muted empty-line">No step has run in this window.</p>
         )}
       </section>
 
@@ -287,7 +307,9 @@ function ms(_u: uPlot, v: number | null): string {
 }
 
 function LatencyChart({ stats }: { stats: WorkflowStats }) {
-  const names = stats.steps.map((s) => s.step);
+  // The steps one of whose attempts has ended: the others have no latency yet.
+  const steps = useMemo(() => stats.steps.filter((s) => s.p50_ms !== null), [stats]);
+  const names = steps.map((s) => s.step);
   const key = names.join("\u0000");
   const options = useMemo<Omit<uPlot.Options, "width" | "height">>(() => {
     const bars = uPlot.paths.bars;
@@ -337,12 +359,12 @@ function LatencyChart({ stats }: { stats: WorkflowStats }) {
     // A log scale has no zero: a latency under a millisecond is drawn as one.
     const at = (v: number) => Math.max(v, 1);
     return [
-      stats.steps.map((_, i) => i),
-      stats.steps.map((s) => at(s.p99_ms)),
-      stats.steps.map((s) => at(s.p95_ms)),
-      stats.steps.map((s) => at(s.p50_ms)),
+      steps.map((_, i) => i),
+      steps.map((s) => at(s.p99_ms ?? 0)),
+      steps.map((s) => at(s.p95_ms ?? 0)),
+      steps.map((s) => at(s.p50_ms ?? 0)),
     ];
-  }, [stats]);
+  }, [steps]);
   // Not hovering: the slowest step (the highest p99).
   const rest = (d: uPlot.AlignedData) => {
     const p99 = d[1] as number[];
