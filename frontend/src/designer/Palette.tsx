@@ -44,7 +44,7 @@ export function Palette({ onAdd }: { onAdd: (type: StepType) => void }) {
           </li>
         ))}
       </ul>
-      <p className="palette-foot">Drag a step onto the canvas. Connect the right handle of one step to the left handle of the next: it then runs after it.</p>
+      <p className="palette-foot">Drag a step onto the canvas, or click it. Connect the right handle of one step to the left handle of the next, or pick the step it runs after in its panel.</p>
     </aside>
   );
 }

@@ -64,6 +64,7 @@ function PanelBody(props: Props & { selectedIds: string[]; single: string | null
       <StepPanel
         key={single}
         step={step}
+        steps={doc.spec.steps}
         zone={props.zoneMap.get(step.id) ?? "compensable"}
         issues={tagged(props.issueMap.get(single))}
         readOnly={readOnly}

@@ -1,5 +1,5 @@
 // The side panel for one step: a form that fits its type.
-import { useEffect, useState } from "react";
+import { useEffect, useId, useState } from "react";
 import type { Zone } from "../graph/model";
 import { typeTitle } from "../graph/spec";
 import {
@@ -78,6 +78,8 @@ function shownKeys(step: AnyStep): string[] {
 
 interface Props {
   step: AnyStep;
+  /** Every step of the workflow, this one included: those it may run after. */
+  steps: readonly AnyStep[];
   zone: Zone;
   issues: PanelIssue[];
   readOnly: boolean;
@@ -88,7 +90,7 @@ interface Props {
   onDelete: () => void;
 }
 
-export function StepPanel({ step, zone, issues, readOnly, activities, groups, onChange, onRename, onDelete }: Props) {
+export function StepPanel({ step, steps, zone, issues, readOnly, activities, groups, onChange, onRename, onDelete }: Props) {
   const keys = shownKeys(step);
   const loose = issues.filter((i) => !keys.some((k) => matches(i, k, k === "compensation")));
   const set = (path: string[], value: Json | undefined) => onChange(setIn(step, path, value), path.join("."));
@@ -171,14 +173,21 @@ export function StepPanel({ step, zone, issues, readOnly, activities, groups, on
               <span key={a} className="after-chip">
                 <code>{a}</code>
                 {!readOnly && (
-                  <button type="button" aria-label={`Remove ${a} from after`} onClick={() => onChange({ ...step, after: (step.after ?? []).filter((x) => x !== a) }, "after")}>
+                  <button type="button" aria-label={`Remove ${a} from after`} onClick={() => onChange({ ...step, after: (step.after ?? []).filter((x) => x !== a) }, `after-${a}`)}>
                     ×
                   </button>
                 )}
               </span>
             ))}
           </div>
-          {!readOnly && <p className="panel-help">Drag from a step's right handle to another's left handle to add one.</p>}
+          {!readOnly && (
+            <AfterPicker
+              candidates={afterCandidates(steps, step)}
+              alone={steps.length < 2}
+              // Keys of their own: each add and remove is an undo step, not merged as typing is.
+              onAdd={(before) => onChange({ ...step, after: [...(step.after ?? []), before] }, `after+${before}`)}
+            />
+          )}
           <IssueList issues={issues.filter((i) => matches(i, "after"))} />
         </div>
       </Section>
@@ -330,5 +339,66 @@ function IdField({ id, disabled, onRename, issues }: { id: string; disabled: boo
         </>
       )}
     </Row>
+  );
+}
+
+/**
+ * The steps ``step`` may be made to run after: not itself, none it runs after already,
+ * and none that runs after it, directly or not (that would make a cycle).
+ */
+export function afterCandidates(steps: readonly AnyStep[], step: AnyStep): AnyStep[] {
+  const later = new Set([step.id]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const s of steps) {
+      if (!later.has(s.id) && (s.after ?? []).some((a) => later.has(a))) {
+        later.add(s.id);
+        grew = true;
+      }
+    }
+  }
+  const already = new Set(step.after ?? []);
+  return steps.filter((s) => !later.has(s.id) && !already.has(s.id));
+}
+
+/**
+ * Adds a step to ``after`` without drawing an edge: a keyboard's way. Choosing only
+ * picks (arrow keys browse a closed select, changing it at each press); Add adds.
+ */
+function AfterPicker({ candidates, alone, onAdd }: { candidates: AnyStep[]; alone: boolean; onAdd: (id: string) => void }) {
+  const id = useId();
+  const [chosen, setChosen] = useState("");
+  const value = candidates.some((s) => s.id === chosen) ? chosen : "";
+  if (alone) return <p className="panel-help">Add another step first: this one can then run after it.</p>;
+  return (
+    <>
+      {candidates.length > 0 ? (
+        <div className="after-add">
+          <label htmlFor={id} className="sr-only">Add a step it runs after</label>
+          <select id={id} value={value} onChange={(e) => setChosen(e.target.value)}>
+            <option value="">Add a step it runs after…</option>
+            {candidates.map((s) => (
+              <option key={s.id} value={s.id}>
+                {s.name && s.name !== s.id ? `${s.name} (${s.id})` : s.id}
+              </option>
+            ))}
+          </select>
+          <button
+            type="button"
+            className="btn btn-small"
+            disabled={!value}
+            onClick={() => {
+              onAdd(value);
+              setChosen("");
+            }}
+          >
+            Add
+          </button>
+        </div>
+      ) : (
+        <p className="panel-help">No other step can come before it: each runs before it already, or after it.</p>
+      )}
+      <p className="panel-help">Or drag from a step's right handle to this one's left handle.</p>
+    </>
   );
 }
