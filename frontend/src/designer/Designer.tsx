@@ -1,7 +1,7 @@
 // The designer: palette, canvas and side panel over one document (spec + layout),
 // with undo, on-the-fly validation by the server, auto-layout, simulation and saving.
 // Each concern is a hook of hooks/; this is where they meet.
-import { Controls, MiniMap, ReactFlow, ReactFlowProvider } from "@xyflow/react";
+import { ControlButton, Controls, MiniMap, ReactFlow, ReactFlowProvider } from "@xyflow/react";
 import { useCallback, useEffect, useMemo } from "react";
 import { zones } from "../graph/model";
 import { Grid } from "../graph/nodes";
@@ -13,7 +13,7 @@ import { useCatalog } from "./hooks/useCatalog";
 import { useClipboard } from "./hooks/useClipboard";
 import { useDocument } from "./hooks/useDocument";
 import { useImportExport } from "./hooks/useImportExport";
-import { FIT_PADDING, MIN_ZOOM, useLayout } from "./hooks/useLayout";
+import { MIN_ZOOM, useLayout } from "./hooks/useLayout";
 import { useNewSteps } from "./hooks/useNewSteps";
 import { useSave } from "./hooks/useSave";
 import { useSelection } from "./hooks/useSelection";
@@ -30,6 +30,10 @@ import { SidePanel } from "./SidePanel";
 import { ToastView } from "./Toast";
 import { Toolbar } from "./Toolbar";
 import { restoredDoc } from "./unsaved";
+
+/** React Flow's own fit-view icon, for the designer's fit button. */
+const FIT_ICON =
+  "M3.692 4.63c0-.53.4-.938.939-.938h5.215V0H4.708C2.13 0 0 2.054 0 4.63v5.216h3.692V4.631zM27.354 0h-5.2v3.692h5.17c.53 0 .984.4.984.939v5.215H32V4.631A4.624 4.624 0 0027.354 0zm.954 24.83c0 .532-.4.94-.939.94h-5.215v3.768h5.215c2.577 0 4.631-2.13 4.631-4.707v-5.139h-3.692v5.139zm-23.677.94c-.531 0-.939-.4-.939-.94v-5.138H0v5.139c0 2.577 2.13 4.707 4.708 4.707h5.138V25.77H4.631z";
 
 export function Designer({ config }: { config: DesignerConfig }) {
   return (
@@ -196,7 +200,14 @@ function DesignerCanvas({ config }: { config: DesignerConfig }) {
           >
             <Grid />
             <MiniMap pannable zoomable nodeClassName={(n) => `minimap-node ${String((n.data as { zone?: string }).zone ?? "")}`} />
-            <Controls showInteractive={false} fitViewOptions={{ padding: FIT_PADDING, maxZoom: 1 }} />
+            <Controls showInteractive={false} showFitView={false}>
+              {/* The designer's own fit (as F and the toolbar's Fit): never below a readable zoom. */}
+              <ControlButton className="react-flow__controls-fitview" onClick={() => layout.fit()} title="Fit view (F)" aria-label="Fit view">
+                <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 30" aria-hidden="true">
+                  <path d={FIT_ICON} />
+                </svg>
+              </ControlButton>
+            </Controls>
           </ReactFlow>
           <ToastView toast={toast} onDismiss={dismiss} />
           {doc.spec.steps.length === 0 && !readOnly && (

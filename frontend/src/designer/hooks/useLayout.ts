@@ -9,21 +9,34 @@ import type { Toast } from "../Toast";
 import type { DocumentState } from "./useDocument";
 
 export const MIN_ZOOM = 0.02;
-export const FIT_PADDING = 0.12;
+const FIT_PADDING = 0.12;
+/**
+ * The least zoom fitting chooses: a step's name (0.86rem) is still 11 px on screen. A
+ * graph too big to show whole at it is shown from its start, to be panned, with the
+ * map showing the whole; zooming out further is the user's choice.
+ */
+export const READABLE_ZOOM = 0.8;
+/** Room, px on screen, between the pane's edge and a graph shown from its start. */
+const START_MARGIN = 24;
 /** The designer's columns (designer.css): the palette, the side panel, the header and foot. */
 const PALETTE_WIDTH = 210;
 const PANEL_WIDTH = 380;
 const CHROME_HEIGHT = 57 + 64;
 
 /**
- * The view that shows every box in a pane of this size. Computed before the first
- * render, so a big workflow is drawn once, already fitted, instead of at 100 % and
- * then again.
+ * The view that shows every box in a pane of this size, at up to 100 % and never below
+ * READABLE_ZOOM; on an axis where the graph is then bigger than the pane, from its
+ * start (left, where a run begins; top). Computed before the first render too, so a big
+ * workflow is drawn once, already fitted, instead of at 100 % and then again.
  */
 function fitted(doc: Doc, width: number, height: number): Viewport {
   const bounds = layoutBounds(doc);
   if (!bounds || width <= 0 || height <= 0) return { x: 40, y: 40, zoom: 1 };
-  return getViewportForBounds(bounds, width, height, MIN_ZOOM, 1, FIT_PADDING);
+  const view = getViewportForBounds(bounds, width, height, READABLE_ZOOM, 1, FIT_PADDING);
+  const { zoom } = view;
+  const x = bounds.width * zoom + 2 * START_MARGIN > width ? START_MARGIN - bounds.x * zoom : view.x;
+  const y = bounds.height * zoom + 2 * START_MARGIN > height ? START_MARGIN - bounds.y * zoom : view.y;
+  return { x, y, zoom };
 }
 
 interface Input {
@@ -42,8 +55,12 @@ export function useLayout({ edited, readOnly, rebase, notify }: Input) {
   const pane = useRef<HTMLDivElement>(null);
 
   const fit = useCallback(
-    (duration = 200) => void flow.fitView({ padding: FIT_PADDING, maxZoom: 1, duration }),
-    [flow],
+    (duration = 200) => {
+      const rect = pane.current?.getBoundingClientRect();
+      if (!rect || !layoutBounds(docRef.current)) return;
+      void flow.setViewport(fitted(docRef.current, rect.width, rect.height), { duration });
+    },
+    [docRef, flow],
   );
   /** Fits the view once React Flow has drawn what was just changed. */
   const fitSoon = useCallback((duration = 200) => window.requestAnimationFrame(() => fit(duration)), [fit]);
