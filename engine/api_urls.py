@@ -32,6 +32,11 @@ urlpatterns = [
     path("runs/", apis.RunListApi.as_view(), name="run-list"),
     path("runs/<str:run_id>/", apis.RunDetailApi.as_view(), name="run-detail"),
     path("runs/<str:run_id>/events/", apis.RunEventsApi.as_view(), name="run-events"),
+    path(
+        "runs/<str:run_id>/steps/<str:step>/iterations/",
+        apis.RunIterationsApi.as_view(),
+        name="step-iterations",
+    ),
     *act_patterns,
     path("callbacks/<str:token>/", apis.CallbackApi.as_view(), name="callback"),
 ]

@@ -24,8 +24,10 @@ from engine.acts import decider_refusal
 from engine.eventlog import run_events
 from engine.models import Run
 from engine.selectors import (
+    ITERATION_PAGE,
     RUN_ORDERINGS,
     RunFilters,
+    iterations_page,
     run_access,
     run_filters,
     run_skips,
@@ -36,6 +38,8 @@ from engine.serializers import (
     CallbackSerializer,
     CommentSerializer,
     EventSerializer,
+    IterationPageSerializer,
+    IterationSerializer,
     ReasonSerializer,
     RunListItemSerializer,
     RunSerializer,
@@ -165,6 +169,46 @@ class RunEventsApi(APIView):
                 [{"step": None, "field": "after", "message": "not a whole number"}],
             ) from None
         return Response(run_events(run, after=after))
+
+
+class RunIterationsApi(APIView):
+    """A map step's iterations, a page at a time in index order: ``?after=<index>`` for the
+    next page, ``?status=`` for those in one status."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("after", OpenApiTypes.INT),
+            OpenApiParameter("status", OpenApiTypes.STR, enum=[str(s) for s in StepStatus]),
+            OpenApiParameter("limit", OpenApiTypes.INT),
+        ],
+        responses=IterationPageSerializer,
+    )
+    def get(self, request: Request, run_id: str, step: str) -> Response:
+        run = run_access(request.user, run_id)
+        after = _whole(request, "after", -1)
+        limit = min(max(_whole(request, "limit", ITERATION_PAGE), 1), ITERATION_PAGE)
+        wanted = request.query_params.get("status") or None
+        if wanted is not None and wanted not in set(StepStatus):
+            raise InvalidInput(
+                f"No step status is called {wanted!r}.",
+                [{"step": step, "field": "status", "message": "not a step status"}],
+            )
+        found, following = iterations_page(run, step, status=wanted, after=after, limit=limit)
+        body = {"results": IterationSerializer(found, many=True).data, "next": following}
+        return Response(body)
+
+
+def _whole(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput(
+            f"{name} must be a whole number.",
+            [{"step": None, "field": name, "message": "not a whole number"}],
+        ) from None
 
 
 class RunActApi(APIView):

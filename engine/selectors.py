@@ -19,7 +19,7 @@ from common.errors import InvalidInput
 from common.people import Visitor
 from designer.access import visible_workflows, workflow_access
 from designer.models import Workflow
-from engine.models import Event, Run, StepRun
+from engine.models import Event, Iteration, Run, StepRun
 from saga.vocabulary import FAILED_FOR_GOOD, EventType, RunStatus, StepStatus
 
 
@@ -237,3 +237,23 @@ def run_skips(run: Run, steps: list[StepRun]) -> dict[str, Skipped]:
     for step_id in by_operator:
         found[step_id] = Skipped(what.get(step_id, "step"), latency.get(step_id))
     return found
+
+
+#: The most iterations a page of them holds.
+ITERATION_PAGE = 200
+
+
+def iterations_page(
+    run: Run, step: str, *, status: str | None, after: int, limit: int
+) -> tuple[list[Iteration], int | None]:
+    """A page of a map step's iterations in index order, after index ``after``, of one
+    status when asked; and the ``after`` of the next page (None on the last)."""
+    if not StepRun.objects.filter(run=run, step_id=step, type="map").exists():
+        raise Http404(f"The run has no map step {step}.")
+    query = Iteration.objects.filter(run=run, step_id=step, index__gt=after).order_by("index")
+    if status:
+        query = query.filter(status=status)
+    found = list(query[: limit + 1])
+    if len(found) > limit:
+        return found[:limit], found[limit - 1].index
+    return found, None

@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from engine.acts import run_acts
-from engine.models import Run, StepRun
+from engine.models import Iteration, Run, StepRun
 from saga.vocabulary import EventType, StepStatus
 
 #: What a callback participant may report: its step succeeded, or it failed.
@@ -22,10 +22,27 @@ class RunStartSerializer(serializers.Serializer):
     )
 
 
+class FanSerializer(serializers.Serializer):
+    """How far a map step has gone: its items, the iterations begun, and how many of them
+    stand in each status."""
+
+    total = serializers.IntegerField()
+    started = serializers.IntegerField()
+    counts = serializers.DictField(child=serializers.IntegerField())
+
+
 class StepRunSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="step_id")
     attempts = serializers.IntegerField(source="attempt")
     compensation_attempts = serializers.IntegerField(source="compensation_attempt")
+    iterations = serializers.SerializerMethodField(
+        help_text="a map step's progress, once its items are known; null for other steps"
+    )
+
+    @extend_schema_field(FanSerializer(allow_null=True))
+    def get_iterations(self, row: StepRun) -> dict[str, Any] | None:
+        found = (row.core or {}).get("fan")
+        return dict(found) if found else None
 
     class Meta:
         model = StepRun
@@ -42,7 +59,38 @@ class StepRunSerializer(serializers.ModelSerializer):
             "error",
             "next_attempt_at",
             "deadline_at",
+            "iterations",
         ]
+
+
+class IterationSerializer(serializers.ModelSerializer):
+    """One iteration of a map step: its item, and its attempts and outcome."""
+
+    attempts = serializers.IntegerField(source="attempt")
+    compensation_attempts = serializers.IntegerField(source="compensation_attempt")
+
+    class Meta:
+        model = Iteration
+        fields = [
+            "index",
+            "item",
+            "status",
+            "attempts",
+            "compensation_attempts",
+            "started_at",
+            "finished_at",
+            "latency_ms",
+            "output",
+            "error",
+            "next_attempt_at",
+        ]
+
+
+class IterationPageSerializer(serializers.Serializer):
+    results = IterationSerializer(many=True)
+    next = serializers.IntegerField(
+        allow_null=True, help_text="the ?after= of the next page; null on the last"
+    )
 
 
 class RunSummarySerializer(serializers.ModelSerializer):

@@ -137,3 +137,26 @@ def test_an_iteration_that_is_no_iteration_is_not_found(worker, operator) -> Non
         f"/api/runs/{run_id}/steps/ship/iterations/0/retry/", {"reason": "x"}, format="json"
     )
     assert response.status_code == 404
+
+
+def test_the_api_shows_a_maps_progress_and_its_iterations_a_page_at_a_time(
+    worker, operator
+) -> None:
+    _, client = publish(lines_saga(concurrency=3), operator)
+    run_id = start(client, input={"order_id": "o-6", "lines": lines(5, failing=4)})["id"]
+    run = wait_for(client, run_id, TERMINAL)
+    step = {s["id"]: s for s in run["steps"]}["reserve_lines"]
+    assert step["iterations"]["total"] == 5 and step["iterations"]["started"] == 5
+    assert step["iterations"]["counts"] == {"compensated": 4, "failed": 1}
+    assert {s["id"]: s["iterations"] for s in run["steps"]}["ship"] is None
+    url = f"/api/runs/{run_id}/steps/reserve_lines/iterations/"
+    first = client.get(url, {"limit": 2}).json()
+    assert [i["index"] for i in first["results"]] == [0, 1] and first["next"] == 1
+    assert first["results"][0]["item"] == {"sku": "sku-0", "fail": ""}
+    rest = client.get(url, {"limit": 200, "after": first["next"]}).json()
+    assert [i["index"] for i in rest["results"]] == [2, 3, 4] and rest["next"] is None
+    failed = client.get(url, {"status": "failed"}).json()["results"]
+    assert [(i["index"], i["status"]) for i in failed] == [(4, "failed")]
+    assert "refused" in failed[0]["error"]
+    assert client.get(url, {"status": "nope"}).status_code == 400
+    assert client.get(f"/api/runs/{run_id}/steps/ship/iterations/").status_code == 404

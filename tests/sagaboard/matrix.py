@@ -189,7 +189,7 @@ MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
     "designer:version-detail": {"get": READ},
     "designer:version-edit": {"get": CHANGE_DRAFT, "post": CHANGE_DRAFT},
     "designer:version-submit": {"post": CHANGE_DRAFT},
-    "designer:version-publish": {"post": PUBLISH},
+    "designer:version-publish": {"get": PUBLISH, "post": PUBLISH},  # asks, then publishes
     "designer:version-review": {"get": READ, "post": REVIEW},
     "designer:version-diff": {"get": READ},
     "designer:designer-version": {"get": READ},
@@ -236,6 +236,9 @@ MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
     "api:run-cancel": {"post": OPERATE_RUN},
     "api:step-retry": {"post": OPERATE_RUN},
     "api:step-skip": {"post": OPERATE_RUN},
+    "api:iteration-retry": {"post": OPERATE_RUN},
+    "api:iteration-skip": {"post": OPERATE_RUN},
+    "api:step-iterations": {"get": READ},
     "api:step-approve": {"post": DECIDE_APPROVAL},
     "api:step-reject": {"post": DECIDE_APPROVAL},
     "api:callback": {"post": CALLBACK_UNKNOWN_TOKEN},

@@ -84,6 +84,14 @@ SPEC: dict[str, Any] = {
             "after": ["charge"],
             "action": {"name": "demo.noop", "args": {}},
         },
+        {
+            "id": "pack",
+            "name": "Pack each line",
+            "type": "map",
+            "after": ["ship"],
+            "items": "[1, 2]",
+            "do": {"type": "task", "action": {"name": "demo.noop", "args": {}}},
+        },
     ],
 }
 DRAFT_SPEC = copy.deepcopy(SPEC)
@@ -110,6 +118,8 @@ API_BODIES: dict[str, dict[str, Any]] = {
     "api:run-cancel": REASON,
     "api:step-retry": REASON,
     "api:step-skip": REASON,
+    "api:iteration-retry": REASON,
+    "api:iteration-skip": REASON,
     "api:step-approve": COMMENT,
     "api:step-reject": COMMENT,
     "api:callback": {"status": "succeeded"},
@@ -177,6 +187,15 @@ def build_world() -> dict[str, Any]:
     engine_services.run_apply(stuck.pk, saga.StepFailed(step, attempt, "down", retryable=False))
     assert Run.objects.get(pk=waiting.pk).steps.get(step_id="manager_ok").status == "waiting"
     assert Run.objects.get(pk=stuck.pk).status == "stuck"
+    # Stuck at its map, one iteration failed for good.
+    mapped, _ = engine_services.run_start(workflow=orders, by=None, input={"order_id": "o-3"})
+    _succeed(mapped)
+    engine_services.run_apply(mapped.pk, saga.ApprovalDecided("manager_ok", True, "a manager"))
+    _succeed(mapped)  # charge
+    _succeed(mapped)  # ship; the map begins its two iterations
+    engine_services.run_apply(mapped.pk, saga.StepFailed("pack", 1, "down", False, index=0))
+    engine_services.run_apply(mapped.pk, saga.StepSucceeded("pack", 1, {}, index=1))
+    assert Run.objects.get(pk=mapped.pk).status == "stuck"
 
     return {
         "users": {p: u.pk for p, u in users.items()},
@@ -203,6 +222,9 @@ def build_world() -> dict[str, Any]:
         "overrides": {
             "api:step-retry": {"run_id": stuck.pk, "step": "ship"},
             "api:step-skip": {"run_id": stuck.pk, "step": "ship"},
+            "api:iteration-retry": {"run_id": mapped.pk, "step": "pack", "index": 0},
+            "api:iteration-skip": {"run_id": mapped.pk, "step": "pack", "index": 0},
+            "api:step-iterations": {"run_id": mapped.pk, "step": "pack"},
         },
         "query": {
             "api:version-diff": {"against": published.number},

@@ -224,6 +224,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/runs/{run_id}/steps/{step}/iterations/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description A map step's iterations, a page at a time in index order: ``?after=<index>`` for the
+         *     next page, ``?status=`` for those in one status.
+         */
+        get: operations["runs_steps_iterations_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/{run_id}/steps/{step}/iterations/{index}/retry/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description A failed step (or a failed compensation) gets a fresh round of its retry policy. */
+        post: operations["runs_steps_iterations_retry_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/{run_id}/steps/{step}/iterations/{index}/skip/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description A step (or its compensation) is recorded as skipped, and the run goes on. */
+        post: operations["runs_steps_iterations_skip_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/runs/{run_id}/steps/{step}/reject/": {
         parameters: {
             query?: never;
@@ -608,6 +662,17 @@ export interface components {
          */
         EventEnum: "run.started" | "run.completed" | "run.compensating" | "run.compensated" | "run.stuck" | "run.cancelled" | "step.started" | "step.succeeded" | "step.failed" | "step.retry_scheduled" | "step.waiting" | "step.skipped" | "step.compensation_started" | "step.compensated" | "step.compensation_failed" | "act.retry" | "act.skip" | "act.compensate" | "act.cancel" | "act.approve" | "act.reject";
         /**
+         * @description How far a map step has gone: its items, the iterations begun, and how many of them
+         *     stand in each status.
+         */
+        Fan: {
+            total: number;
+            started: number;
+            counts: {
+                [key: string]: number;
+            };
+        };
+        /**
          * @description * `json` - json
          *     * `yaml` - yaml
          * @enum {string}
@@ -620,6 +685,30 @@ export interface components {
             step: string | null;
             field: string | null;
             message: string;
+        };
+        /** @description One iteration of a map step: its item, and its attempts and outcome. */
+        Iteration: {
+            /** Format: int64 */
+            index: number;
+            item?: unknown;
+            status?: components["schemas"]["StepStatusEnum"];
+            attempts: number;
+            compensation_attempts: number;
+            /** Format: date-time */
+            started_at?: string | null;
+            /** Format: date-time */
+            finished_at?: string | null;
+            /** Format: double */
+            latency_ms?: number | null;
+            output?: unknown;
+            error?: string;
+            /** Format: date-time */
+            next_attempt_at?: string | null;
+        };
+        IterationPage: {
+            results: components["schemas"]["Iteration"][];
+            /** @description the ?after= of the next page; null on the last */
+            next: number | null;
         };
         Layout: {
             positions: {
@@ -637,7 +726,9 @@ export interface components {
             activity: string;
             step: string;
             idempotency_key: string;
+            /** Format: int64 */
             applied?: number;
+            /** Format: int64 */
             calls?: number;
             result?: unknown;
         };
@@ -686,6 +777,7 @@ export interface components {
             reason: string;
         };
         Review: {
+            /** Format: int64 */
             round: number;
             reviewer?: string;
             decision: components["schemas"]["ReviewDecisionEnum"];
@@ -727,6 +819,7 @@ export interface components {
             finished_at?: string | null;
             /** Format: date-time */
             stuck_since?: string | null;
+            /** Format: int64 */
             last_seq?: number;
             input?: unknown;
             output?: unknown;
@@ -752,6 +845,7 @@ export interface components {
             finished_at?: string | null;
             /** Format: date-time */
             stuck_since?: string | null;
+            /** Format: int64 */
             last_seq?: number;
             workflow_name: string;
             readonly stuck_step: string | null;
@@ -791,6 +885,8 @@ export interface components {
             next_attempt_at?: string | null;
             /** Format: date-time */
             deadline_at?: string | null;
+            /** @description a map step's progress, once its items are known; null for other steps */
+            readonly iterations: components["schemas"]["Fan"] | null;
             name: string;
             /**
              * @description a skipped step: what was skipped (the step or its compensation, by an operator; or the step, by its condition); its latency_ms is then its last attempt's, not the time until the skip
@@ -875,6 +971,7 @@ export interface components {
         };
         Version: {
             workflow: string;
+            /** Format: int64 */
             number: number;
             status?: components["schemas"]["VersionStatusEnum"];
             content_hash: string;
@@ -894,6 +991,7 @@ export interface components {
             retired_at?: string | null;
             spec: unknown;
             layout?: unknown;
+            /** Format: int64 */
             review_round?: number;
             readonly approvals: number;
             required_approvals: number;
@@ -910,6 +1008,7 @@ export interface components {
          */
         VersionStatusEnum: "draft" | "in_review" | "approved" | "published" | "retired";
         VersionSummary: {
+            /** Format: int64 */
             number: number;
             status?: components["schemas"]["VersionStatusEnum"];
             content_hash: string;
@@ -938,6 +1037,7 @@ export interface components {
         /** @description A version as written: with the validator's warnings about its spec. */
         VersionWritten: {
             workflow: string;
+            /** Format: int64 */
             number: number;
             status?: components["schemas"]["VersionStatusEnum"];
             content_hash: string;
@@ -957,6 +1057,7 @@ export interface components {
             retired_at?: string | null;
             spec: unknown;
             layout?: unknown;
+            /** Format: int64 */
             review_round?: number;
             readonly approvals: number;
             required_approvals: number;
@@ -968,6 +1069,7 @@ export interface components {
             slug: string;
             name: string;
             description?: string;
+            /** Format: int64 */
             required_approvals?: number;
             readonly published_version: number | null;
             /** Format: date-time */
@@ -1949,6 +2051,261 @@ export interface operations {
                 "application/json": components["schemas"]["CommentRequest"];
                 "application/x-www-form-urlencoded": components["schemas"]["CommentRequest"];
                 "multipart/form-data": components["schemas"]["CommentRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            /** @description Bad input; nothing was stored. `errors` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in (no session, or a missing or wrong token). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Visible, but not yours to do. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not visible to you. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The object's current state does not allow this; `detail` says why. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not JSON, a form or multipart data that can be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database could not be reached while answering; try again after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    runs_steps_iterations_retrieve: {
+        parameters: {
+            query?: {
+                after?: number;
+                limit?: number;
+                status?: "compensated" | "compensating" | "compensation_failed" | "failed" | "pending" | "retrying" | "running" | "skipped" | "succeeded" | "waiting";
+            };
+            header?: never;
+            path: {
+                run_id: string;
+                step: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IterationPage"];
+                };
+            };
+            /** @description Bad input; nothing was stored. `errors` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in (no session, or a missing or wrong token). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Visible, but not yours to do. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not visible to you. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database could not be reached while answering; try again after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    runs_steps_iterations_retry_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                index: number;
+                run_id: string;
+                step: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ReasonRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ReasonRequest"];
+                "multipart/form-data": components["schemas"]["ReasonRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            /** @description Bad input; nothing was stored. `errors` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in (no session, or a missing or wrong token). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Visible, but not yours to do. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not visible to you. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The object's current state does not allow this; `detail` says why. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not JSON, a form or multipart data that can be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database could not be reached while answering; try again after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    runs_steps_iterations_skip_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                index: number;
+                run_id: string;
+                step: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ReasonRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ReasonRequest"];
+                "multipart/form-data": components["schemas"]["ReasonRequest"];
             };
         };
         responses: {
