@@ -292,12 +292,41 @@ def version_submit(request: HttpRequest, slug: str, number: int) -> HttpResponse
     )
 
 
+#: What the confirmation of a publication posts when no version is in force to retire.
+RETIRES_NONE = "none"
+
+
 @page
-@require_POST
+@require_http_methods(["GET", "POST"])
 def version_publish(request: HttpRequest, slug: str, number: int) -> HttpResponse:
-    return version_act(
-        request, slug, number, "publish_workflow", services.version_publish, "published"
-    )
+    """Publishing asks first, naming the version in force that it retires; the form of that
+    page publishes. A confirmation that named another version than the one in force now
+    (someone published meanwhile) is asked again, naming the right one."""
+    workflow = workflow_access(request.user, slug, "publish_workflow")
+    version = version_get(workflow, number)
+    in_force = workflow.published_version
+    if in_force is not None and in_force.pk == version.pk:
+        in_force = None
+    retires = str(in_force.number) if in_force else RETIRES_NONE
+    if request.method == "POST":
+        confirmed = request.POST.get("retires", "")
+        if confirmed == retires:
+            return version_act(
+                request, slug, number, "publish_workflow", services.version_publish, "published"
+            )
+        if confirmed:
+            messages.warning(
+                request,
+                "The version in force changed since you were asked; "
+                "confirm again, with the version this publication retires now.",
+            )
+    if "publish" not in version_acts(request.user, version):
+        messages.error(
+            request, f"Version {version.number} is {version.status}; it cannot be published."
+        )
+        return redirect(version_url(version))
+    context = {"workflow": workflow, "version": version, "in_force": in_force, "retires": retires}
+    return render(request, "designer/version_publish.html", context)
 
 
 @page

@@ -355,10 +355,10 @@ def test_full_cycle_through_pages(client: Client, alice: User, bob: User) -> Non
     assert response.status_code == 302
     page = text(reviewer.get(ver(1)))
     assert "badge-approved" in page and "Looks right" in page and "1 of 1" in page
-    assert ">Publish<" not in page  # bob is no publisher
+    assert ">Publish…<" not in page  # bob is no publisher
 
-    assert ">Publish<" in text(author.get(ver(1)))
-    assert author.post(ver(1, "publish")).status_code == 302
+    assert ">Publish…<" in text(author.get(ver(1)))
+    assert author.post(ver(1, "publish"), {"retires": "none"}).status_code == 302
     assert "badge-published" in text(author.get(ver(1)))
     listing = text(author.get("/workflows/"))
     assert "badge-published" in listing and f'href="{ver(1)}">v1</a>' in listing
@@ -370,7 +370,7 @@ def test_full_cycle_through_pages(client: Client, alice: User, bob: User) -> Non
     assert "the published version v1" in review_page
     assert "<code>action.seconds</code>" in review_page
     reviewer.post(ver(2, "review"), {"decision": "approve"})
-    author.post(ver(2, "publish"))
+    author.post(ver(2, "publish"), {"retires": "1"})
     assert status_of(workflow, 1) == VersionStatus.RETIRED
     assert status_of(workflow, 2) == VersionStatus.PUBLISHED
     detail = text(author.get(wf()))
