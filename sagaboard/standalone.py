@@ -23,6 +23,7 @@ short is taken back at the next start.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import signal
@@ -80,8 +81,6 @@ class Engine:
         self.worker_thread: threading.Thread | None = None
         self.beat: Service | None = None
         self.beat_thread: threading.Thread | None = None
-        #: Set when the worker stopped with attempts still in flight.
-        self.abandoned = False
 
     def start(self) -> None:
         """Take back what a stopped process held; start the worker, then beat."""
@@ -134,7 +133,6 @@ class Engine:
             stopper.start()
             stopper.join(timeout)
             if stopper.is_alive():
-                self.abandoned = True
                 log.warning(
                     "attempts still in flight after %.0f s; the next start takes them back",
                     timeout,
@@ -255,13 +253,18 @@ def serve(
             signal.signal(sig, handler)
     if not server.started:
         sys.exit(1)
-    if engine.abandoned:
-        # The worker's pool threads would hold the exit until their attempts end (the
-        # interpreter joins them); those attempts are taken back at the next start.
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+    # Everything has stopped; what is left is the interpreter's own teardown, freeing
+    # every module and object one by one: 0.6 to 2.5 s on a loaded 2-core machine, more
+    # than the stop itself, for nothing. The exit handlers run and the output is flushed;
+    # SQLite keeps what was committed in its write-ahead log, which the next start reads.
+    # And when the worker gave up on attempts in flight, its pool threads would hold a
+    # normal exit until those end (the interpreter joins them); they are taken back at
+    # the next start.
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _exit_quietly(signum: int, frame: Any) -> None:
