@@ -8,6 +8,8 @@ role and width; moderate and minor ones are printed.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +29,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
 FAILING = {"critical", "serious"}
+#: A folder to keep each page as staff saw it (SAGABOARD_SCREENSHOTS), to look at them.
+SHOTS = os.environ.get("SAGABOARD_SCREENSHOTS")
 WIDTHS = {"wide": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 # The roles of DESIGN.md's "Who uses it", as the grants on both workflows make them.
@@ -222,6 +226,9 @@ def test_every_page_passes_axe_as_each_role(
                 continue
             visit(live, target)
             found += [(target.name, role, width, v) for v in axe(live.page)]
+            if SHOTS and role == "staff":
+                name = re.sub(r"\W+", "-", target.name)
+                live.page.screenshot(path=f"{SHOTS}/{width}-{name}.png", full_page=True)
 
     failing = [f for f in found if f[3]["impact"] in FAILING]
     other = [f for f in found if f[3]["impact"] not in FAILING]
