@@ -108,6 +108,7 @@ def board(request: HttpRequest) -> HttpResponse:
             "since": filters.since.isoformat() if filters.since else "",
             "until": filters.until.isoformat() if filters.until else "",
         },
+        "page_size": RunPagination.page_size,
         "runs": _page(request, filters, RunPagination.page_size),
         "stuck": _page(request, stuck, STUCK_ON_TOP),
     }
