@@ -245,3 +245,56 @@ def test_the_approver_sees_the_run_s_input_beside_the_decision(
     dialog.locator("button[type=submit]").click()
     expect(live.node("manager_ok")).to_have_attribute("data-status", "succeeded", timeout=SLOW)
     assert page_errors == []
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["laptop", "phone"])
+def test_a_long_stuck_run_s_timeline_keeps_its_attempts_apart_and_its_stuck_time_short(
+    live: Live, worker: Worker, page_errors: PageErrors, viewport: dict[str, int]
+) -> None:
+    """Three attempts in a second or two, then 18 minutes stuck: drawn to scale, the
+    attempts were slivers on top of each other; the stuck stretch is a labelled gap."""
+    run_id, olga = stuck_for_18_minutes()
+    live.sign_in(olga)
+    live.page.set_viewport_size(viewport)
+    live.open(f"/runs/{run_id}/")
+    page = live.page
+
+    timeline = page.locator(".timeline")
+    expect(timeline.locator('.timeline-gap-label[data-gap="stuck"]')).to_have_text("stuck 18 min")
+    expect(timeline.locator('.timeline-gaps [data-gap="stuck"]')).to_contain_text(
+        re.compile(r"stuck for 18 min \d+ s, from \d{2}:\d{2}:\d{2} to now")
+    )
+    row = timeline.locator('.timeline-row[data-step="ship"]')
+    track, band = row.locator(".timeline-track").bounding_box(), row.locator(".timeline-gap")
+    gap = band.bounding_box()
+    assert track is not None and gap is not None
+    assert gap["width"] < 0.15 * track["width"], (gap, track)
+    bars = row.locator('.timeline-bar[data-kind="attempt"]')
+    expect(bars).to_have_count(3)
+    boxes = [bar.bounding_box() for bar in bars.all()]
+    for box in boxes:
+        assert box is not None and box["width"] >= 12, boxes
+        assert box["x"] + box["width"] <= gap["x"] + 1, (box, gap)
+    for before, after in zip(boxes, boxes[1:], strict=False):
+        assert before is not None and after is not None
+        assert after["x"] >= before["x"] + before["width"] - 1, boxes
+    # Each is a target of its own: a click pins that attempt's details.
+    for n, bar in enumerate(bars.all(), start=1):
+        bar.click()
+        expect(page.locator(".timeline-detail")).to_contain_text(f"ship: attempt {n} failed")
+
+    # The reader zooms in (the chart scrolls sideways), and out again.
+    width = boxes[0]["width"] if boxes[0] else 0
+    timeline.get_by_role("button", name="Zoom in").click()
+    expect(timeline).to_have_attribute("data-zoom", "2")
+    wider = bars.first.bounding_box()
+    assert wider is not None and wider["width"] > 1.6 * width, (width, wider)
+    timeline.get_by_role("button", name="Zoom out").click()
+    expect(timeline).to_have_attribute("data-zoom", "1")
+    # And may draw the idle time to scale: no gap then, the attempts squeezed at the start.
+    timeline.get_by_label("Idle time to scale").check()
+    expect(timeline.locator(".timeline-gap")).to_have_count(0)
+    squeezed = bars.first.bounding_box()
+    assert squeezed is not None and squeezed["width"] < width / 4, (width, squeezed)
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"] + 1
+    assert page_errors == []

@@ -254,3 +254,94 @@ function marker(bars: Bar[], event: RunEvent, kind: BarKind, outcome: Outcome, a
   bars.push(bar);
   return bar;
 }
+
+// --- the timeline's time axis ------------------------------------------------------------
+
+/** A stretch of the timeline's axis: time drawn to scale, or a gap in which nothing ran,
+ * drawn short and labelled ("stuck 18 min"), so that hours stuck do not squeeze the
+ * attempts around them into slivers. ``x0``, ``x1``: where it is drawn, in % of the track. */
+export interface Stretch {
+  from: number;
+  to: number;
+  gap: "stuck" | "idle" | null;
+  x0: number;
+  x1: number;
+}
+
+export interface TimeScale {
+  stretches: Stretch[];
+  /** Where time ``t`` is drawn, in % of the track. */
+  x: (t: number) => number;
+}
+
+/** Idle time shorter than this is always drawn to scale. */
+const GAP_MIN_MS = 10_000;
+/** The width of a gap drawn short, in % of the track (less when there are many). */
+const GAP_PCT = 7;
+
+/** The timeline's axis from ``start`` to ``end``: to scale, except (with ``compress``) the
+ * stretches in which no attempt, wait or compensation was under way and nothing happened
+ * that are longer than all the rest of the run put together; those are gaps drawn short,
+ * said to be "stuck" when the run was stuck then. */
+export function timeScale(bars: Bar[], events: RunEvent[], start: number, end: number, compress: boolean): TimeScale {
+  const busy: [number, number][] = [
+    ...bars.map((b): [number, number] => [b.start, b.end ?? end]),
+    ...events.map((e): [number, number] => [Date.parse(e.at), Date.parse(e.at)]),
+  ].sort((a, b) => a[0] - b[0]);
+  // The stretches in which nothing was under way, and whether the run was stuck then.
+  const idle: { from: number; to: number; stuck: boolean }[] = [];
+  let reached = start;
+  for (const [from, to] of busy) {
+    if (from > reached) idle.push({ from: reached, to: from, stuck: false });
+    reached = Math.max(reached, to);
+  }
+  if (end > reached) idle.push({ from: reached, to: end, stuck: false });
+  let stuck = false;
+  let i = 0;
+  for (const event of events) {
+    const at = Date.parse(event.at);
+    while (i < idle.length && idle[i].from < at) idle[i++].stuck = stuck;
+    if (event.step === null || event.event.startsWith("act.")) stuck = event.status === "stuck";
+  }
+  while (i < idle.length) idle[i++].stuck = stuck;
+
+  const span = Math.max(end - start, 1);
+  const gaps: typeof idle = [];
+  if (compress) {
+    let drawn = span;
+    for (const stretch of [...idle].sort((a, b) => b.to - b.from - (a.to - a.from))) {
+      const length = stretch.to - stretch.from;
+      if (length >= GAP_MIN_MS && length > drawn - length) {
+        gaps.push(stretch);
+        drawn -= length;
+      }
+    }
+    gaps.sort((a, b) => a.from - b.from);
+  }
+  const gapPct = gaps.length ? Math.min(GAP_PCT, 30 / gaps.length) : 0;
+  const scaled = span - gaps.reduce((n, g) => n + g.to - g.from, 0);
+  const perMs = (100 - gapPct * gaps.length) / Math.max(scaled, 1);
+  const stretches: Stretch[] = [];
+  let t = start;
+  let x = 0;
+  const add = (from: number, to: number, gap: Stretch["gap"]) => {
+    if (to <= from && gap === null) return;
+    const width = gap ? gapPct : (to - from) * perMs;
+    stretches.push({ from, to, gap, x0: x, x1: x + width });
+    x += width;
+  };
+  for (const g of gaps) {
+    add(t, g.from, null);
+    add(g.from, g.to, g.stuck ? "stuck" : "idle");
+    t = g.to;
+  }
+  add(t, end, null);
+  const scale = (at: number): number => {
+    if (at <= start) return 0;
+    for (const s of stretches) {
+      if (at <= s.to) return s.x0 + ((at - s.from) / Math.max(s.to - s.from, 1)) * (s.x1 - s.x0);
+    }
+    return 100;
+  };
+  return { stretches, x: scale };
+}
