@@ -225,7 +225,7 @@ def _latencies_sql(workflow: Workflow, since: datetime) -> dict[str, dict[str, A
                AND e.type IN %s AND e.at >= %s
          GROUP BY e.step_id
     """  # noqa: S608 - table names from the models, values as parameters
-    params = [
+    params: list[Any] = [
         str(EventType.STEP_RETRY_SCHEDULED),
         str(EventType.STEP_FAILED),
         list(PERCENTILES),
