@@ -19,17 +19,8 @@ from typing import Any
 
 from engine.models import Iteration, Run, StepRun
 from engine.sql import Writes, columns, convert, db, pk_value, prep, quote, table
-from saga import (
-    AttemptLost,
-    Definition,
-    Happening,
-    RunStatus,
-    StepState,
-    StepStatus,
-    StepSucceeded,
-    StepWaiting,
-    TimerFired,
-)
+from saga import Definition, Happening, RunStatus, StepState, StepStatus
+from saga.fan import needs_every_iteration
 from saga.state import Fan
 from saga.vocabulary import AT_REST
 
@@ -39,7 +30,6 @@ __all__ = [
     "create",
     "fan_core",
     "fan_of",
-    "forward_only",
     "gather",
     "item",
     "load",
@@ -118,18 +108,6 @@ def _top_sql(vendor: str, maps: int) -> str:
     )
 
 
-def forward_only(happening: Happening | None) -> bool:
-    """Whether the happening can only move a run forward, unless something already failed:
-    an attempt's success, a call made, a retry due, a message sent again."""
-    if isinstance(happening, TimerFired):
-        return not happening.compensation
-    return isinstance(happening, StepSucceeded | StepWaiting | AttemptLost)
-
-
-#: Statuses of iterations that make a map's change no quiet one (loads all it may need).
-_TROUBLE = (StepStatus.FAILED, StepStatus.COMPENSATING, StepStatus.COMPENSATION_FAILED)
-
-
 def load(
     run: Run, definition: Definition, rows: Mapping[str, StepRun], *, about: Happening | None
 ) -> dict[str, Any]:
@@ -143,12 +121,17 @@ def load(
     found: dict[str, dict[int, Iteration]] = {sid: {} for sid in maps}
     if not maps:
         return found
-    quiet = (
-        forward_only(about)
-        and not (run.core or {}).get("compensating")
-        and run.status != RunStatus.STUCK
-    )
-    full = [sid for sid in maps if not (quiet and _calm(rows[sid]))]
+    full = [
+        sid
+        for sid in maps
+        if needs_every_iteration(
+            about,
+            run_status=RunStatus(run.status),
+            compensating=bool((run.core or {}).get("compensating")),
+            map_status=StepStatus(rows[sid].status),
+            counts={StepStatus(s): n for s, n in rows[sid].core[_COUNTS]["counts"].items()},
+        )
+    ]
     pk = pk_value(Run, run.pk)
     if full:
         _read(_load_sql(db().vendor), [pk], found, full)
@@ -157,14 +140,9 @@ def load(
             params += [pk, sid, definition.step(sid).max_concurrency]
         _read(_top_sql(db().vendor, len(full)), params, found, full)
     step, index = getattr(about, "step", None), getattr(about, "index", None)
-    if step in found and step not in full and index is not None:
+    if step in found and index is not None and index not in found[step]:
         _read(_one_sql(db().vendor), [pk, step, index], found, [step])
     return found
-
-
-def _calm(row: StepRun) -> bool:
-    counts = row.core[_COUNTS]["counts"]
-    return row.status == StepStatus.RUNNING and not any(counts.get(s) for s in _TROUBLE)
 
 
 @lru_cache(maxsize=4)
