@@ -203,9 +203,9 @@ def claim(
     *,
     by: str,
     fields: tuple[str, ...],
-) -> tuple[tuple[Any, ...], Any] | None:
+) -> tuple[tuple[Any, ...], tuple[Any, Any]] | None:
     """Claim an iteration's attempt for worker ``by``: the run's ``fields`` and the
-    iteration's item, or None when the attempt is not there to claim (see
+    iteration's item and output, or None when the attempt is not there to claim (see
     :func:`engine.store.claim_step`, which this mirrors)."""
     conn = db()
     now = Iteration._meta.get_field("claimed_at").get_db_prep_save(datetime.now(tz=UTC), conn)
@@ -224,12 +224,13 @@ def claim(
     run_fields = tuple(f for f in Run._meta.concrete_fields if f.attname in fields)
     run_fields = tuple(sorted(run_fields, key=lambda f: fields.index(f.attname)))
     cols = ", ".join(f"r.{quote(str(f.column))}" for f in run_fields)
-    item_field = (Iteration._meta.get_field("item"),)
+    own = (Iteration._meta.get_field("item"), Iteration._meta.get_field("output"))
     with conn.cursor() as cursor:
         if conn.vendor == "postgresql":
             cursor.execute(
-                f"WITH claimed AS ({claim_sql} RETURNING i.run_id, i.item) "
-                f"SELECT {cols}, c.item FROM {table(Run)} r JOIN claimed c ON c.run_id = r.id",
+                f"WITH claimed AS ({claim_sql} RETURNING i.run_id, i.item, i.output) "
+                f"SELECT {cols}, c.item, c.output FROM {table(Run)} r "
+                f"JOIN claimed c ON c.run_id = r.id",
                 params,
             )
             found = cursor.fetchone()
@@ -238,7 +239,7 @@ def claim(
             if cursor.rowcount != 1:
                 return None
             cursor.execute(
-                f"SELECT {cols}, i.item FROM {table(Run)} r JOIN {table(Iteration)} i "
+                f"SELECT {cols}, i.item, i.output FROM {table(Run)} r JOIN {table(Iteration)} i "
                 f"ON i.run_id = r.id WHERE r.id = %s AND i.step_id = %s "
                 f"AND i.{quote('index')} = %s",
                 [pk, step_id, index],
@@ -246,22 +247,23 @@ def claim(
             found = cursor.fetchone()
     if found is None:
         return None
-    facts = tuple(convert(run_fields, found[:-1]))
-    return facts, convert(item_field, found[-1:])[0]
+    facts = tuple(convert(run_fields, found[:-2]))
+    return facts, tuple(convert(own, found[-2:]))
 
 
-def item(run_id: Any, step_id: str, index: int) -> Any:
-    """The item of one iteration."""
+def item(run_id: Any, step_id: str, index: int) -> tuple[Any, Any]:
+    """The item of one iteration, and its output (when it has succeeded)."""
+    own = (Iteration._meta.get_field("item"), Iteration._meta.get_field("output"))
     with db().cursor() as cursor:
         cursor.execute(_item_sql(db().vendor), [pk_value(Run, run_id), step_id, index])
         found = cursor.fetchone()
-    return convert((Iteration._meta.get_field("item"),), found)[0]
+    return tuple(convert(own, found))
 
 
 @lru_cache(maxsize=4)
 def _item_sql(vendor: str) -> str:
     return (
-        f"SELECT item FROM {table(Iteration)} "
+        f"SELECT item, output FROM {table(Iteration)} "
         f"WHERE run_id = %s AND step_id = %s AND {quote('index')} = %s"
     )
 

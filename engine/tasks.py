@@ -50,11 +50,12 @@ class RunFacts(NamedTuple):
 @dataclass(frozen=True)
 class Claimed:
     """A claimed attempt: what running it needs to know of its run, and for an iteration
-    of a map, its index and item."""
+    of a map, its index, item and output (its compensation reads it)."""
 
     run: RunFacts
     index: int | None = None
     item: Any = None
+    output: Any = None
 
 
 def _claim(
@@ -66,7 +67,7 @@ def _claim(
         found = iterations.claim(
             run_id, step_id, index, attempt, compensation, by=WORKER, fields=RunFacts._fields
         )
-        return None if found is None else Claimed(RunFacts(*found[0]), index, found[1])
+        return None if found is None else Claimed(RunFacts(*found[0]), index, *found[1])
     facts = claim_step(run_id, step_id, attempt, compensation, by=WORKER, fields=RunFacts._fields)
     return None if facts is None else Claimed(RunFacts(*facts))
 
@@ -102,6 +103,10 @@ def _action(
     context = {"input": run_input, "steps": steps, "run": {"id": str(run_id)}}
     if claimed.index is not None:
         context.update(item=claimed.item, index=claimed.index)
+        if compensation:
+            # An iteration's compensation reads its own output as its step's, as any
+            # step's compensation does.
+            steps[sdef.id] = {"output": claimed.output}
     return render(template, context)
 
 
@@ -137,7 +142,7 @@ def execute_step(
             return
         step_id, attempt, index = following.step, following.attempt, following.index
         compensation = isinstance(following, saga.StartCompensation)
-        claimed = Claimed(run, index, _item(run_id, step_id, index))
+        claimed = Claimed(run, index, *_item(run_id, step_id, index))
     # Enough in a row: the next one goes through the broker like any other.
     if index is None:
         release_claim(run_id, step_id, by=WORKER)
@@ -146,9 +151,9 @@ def execute_step(
     dispatch.execute(run_id, step_id, attempt, compensation, index)
 
 
-def _item(run_id: str, step_id: str, index: int | None) -> Any:
+def _item(run_id: str, step_id: str, index: int | None) -> tuple[Any, Any]:
     if index is None:
-        return None
+        return None, None
     return iterations.item(run_id, step_id, index)
 
 

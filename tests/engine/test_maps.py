@@ -34,7 +34,8 @@ def lines_saga(*, concurrency: int = 2, pivot_first: bool = False) -> dict[str, 
     if not pivot_first:
         reserve_lines["do"]["compensation"] = {
             "name": "demo.inventory.release",
-            "args": {"sku": "{{ item.sku }}"},
+            # An iteration's compensation reads its own output as its step's.
+            "args": {"sku": "{{ item.sku }}", "id": "{{ steps.reserve_lines.output.id }}"},
         }
     steps = [reserve_lines, task("ship", "demo.shipping.ship", ["reserve_lines"])]
     if pivot_first:
@@ -98,6 +99,9 @@ def test_a_failed_iteration_compensates_the_others_highest_index_first(worker, o
         f"{run_id}:reserve_lines:{i}:compensate" for i in range(3)
     ]
     assert all(e.applied == 1 for e in released)
+    for entry in released:  # each undid its own iteration's reservation
+        done = entry.idempotency_key.removesuffix(":compensate")
+        assert entry.result["undone"] == LedgerEntry.objects.get(idempotency_key=done).result["id"]
     failed = Event.objects.get(
         run_id=run_id, type="step.failed", step_id="reserve_lines", data__iteration=3
     )
