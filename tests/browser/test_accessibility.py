@@ -63,6 +63,10 @@ class Target:
     ready: str  # a selector visible once the page is drawn
     roles: set[str] = field(default_factory=lambda: set(ROLE_PERMS))
     live: bool = False  # a live page: waits for its socket
+    # A state the page reaches once drawn (a dialog open, a step picked): what to click,
+    # and what shows once it has.
+    click: str | None = None
+    shown: str | None = None
 
 
 def pages(world: World) -> list[Target]:
@@ -73,6 +77,24 @@ def pages(world: World) -> list[Target]:
         Target("run, stuck", f"/runs/{world.stuck}/", ".stuck-alert", live=True),
         Target("run, completed", f"/runs/{world.completed}/", ".event-log tr", live=True),
         Target("run, at an approval gate", f"/runs/{world.gate}/", ".gate-alert", live=True),
+        Target(
+            "run, stuck, retrying a step",
+            f"/runs/{world.stuck}/",
+            ".stuck-alert",
+            {"staff", "operator"},
+            live=True,
+            click='.stuck-alert button[data-act="retry"]',
+            shown="dialog.act-dialog",
+        ),
+        Target(
+            "run, at an approval gate, approving",
+            f"/runs/{world.gate}/",
+            ".gate-alert",
+            {"staff", "approver"},
+            live=True,
+            click='.gate-alert button[data-act="approve"]',
+            shown="dialog.act-dialog",
+        ),
         Target("workflow list", "/workflows/", "table.table"),
         Target("workflow page", "/workflows/orders/", ".page-head"),
         Target("overview", "/workflows/orders/overview/", ".page-head", live=True),
@@ -81,6 +103,21 @@ def pages(world: World) -> list[Target]:
         Target("diff page", f"/workflows/orders/versions/{world.review}/diff/?against=1", "main"),
         Target("edit page", f"/workflows/orders/versions/{world.draft}/edit/", "main", changers),
         Target("designer, new draft", "/workflows/orders/designer/", ".react-flow__node", changers),
+        Target(
+            "designer, a step picked",
+            "/workflows/orders/designer/",
+            ".react-flow__node",
+            changers,
+            click='.react-flow__node[data-id="ship"] .step-name',
+            shown='[data-panel="step"]',
+        ),
+        Target(
+            "designer, simulating",
+            "/workflows/orders/versions/1/designer/",
+            ".react-flow__node",
+            click='.designer-tools button:has-text("Simulate")',
+            shown='[data-panel="simulate"]',
+        ),
         Target(
             "designer, read-only", "/workflows/orders/versions/1/designer/", ".react-flow__node"
         ),
@@ -185,6 +222,9 @@ def visit(live: Live, target: Target) -> None:
     if target.live:
         expect(live.page.locator(".live-badge")).to_have_attribute("data-state", "live")
     expect(live.page.locator(target.ready).first).to_be_visible()
+    if target.click and target.shown:
+        live.page.locator(target.click).first.click()
+        expect(live.page.locator(target.shown).first).to_be_visible()
     # Transitions and fades settle, so that colours are read as they end.
     live.page.wait_for_timeout(300)
 
