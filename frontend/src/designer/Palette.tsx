@@ -13,6 +13,7 @@ const BADGES: Record<StepType, string> = {
   approval: "APPR",
   delay: "WAIT",
   callback: "CB",
+  map: "MAP",
 };
 
 export function Palette({ onAdd }: { onAdd: (type: StepType) => void }) {
