@@ -46,10 +46,9 @@ setup-test: $(DEV_STAMP) static/build/.stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
+# Migrating and creating the demo in the serving process spares two starts of Django.
 run: setup
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py sagaboard demo
-	exec $(BIN)/python manage.py sagaboard serve --host $(HOST) --port $(PORT)
+	exec $(BIN)/python manage.py sagaboard serve --setup --host $(HOST) --port $(PORT)
 
 test: setup-test lint
 	scripts/test.sh

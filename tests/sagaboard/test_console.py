@@ -2,8 +2,8 @@
 once it answers, at every start; then quiet under demo traffic, refused requests and
 static files, problems aside.
 
-Started as `make run` starts it (migrate, demo, serve), on a spare port and a fresh
-SAGABOARD_VAR_DIR, with no service configured.
+Started as `make run` starts it (`sagaboard serve --setup`: migrate, demo, serve), on a
+spare port and a fresh SAGABOARD_VAR_DIR, with no service configured.
 """
 
 from __future__ import annotations
@@ -58,9 +58,8 @@ def banner_passwords(log: str) -> dict[str, str]:
 
 
 def serve(topology: Topology, env: dict[str, str], port: int, name: str) -> Proc:
-    proc = topology.start(
-        name, [sys.executable, "manage.py", "sagaboard", "serve", "--port", str(port)], env
-    )
+    command = [sys.executable, "manage.py", "sagaboard", "serve", "--setup", "--port", str(port)]
+    proc = topology.start(name, command, env)
     poll(
         lambda: proc.alive() and len(BANNER_END.findall(proc.log)) >= 2,
         timeout=90,
@@ -78,14 +77,13 @@ def stop(proc: Proc) -> str:
 def test_every_start_shows_the_passwords_and_then_stays_quiet(topology, tmp_path):
     env = clean_env(SAGABOARD_VAR_DIR=str(tmp_path / "var"), SAGABOARD_DEMO_RATE="120")
     env.pop("LOG_LEVEL", None)
-    manage("migrate", "--noinput", env=env)
-    passwords = demo_passwords(manage("sagaboard", "demo", env=env))
     port = spare_port()
     base = f"http://127.0.0.1:{port}"
 
     first = serve(topology, env, port, "first")
-    assert banner_passwords(first.log) == passwords
     assert f"Sagaboard is up on http://127.0.0.1:{port}/" in first.log
+    passwords = banner_passwords(first.log)
+    assert list(passwords) == ["admin", "author", "reviewer", "operator", "approver"]
 
     # Demo traffic, a refused page, a page that is not there, static files and the icon.
     api = Api(base, "admin", passwords["admin"])
@@ -108,8 +106,9 @@ def test_every_start_shows_the_passwords_and_then_stays_quiet(topology, tmp_path
     for noise in NOISE:
         assert noise not in console, f"{noise!r} on the console:\n{console[-3000:]}"
 
-    # A second start shows the same passwords again, and they still sign in.
-    assert "exist already" in manage("sagaboard", "demo", env=env)
+    # A second start shows the same passwords again, and they still sign in; so does
+    # `sagaboard demo`.
+    assert demo_passwords(manage("sagaboard", "demo", env=env)) == passwords
     second = serve(topology, env, port, "second")
     assert banner_passwords(second.log) == passwords
     Api(base, "operator", passwords["operator"])

@@ -10,8 +10,9 @@ from typing import Any
 
 import yaml
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.db import connections, transaction
 
 from common.errors import Conflict, InvalidInput
 from demo.loader import DEMO_WORKFLOWS, load_demo
@@ -99,6 +100,12 @@ class Command(BaseCommand):
         )
         serve.add_argument("--host", default="127.0.0.1")
         serve.add_argument("--port", type=int, default=8000)
+        serve.add_argument(
+            "--setup",
+            action="store_true",
+            help="first migrate the database and create what is missing of the demo, in the "
+            "same process (what make run does)",
+        )
         generated = sub.add_parser(
             "generate", help="write the files generated from the code (schema, front-end types)"
         )
@@ -258,7 +265,15 @@ class Command(BaseCommand):
 
     # serve
 
-    def do_serve(self, *, host: str, port: int, **_: Any) -> None:
+    def do_serve(self, *, host: str, port: int, setup: bool = False, **_: Any) -> None:
+        if setup:
+            # One process rather than three: each start of Django costs seconds of CPU.
+            call_command("migrate", interactive=False, verbosity=0)
+            created = load_demo()
+            demo_users.keep(created)
+            if created:
+                self.stdout.write("Created the demo users and workflows.")
+            connections.close_all()
         banner = ready_banner(f"http://{host}:{port}/", demo_users.known(), traffic_current())
 
         def ready() -> None:
