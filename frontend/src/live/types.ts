@@ -37,7 +37,12 @@ export type RunPage = Omit<Schemas["PaginatedRunListItemList"], "results"> & { r
 export type RunsQuery = NonNullable<operations["runs_list"]["parameters"]["query"]> & { cursor?: string };
 
 /** The acts on a step, and on a run: the last part of their paths in the API. */
-type ActOf<P> = P extends `/api/runs/{run_id}/steps/{step}/${infer Act}/` ? Act : never;
+// (A map iteration's acts and its list, under steps/{step}/iterations/, are not a step's.)
+type ActOf<P> = P extends `/api/runs/{run_id}/steps/{step}/${infer Act}/`
+  ? Act extends `${string}/${string}` | "iterations"
+    ? never
+    : Act
+  : never;
 type RunActOf<P> = P extends `/api/runs/{run_id}/${infer Act}/` ? (Act extends `${string}/${string}` | "events" ? never : Act) : never;
 export type StepAct = ActOf<keyof paths>;
 export type RunAct = RunActOf<keyof paths>;
