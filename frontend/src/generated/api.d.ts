@@ -688,7 +688,6 @@ export interface components {
         };
         /** @description One iteration of a map step: its item, and its attempts and outcome. */
         Iteration: {
-            /** Format: int64 */
             index: number;
             item?: unknown;
             status?: components["schemas"]["StepStatusEnum"];
@@ -726,9 +725,7 @@ export interface components {
             activity: string;
             step: string;
             idempotency_key: string;
-            /** Format: int64 */
             applied?: number;
-            /** Format: int64 */
             calls?: number;
             result?: unknown;
         };
@@ -777,7 +774,6 @@ export interface components {
             reason: string;
         };
         Review: {
-            /** Format: int64 */
             round: number;
             reviewer?: string;
             decision: components["schemas"]["ReviewDecisionEnum"];
@@ -819,7 +815,6 @@ export interface components {
             finished_at?: string | null;
             /** Format: date-time */
             stuck_since?: string | null;
-            /** Format: int64 */
             last_seq?: number;
             input?: unknown;
             output?: unknown;
@@ -845,7 +840,6 @@ export interface components {
             finished_at?: string | null;
             /** Format: date-time */
             stuck_since?: string | null;
-            /** Format: int64 */
             last_seq?: number;
             workflow_name: string;
             readonly stuck_step: string | null;
@@ -971,7 +965,6 @@ export interface components {
         };
         Version: {
             workflow: string;
-            /** Format: int64 */
             number: number;
             status?: components["schemas"]["VersionStatusEnum"];
             content_hash: string;
@@ -991,7 +984,6 @@ export interface components {
             retired_at?: string | null;
             spec: unknown;
             layout?: unknown;
-            /** Format: int64 */
             review_round?: number;
             readonly approvals: number;
             required_approvals: number;
@@ -1008,7 +1000,6 @@ export interface components {
          */
         VersionStatusEnum: "draft" | "in_review" | "approved" | "published" | "retired";
         VersionSummary: {
-            /** Format: int64 */
             number: number;
             status?: components["schemas"]["VersionStatusEnum"];
             content_hash: string;
@@ -1037,7 +1028,6 @@ export interface components {
         /** @description A version as written: with the validator's warnings about its spec. */
         VersionWritten: {
             workflow: string;
-            /** Format: int64 */
             number: number;
             status?: components["schemas"]["VersionStatusEnum"];
             content_hash: string;
@@ -1057,7 +1047,6 @@ export interface components {
             retired_at?: string | null;
             spec: unknown;
             layout?: unknown;
-            /** Format: int64 */
             review_round?: number;
             readonly approvals: number;
             required_approvals: number;
@@ -1069,7 +1058,6 @@ export interface components {
             slug: string;
             name: string;
             description?: string;
-            /** Format: int64 */
             required_approvals?: number;
             readonly published_version: number | null;
             /** Format: date-time */
