@@ -136,7 +136,7 @@ class StepActsSerializer(serializers.Serializer):
 
 class RunStepSerializer(StepRunSerializer):
     name = serializers.CharField()
-    skipped = serializers.ChoiceField(
+    skip = serializers.ChoiceField(
         choices=["step", "compensation", "condition"],
         allow_null=True,
         help_text="a skipped step: what was skipped (the step or its compensation, by an "
@@ -145,7 +145,7 @@ class RunStepSerializer(StepRunSerializer):
     )
 
     class Meta(StepRunSerializer.Meta):
-        fields = [*StepRunSerializer.Meta.fields, "name", "skipped"]
+        fields = [*StepRunSerializer.Meta.fields, "name", "skip"]
 
 
 class RunSerializer(RunSummarySerializer):
@@ -171,7 +171,7 @@ class RunSerializer(RunSummarySerializer):
         for item in data:
             item["name"] = names.get(item["id"], "")
             skipped = skips.get(item["id"])
-            item["skipped"] = skipped.what if skipped else None
+            item["skip"] = skipped.what if skipped else None
             if skipped:
                 item["latency_ms"] = skipped.latency_ms
         return list(data)

@@ -46,16 +46,16 @@ def test_a_skipped_step_s_latency_is_its_attempt_s_not_the_time_it_stood_stuck(w
     stuck = wait_for(client, run_id, {"stuck"})
     attempt = step(stuck, "ship")["latency_ms"]
     assert attempt is not None and attempt < STUCK_S * 1000
-    assert step(stuck, "ship")["skipped"] is None
+    assert step(stuck, "ship")["skip"] is None
     time.sleep(STUCK_S)
 
     skip(client, run_id, "ship")
     done = wait_for(client, run_id, {"completed"})
     ship = step(done, "ship")
-    assert ship["status"] == "skipped" and ship["skipped"] == "step"
+    assert ship["status"] == "skipped" and ship["skip"] == "step"
     assert ship["latency_ms"] == pytest.approx(attempt, abs=1)
     assert ship["finished_at"] > stuck["stuck_since"]  # it ended when it was skipped
-    assert step(done, "notify")["skipped"] is None
+    assert step(done, "notify")["skip"] is None
 
 
 def test_a_step_whose_compensation_was_skipped_says_so(worker, operator):
@@ -79,8 +79,8 @@ def test_a_step_whose_compensation_was_skipped_says_so(worker, operator):
     skip(client, run_id, "reserve")
     done = wait_for(client, run_id, {"compensated"})
     reserve_row = step(done, "reserve")
-    assert reserve_row["status"] == "skipped" and reserve_row["skipped"] == "compensation"
+    assert reserve_row["status"] == "skipped" and reserve_row["skip"] == "compensation"
     # The step's own attempt, which succeeded, not the run from it until the skip.
     assert reserve_row["latency_ms"] is not None
     assert reserve_row["latency_ms"] < STUCK_S * 1000
-    assert step(done, "charge")["skipped"] is None
+    assert step(done, "charge")["skip"] is None

@@ -889,7 +889,7 @@ export interface components {
              *     * `compensation` - compensation
              *     * `condition` - condition
              */
-            skipped: (components["schemas"]["SkippedEnum"] | components["schemas"]["NullEnum"]) | null;
+            skip: (components["schemas"]["SkipEnum"] | components["schemas"]["NullEnum"]) | null;
         };
         Scenarios: {
             scenarios: components["schemas"]["Simulation"][];
@@ -928,7 +928,7 @@ export interface components {
          *     * `condition` - condition
          * @enum {string}
          */
-        SkippedEnum: "step" | "compensation" | "condition";
+        SkipEnum: "step" | "compensation" | "condition";
         /** @description What the user may do to the run now: run-level acts, and per step (saga.ACTS). */
         StepActs: {
             run: string[];

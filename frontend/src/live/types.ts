@@ -64,7 +64,7 @@ export interface StepRow {
   deadline_at: string | null;
   /** A skipped step: what was skipped (the step or its compensation, by an operator; or
    * the step, by its condition). */
-  skipped: "step" | "compensation" | "condition" | null;
+  skip: "step" | "compensation" | "condition" | null;
 }
 
 /** A run with its steps and what the user may do to it now (GET /api/runs/{id}/). */

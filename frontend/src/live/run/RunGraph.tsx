@@ -108,7 +108,7 @@ function Graph({ spec, layout, steps, run, selected, onSelect }: Props) {
           type: step.type,
           pivot: Boolean(step.pivot),
           row: rows.get(step.id),
-          word: stepWord(rows.get(step.id) ?? { status: "pending", skipped: null }, run),
+          word: stepWord(rows.get(step.id) ?? { status: "pending", skip: null }, run),
           selected: selected === step.id,
         },
       })),

@@ -51,7 +51,7 @@ export function applyEvents(held: Held, incoming: RunEvent[]): Held {
     if (event.latency_ms !== null) changed.latency_ms = event.latency_ms;
     if (event.error) changed.error = event.error;
     if (event.event === "step.skipped") {
-      changed.skipped = event.data.compensation ? "compensation" : event.data.reason === "condition" ? "condition" : "step";
+      changed.skip = event.data.compensation ? "compensation" : event.data.reason === "condition" ? "condition" : "step";
     }
     steps.set(event.step, changed);
   }
@@ -89,10 +89,10 @@ export function gateOf(spec: Spec, step: string): { group: string; instructions:
 /** A step's status in words, as the run stands: a step a run ended without reaching
  * is "not reached" (not "pending", which says it may yet run), and a skip says what was
  * skipped. */
-export function stepWord(step: Pick<StepRow, "status" | "skipped">, run: RunStatus): string {
+export function stepWord(step: Pick<StepRow, "status" | "skip">, run: RunStatus): string {
   if (step.status === "pending" && TERMINAL.has(run)) return "not reached";
-  if (step.status === "skipped" && step.skipped === "compensation") return "compensation skipped";
-  if (step.status === "skipped" && step.skipped === "condition") return "skipped by condition";
+  if (step.status === "skipped" && step.skip === "compensation") return "compensation skipped";
+  if (step.status === "skipped" && step.skip === "condition") return "skipped by condition";
   return statusWord(step.status);
 }
 
