@@ -16,7 +16,7 @@ from common.errors import Conflict, NotAllowed
 from common.people import Visitor
 from designer.access import user_can
 from engine.models import Run, StepRun
-from engine.store import run_state
+from engine.store import run_state, with_iterations
 from saga import Definition
 from saga.steps import KINDS, kind_of
 
@@ -69,7 +69,7 @@ def run_acts(user: Visitor, run: Run, steps: list[StepRun]) -> dict[str, Any]:
     if run.is_terminal:
         return acts
     operate = user_can(user, run.workflow, "operate_workflow")
-    state = run_state(run, {s.step_id: s for s in steps})
+    state = run_state(*with_iterations(run, {s.step_id: s for s in steps}))
     groups = user_groups(user)
 
     def may(act: saga.RunAct, step: str | None) -> bool:

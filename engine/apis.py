@@ -156,19 +156,25 @@ class RunDetailApi(APIView):
 
 class RunEventsApi(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("after", OpenApiTypes.INT)],
+        parameters=[
+            OpenApiParameter("after", OpenApiTypes.INT),
+            OpenApiParameter(
+                "iterations",
+                OpenApiTypes.BOOL,
+                description="false: leave out the events of map iterations",
+            ),
+        ],
         responses=EventSerializer(many=True),
     )
     def get(self, request: Request, run_id: str) -> Response:
         run = run_access(request.user, run_id)
-        try:
-            after = int(request.query_params.get("after", 0))
-        except ValueError:
-            raise InvalidInput(
-                "after must be a whole number.",
-                [{"step": None, "field": "after", "message": "not a whole number"}],
-            ) from None
-        return Response(run_events(run, after=after))
+        after = _whole(request, "after", 0)
+        iterations = request.query_params.get("iterations", "true").lower() not in (
+            "false",
+            "0",
+            "no",
+        )
+        return Response(run_events(run, after=after, iterations=iterations))
 
 
 class RunIterationsApi(APIView):

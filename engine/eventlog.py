@@ -55,10 +55,16 @@ def event_message(event: Event, workflow: str, run_status: str | None = None) ->
     }
 
 
-def events_after(run_id: str, workflow: str, after: int, limit: int) -> list[dict[str, Any]]:
-    """Up to ``limit`` events of the run after ``seq`` ``after``, as stream messages."""
-    rows = Event.objects.filter(run_id=run_id, seq__gt=after).order_by("seq")[:limit]
-    return [event_message(row, workflow) for row in rows]
+def events_after(
+    run_id: str, workflow: str, after: int, limit: int, *, iterations: bool = True
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` events of the run after ``seq`` ``after``, as stream messages;
+    without ``iterations``, not those of a map's iterations (a map of 10,000 items logs
+    some 30,000; its step's own events and its progress say what a page needs)."""
+    rows = Event.objects.filter(run_id=run_id, seq__gt=after)
+    if not iterations:
+        rows = rows.exclude(data__has_key="index")
+    return [event_message(row, workflow) for row in rows.order_by("seq")[:limit]]
 
 
 def events_between(
@@ -96,9 +102,12 @@ def runs_snapshot(
     ], len(newest) > limit
 
 
-def run_events(run: Run, *, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
-    """Up to ``limit`` events of ``run`` after ``seq`` ``after``, in order."""
-    return events_after(str(run.pk), run.workflow.slug, after, limit)
+def run_events(
+    run: Run, *, after: int = 0, limit: int = 1000, iterations: bool = True
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` events of ``run`` after ``seq`` ``after``, in order (without
+    ``iterations``, not those of a map's iterations)."""
+    return events_after(str(run.pk), run.workflow.slug, after, limit, iterations=iterations)
 
 
 class Changed(NamedTuple):

@@ -63,6 +63,7 @@ __all__ = [
     "save_output",
     "set_callback_token",
     "spend_callback_token",
+    "with_iterations",
     "workflow_slug",
 ]
 
@@ -369,19 +370,21 @@ def lock_run(run_id: Any, *, about: Happening | None = None) -> tuple[Run, dict[
     (a map's with the iterations the change ``about`` needs: see
     :func:`engine.iterations.load`)."""
     run, rows = _fetch(run_id, _lock_sql(db().vendor))
-    return _with_iterations(run, rows, about=about)
+    return with_iterations(run, rows, about=about)
 
 
 def read_run(run_id: Any) -> tuple[Run, dict[str, StepRun]]:
     """The run and its step rows by step id, as committed now; nothing is locked (a map's
     with every iteration a change may need: what is due, say)."""
     run, rows = _fetch(run_id, _read_sql(db().vendor))
-    return _with_iterations(run, rows, about=None)
+    return with_iterations(run, rows)
 
 
-def _with_iterations(
-    run: Run, rows: dict[str, StepRun], *, about: Happening | None
+def with_iterations(
+    run: Run, rows: dict[str, StepRun], *, about: Happening | None = None
 ) -> tuple[Run, dict[str, StepRun]]:
+    """The run's step rows, each map's with the iterations a change by ``about`` needs
+    (all it may need, when ``about`` is None)."""
     definition = definition_for(run)
     if definition.maps:
         found = iterations.load(run, definition, rows, about=about)
@@ -521,7 +524,9 @@ def claim_step(
     params = [now, by, pk, step_id, attempt]
     claim = (
         f"UPDATE {table(StepRun)} AS s SET claimed_at = %s, claimed_by = %s "
-        f"WHERE s.run_id = %s AND s.step_id = %s AND s.claimed_at IS NULL AND {where}"
+        f"WHERE s.run_id = %s AND s.step_id = %s AND s.claimed_at IS NULL AND {where} "
+        # A map is never performed itself: its iterations are, each claimed on its own row.
+        "AND s.type <> 'map'"
     )
     run_fields = tuple(f for f in Run._meta.concrete_fields if f.attname in fields)
     run_fields = tuple(sorted(run_fields, key=lambda f: fields.index(f.attname)))

@@ -134,7 +134,9 @@ def _run_snapshot(request: HttpRequest, run: Any) -> tuple[dict[str, Any], list[
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         body = run_body(request, run)  # type: ignore[arg-type]  # it only reads .user
-        events = run_events(run, limit=FIRST_EVENTS)
+        # A map's iterations are not in the page's log: their progress is on the map's
+        # step, and its list of iterations is read a page at a time.
+        events = run_events(run, limit=FIRST_EVENTS, iterations=False)
     return body, list(events)
 
 
@@ -152,6 +154,9 @@ def run(request: HttpRequest, run_id: str) -> HttpResponse:
         "ws": f"/ws/runs/{found.pk}/",
         "run": body,
         "events": events,
+        # Every event up to the body's is in the page (its iterations' left out on purpose):
+        # the stream resumes after it. Else after the last one given.
+        "events_through": body["last_seq"] if len(events) < FIRST_EVENTS else events[-1]["seq"],
         "spec": version.spec,
         "layout": version.layout or {},
         "urls": {

@@ -4,9 +4,12 @@ order; a failure compensates the succeeded iterations, highest index first."""
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from demo.models import LedgerEntry
 from engine.models import Event, Iteration, StepRun
@@ -164,3 +167,24 @@ def test_the_api_shows_a_maps_progress_and_its_iterations_a_page_at_a_time(
     assert "refused" in failed[0]["error"]
     assert client.get(url, {"status": "nope"}).status_code == 400
     assert client.get(f"/api/runs/{run_id}/steps/ship/iterations/").status_code == 404
+
+
+def test_the_run_page_and_the_log_api_can_leave_the_iterations_out(worker, operator) -> None:
+    _, client = publish(lines_saga(concurrency=3), operator)
+    run_id = start(client, input={"order_id": "o-7", "lines": lines(6)})["id"]
+    run = wait_for(client, run_id, TERMINAL)
+    every = client.get(f"/api/runs/{run_id}/events/").json()
+    steps_only = client.get(f"/api/runs/{run_id}/events/", {"iterations": "false"}).json()
+    assert len([e for e in every if "index" in e["data"]]) == 12  # started, succeeded: 6 each
+    assert [e for e in every if "index" not in e["data"]] == steps_only
+    browser = Client()
+    browser.force_login(operator)
+    page = browser.get(f"/runs/{run_id}/")
+    assert page.status_code == 200
+    config = json.loads(
+        re.search(
+            r'<script id="run-config" type="application/json">(.*?)</script>', page.text, re.S
+        )[1]
+    )
+    assert [e["seq"] for e in config["events"]] == [e["seq"] for e in steps_only]
+    assert config["events_through"] == run["last_seq"]

@@ -1960,6 +1960,8 @@ export interface operations {
         parameters: {
             query?: {
                 after?: number;
+                /** @description false: leave out the events of map iterations */
+                iterations?: boolean;
             };
             header?: never;
             path: {

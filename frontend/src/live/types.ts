@@ -65,6 +65,15 @@ export interface StepRow {
   /** A skipped step: what was skipped (the step or its compensation, by an operator; or
    * the step, by its condition). */
   skip: "step" | "compensation" | "condition" | null;
+  /** A map step's progress once its items are known: how many, how many begun, and how
+   * many of those stand in each status. Null for other steps. */
+  iterations: MapProgress | null;
+}
+
+export interface MapProgress {
+  total: number;
+  started: number;
+  counts: Partial<Record<StepStatus, number>>;
 }
 
 /** A run with its steps and what the user may do to it now (GET /api/runs/{id}/). */
@@ -135,7 +144,10 @@ export interface RunPageConfig {
   api: string;
   ws: string;
   run: RunBody;
+  /** The log's start, without the events of map iterations; ``events_through``: the
+   * last seq they account for (the stream resumes after it). */
   events: RunEvent[];
+  events_through: number;
   spec: Spec;
   layout: Layout;
   urls: { board: string; workflow: string; overview: string; version: string };

@@ -7,8 +7,8 @@ import { JsonBlock } from "../common";
 import type { RunAct, RunBody, StepAct } from "../types";
 import { asRunBody } from "./model";
 
-/** An act on a step of the run, or on the run. */
-export type ActTarget = { act: StepAct; step: string } | { act: RunAct; step: null };
+/** An act on a step of the run (or on one iteration of a map step), or on the run. */
+export type ActTarget = { act: StepAct; step: string; index?: number } | { act: RunAct; step: null; index?: undefined };
 
 export type ActRequest = ActTarget & {
   /** The step's name, as its definition says (the id when it has none). */
@@ -68,6 +68,11 @@ function isDecision(act: StepAct | RunAct): boolean {
 async function send(run_id: string, asked: ActRequest, text: string): Promise<RunBody> {
   if (asked.step === null) {
     return asRunBody(await ok(client.POST(`/api/runs/{run_id}/${asked.act}/`, { params: { path: { run_id } }, body: { reason: text } })));
+  }
+  if (asked.index !== undefined && (asked.act === "retry" || asked.act === "skip")) {
+    const path = { run_id, step: asked.step, index: asked.index };
+    const url = `/api/runs/{run_id}/steps/{step}/iterations/{index}/${asked.act}/` as const;
+    return asRunBody(await ok(client.POST(url, { params: { path }, body: { reason: text } })));
   }
   const path = { run_id, step: asked.step };
   const body = isDecision(asked.act) ? { comment: text } : { reason: text };
@@ -130,6 +135,7 @@ export function ActDialog({ run, request: asked, onDone, onClose }: Props) {
           <h2 id="act-title">
             {words.title}
             {asked.step && <> {asked.name || asked.step}</>}
+            {asked.index !== undefined && <>, iteration {asked.index}</>}
           </h2>
           {asked.step && asked.name && asked.name !== asked.step && (
             <p className="act-step muted">

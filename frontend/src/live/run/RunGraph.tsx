@@ -20,6 +20,7 @@ import { arrow, Grid, STEP_BOX } from "../../graph/nodes";
 import { typeBadge } from "../../graph/spec";
 import type { Layout, RunStatus, Spec } from "../../types";
 import type { StepRow } from "../types";
+import { MapBar, progressWords } from "./Iterations";
 import { stepWord } from "./model";
 
 type RunNodeData = {
@@ -42,7 +43,7 @@ const RunStepNode = memo(function RunStepNode({ data }: NodeProps<RunFlowNode>) 
       className={`run-node st-${status}${data.selected ? " is-selected" : ""}`}
       data-status={status}
       data-step={data.id}
-      title={data.row?.error || undefined}
+      title={data.row?.iterations ? progressWords(data.row.iterations) : data.row?.error || undefined}
     >
       <Handle type="target" position={Position.Left} isConnectable={false} />
       <div className="run-node-head">
@@ -51,13 +52,23 @@ const RunStepNode = memo(function RunStepNode({ data }: NodeProps<RunFlowNode>) 
         <span className="run-node-status">{data.word}</span>
       </div>
       <div className="run-node-name">{data.name || data.id}</div>
-      <div className="run-node-meta">
-        <code>{data.id}</code>
-        <span>
-          {attempts > 1 ? `${attempts} attempts · ` : ""}
-          {latency(data.row?.latency_ms)}
-        </span>
-      </div>
+      {data.row?.iterations ? (
+        <div className="run-node-meta" data-map-progress={data.id}>
+          <MapBar progress={data.row.iterations} />
+          <span>
+            {(data.row.iterations.counts.succeeded ?? 0) + (data.row.iterations.counts.skipped ?? 0)}/
+            {data.row.iterations.total}
+          </span>
+        </div>
+      ) : (
+        <div className="run-node-meta">
+          <code>{data.id}</code>
+          <span>
+            {attempts > 1 ? `${attempts} attempts · ` : ""}
+            {latency(data.row?.latency_ms)}
+          </span>
+        </div>
+      )}
       <Handle type="source" position={Position.Right} isConnectable={false} />
     </div>
   );

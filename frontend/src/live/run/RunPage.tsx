@@ -2,7 +2,7 @@
 // timeline, the event log and the run's data below. Events from /ws/runs/<id>/
 // move the statuses on at once; a read of the run from the API, at most a few
 // times a second, brings outputs, attempts and the acts allowed now.
-import { useRef, useState, type ReactNode } from "react";
+import { Fragment, useRef, useState, type ReactNode } from "react";
 import { client, messageOf, ok } from "../../common/client";
 import { duration, latency, Time, useNow } from "../../common/time";
 import { statusWord } from "../../common/words";
@@ -13,6 +13,7 @@ import { useLiveSocket } from "../socket";
 import type { RunAct, RunBody, RunPageConfig, StepAct, StepRow } from "../types";
 import { ActDialog, GateNote, RunInput, type ActRequest, type ActTarget } from "./ActDialog";
 import { EventLog } from "./EventLog";
+import { IterationList, MapBar, progressWords } from "./Iterations";
 import {
   applyBody,
   applyEvents,
@@ -42,7 +43,8 @@ const ACT_LABELS: Record<StepAct | RunAct, string> = {
 const LEGEND: readonly StepStatus[] = ["pending", "running", "waiting", "retrying", "succeeded", "failed", "compensating", "compensated"];
 
 export function RunPage({ config }: { config: RunPageConfig }) {
-  const [held, setHeld] = useState<Held>(() => hold(config.run, config.events));
+  const [held, setHeld] = useState<Held>(() => hold(config.run, config.events, config.events_through));
+  const [opened, setOpened] = useState<string | null>(null);
   const [asked, setAsked] = useState<ActRequest | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
@@ -242,11 +244,26 @@ export function RunPage({ config }: { config: RunPageConfig }) {
             </thead>
             <tbody>
               {run.steps.map((step) => (
-                <tr key={step.id} data-step={step.id} data-status={step.status} className={selected === step.id ? "is-selected" : undefined}>
+                <Fragment key={step.id}>
+                <tr data-step={step.id} data-status={step.status} className={selected === step.id ? "is-selected" : undefined}>
                   <td className="step-cell">
                     <span className="strong">{step.name || step.id}</span> <code>{step.id}</code>{" "}
                     <span className={`type type-${step.type}`}>{step.type}</span>
                     {step.type === "approval" && <StepGate gate={gateOf(config.spec, step.id)} />}
+                    {step.iterations && (
+                      <span className="map-progress small" data-map-progress={step.id}>
+                        <MapBar progress={step.iterations} /> {progressWords(step.iterations)}{" "}
+                        <button
+                          type="button"
+                          className="btn btn-small"
+                          aria-expanded={opened === step.id}
+                          aria-controls={`iterations-${step.id}`}
+                          onClick={() => setOpened((o) => (o === step.id ? null : step.id))}
+                        >
+                          {opened === step.id ? "Hide iterations" : "Iterations"}
+                        </button>
+                      </span>
+                    )}
                     <StepActs step={step} acts={run.acts.steps[step.id] ?? []} ask={ask} />
                   </td>
                   <td><StatusBadge status={step.status} label={stepWord(step, run.status)} /></td>
@@ -259,6 +276,20 @@ export function RunPage({ config }: { config: RunPageConfig }) {
                   <td className="nowrap"><Time iso={step.finished_at} /></td>
                   <td className="clip error-cell">{step.error ? <Clamped className="error-text" text={step.error} /> : ""}</td>
                 </tr>
+                {step.iterations && opened === step.id && (
+                  <tr className="iterations-row" id={`iterations-${step.id}`}>
+                    <td colSpan={7}>
+                      <IterationList
+                        run={run.id}
+                        step={step}
+                        acts={run.acts.steps[step.id] ?? []}
+                        version={run.last_seq}
+                        ask={ask}
+                      />
+                    </td>
+                  </tr>
+                )}
+                </Fragment>
               ))}
             </tbody>
           </table>

@@ -18,15 +18,25 @@ export interface Held {
   lastSeq: number;
 }
 
-export function hold(run: RunBody, events: RunEvent[]): Held {
-  const lastSeq = events.length ? events[events.length - 1].seq : 0;
+/** The run and its log as the page starts; ``through``: the last seq the log accounts
+ * for, the events of map iterations left out. */
+export function hold(run: RunBody, events: RunEvent[], through = 0): Held {
+  const lastSeq = Math.max(through, events.length ? events[events.length - 1].seq : 0);
   return { run, events, lastSeq };
+}
+
+/** An event of one iteration of a map: its step's progress is read from the API, and its
+ * list of iterations a page at a time; the page's log and timeline leave them out. */
+export function isIteration(event: RunEvent): boolean {
+  return event.data !== null && typeof event.data === "object" && "index" in event.data;
 }
 
 /** Events after ``lastSeq`` appended, and the statuses they carry applied. */
 export function applyEvents(held: Held, incoming: RunEvent[]): Held {
-  const fresh = incoming.filter((e) => e.seq > held.lastSeq).sort((a, b) => a.seq - b.seq);
-  if (!fresh.length) return held;
+  const arrived = incoming.filter((e) => e.seq > held.lastSeq).sort((a, b) => a.seq - b.seq);
+  if (!arrived.length) return held;
+  const fresh = arrived.filter((e) => !isIteration(e));
+  if (!fresh.length) return { ...held, lastSeq: arrived[arrived.length - 1].seq };
   let run = held.run;
   const steps = new Map(run.steps.map((s) => [s.id, s]));
   for (const event of fresh) {
@@ -55,7 +65,7 @@ export function applyEvents(held: Held, incoming: RunEvent[]): Held {
     }
     steps.set(event.step, changed);
   }
-  const last = fresh[fresh.length - 1].seq;
+  const last = arrived[arrived.length - 1].seq;
   run = { ...run, steps: run.steps.map((s) => steps.get(s.id) ?? s), last_seq: Math.max(run.last_seq, last) };
   return { run, events: [...held.events, ...fresh], lastSeq: last };
 }
