@@ -125,10 +125,15 @@ def layout_positions(spec: Any) -> dict[str, Any]:
 
 
 def simulation_body(sim: Simulation, fail_step: str | None) -> dict[str, Any]:
-    """A simulation as the API returns it: events, outcome, the path and the compensations."""
+    """A simulation as the API returns it: events, outcome, the path, the steps a condition
+    left out, each map's iterations and the compensations, iteration by iteration."""
     events = []
     path: list[str] = []
-    compensations: list[str] = []
+    not_taken: list[str] = []
+    iterations: dict[str, int] = {}
+    compensations: list[dict[str, Any]] = []
+    compensated: list[str] = []
+    definition = sim.state.definition
     for seq, emit in enumerate(sim.events, start=1):
         events.append(
             {
@@ -143,22 +148,35 @@ def simulation_body(sim: Simulation, fail_step: str | None) -> dict[str, Any]:
         if emit.step is None:
             continue
         kind = emit.event_type
+        index = emit.data.get("index")
         if kind in (EventType.STEP_STARTED, EventType.STEP_WAITING) and emit.step not in path:
             path.append(emit.step)
-        elif kind is EventType.STEP_COMPENSATION_STARTED and emit.step not in compensations:
-            compensations.append(emit.step)
+        if kind is EventType.STEP_STARTED and "items" in emit.data:
+            iterations[emit.step] = int(emit.data["items"])
+        elif kind is EventType.STEP_SKIPPED and emit.data.get("reason") == "condition":
+            not_taken.append(emit.step)
+        elif kind is EventType.STEP_COMPENSATION_STARTED:
+            if emit.step not in compensated:
+                compensated.append(emit.step)
+            # A map's own start only opens its iterations' compensations.
+            if index is not None or definition.step(emit.step).type != "map":
+                compensations.append({"step": emit.step, "index": index})
     return {
         "fail_step": fail_step,
         "status": str(sim.state.status),
         "events": events,
         "steps": {sid: str(step.status) for sid, step in sim.state.steps.items()},
         "path": path,
-        "compensation_order": compensations,
+        "not_taken": not_taken,
+        "iterations": iterations,
+        "compensation_order": compensated,
+        "compensations": compensations,
     }
 
 
-def simulation(spec: Any, fail_step: str | None) -> dict[str, Any]:
-    """Simulate a valid spec with ``fail_step`` failing for good (None: nothing fails)."""
+def simulation(spec: Any, fail_step: str | None, run_input: Any = None) -> dict[str, Any]:
+    """Simulate a valid spec with ``fail_step`` failing for good (None: nothing fails), its
+    conditions and maps' items evaluated against ``run_input`` (a sample)."""
     services.spec_check(spec)
     definition = definition_from_spec(spec)
     if fail_step is not None:
@@ -169,10 +187,10 @@ def simulation(spec: Any, fail_step: str | None) -> dict[str, Any]:
             raise _error(
                 "fail_step", f"step {fail_step} is a {kind.name}; a {kind.name} does not fail"
             )
-    return simulation_body(simulate(definition, fail_step), fail_step)
+    return simulation_body(simulate(definition, fail_step, input=run_input), fail_step)
 
 
-def simulations_each(spec: Any) -> list[dict[str, Any]]:
+def simulations_each(spec: Any, run_input: Any = None) -> list[dict[str, Any]]:
     """One simulation per step that can fail, in graph order.
 
     Each simulation costs time in proportion to the size of the graph, so one
@@ -187,7 +205,7 @@ def simulations_each(spec: Any) -> list[dict[str, Any]]:
             f"{len(failable)} steps can fail; a failure at each in turn is simulated for at "
             f"most {MAX_EACH}: choose the step to fail instead",
         )
-    return [simulation_body(simulate(definition, sid), sid) for sid in failable]
+    return [simulation_body(simulate(definition, sid, input=run_input), sid) for sid in failable]
 
 
 # --- API --------------------------------------------------------------------------------
@@ -201,6 +219,11 @@ class SimulateInSerializer(serializers.Serializer):
     spec = SpecField()
     fail_step = serializers.CharField(allow_null=True, required=False, default=None, max_length=64)
     fail_each = serializers.BooleanField(required=False, default=False)
+    input = serializers.JSONField(
+        required=False,
+        default=dict,
+        help_text="a sample input, which conditions and maps' items read (empty, as a run's)",
+    )
 
 
 class ConvertInSerializer(serializers.Serializer):
@@ -227,13 +250,29 @@ class SimEventSerializer(serializers.Serializer):
     error = serializers.CharField(allow_null=True)
 
 
+class SimCompensationSerializer(serializers.Serializer):
+    step = serializers.CharField()
+    index = serializers.IntegerField(allow_null=True, help_text="a map's iteration, or null")
+
+
 class SimulationSerializer(serializers.Serializer):
     fail_step = serializers.CharField(allow_null=True)
     status = serializers.CharField(help_text="the run's final status")
     events = SimEventSerializer(many=True)
     steps = serializers.DictField(child=serializers.CharField(), help_text="final step statuses")
     path = serializers.ListField(child=serializers.CharField(), help_text="steps started, in order")
-    compensation_order = serializers.ListField(child=serializers.CharField())
+    not_taken = serializers.ListField(
+        child=serializers.CharField(), help_text="steps skipped by their condition, in order"
+    )
+    iterations = serializers.DictField(
+        child=serializers.IntegerField(), help_text="each map step begun: its number of items"
+    )
+    compensation_order = serializers.ListField(
+        child=serializers.CharField(), help_text="the steps compensated, in order"
+    )
+    compensations = SimCompensationSerializer(
+        many=True, help_text="each compensation, a map's iteration by iteration, in order"
+    )
 
 
 class LayoutApi(APIView):
@@ -257,7 +296,8 @@ class SimulateApi(APIView):
             resource_type_field_name=None,
         ),
         description="Runs the spec through the engine's pure core with `fail_step` failing for "
-        "good (null: nothing fails). Nothing is stored or called. With `fail_each`, returns "
+        "good (null: nothing fails), its conditions and maps' items evaluated against `input` "
+        "(a sample). Nothing is stored or called. With `fail_each`, returns "
         "`{scenarios: [...]}`, one simulation per step that can fail.",
     )
     def post(self, request: Request) -> Response:
@@ -265,8 +305,8 @@ class SimulateApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         if data["fail_each"]:
-            return Response({"scenarios": simulations_each(data["spec"])})
-        return Response(simulation(data["spec"], data["fail_step"]))
+            return Response({"scenarios": simulations_each(data["spec"], data["input"])})
+        return Response(simulation(data["spec"], data["fail_step"], data["input"]))
 
 
 class GroupListApi(APIView):

@@ -338,7 +338,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Runs the spec through the engine's pure core with `fail_step` failing for good (null: nothing fails). Nothing is stored or called. With `fail_each`, returns `{scenarios: [...]}`, one simulation per step that can fail. */
+        /** @description Runs the spec through the engine's pure core with `fail_step` failing for good (null: nothing fails), its conditions and maps' items evaluated against `input` (a sample). Nothing is stored or called. With `fail_each`, returns `{scenarios: [...]}`, one simulation per step that can fail. */
         post: operations["simulate_create"];
         delete?: never;
         options?: never;
@@ -894,6 +894,11 @@ export interface components {
         Scenarios: {
             scenarios: components["schemas"]["Simulation"][];
         };
+        SimCompensation: {
+            step: string;
+            /** @description a map's iteration, or null */
+            index: number | null;
+        };
         SimEvent: {
             seq: number;
             event: string;
@@ -907,6 +912,8 @@ export interface components {
             fail_step?: string | null;
             /** @default false */
             fail_each: boolean;
+            /** @description a sample input, which conditions and maps' items read (empty, as a run's) */
+            input?: unknown;
         };
         SimulateResult: components["schemas"]["Simulation"] | components["schemas"]["Scenarios"];
         Simulation: {
@@ -920,7 +927,16 @@ export interface components {
             };
             /** @description steps started, in order */
             path: string[];
+            /** @description steps skipped by their condition, in order */
+            not_taken: string[];
+            /** @description each map step begun: its number of items */
+            iterations: {
+                [key: string]: number;
+            };
+            /** @description the steps compensated, in order */
             compensation_order: string[];
+            /** @description each compensation, a map's iteration by iteration, in order */
+            compensations: components["schemas"]["SimCompensation"][];
         };
         /**
          * @description * `step` - step
