@@ -12,10 +12,14 @@ run it kills a random worker with SIGKILL ``--kills`` times (starting it again),
 Redis once and drops every PostgreSQL connection of the database once. A WebSocket
 client on the board and clients on 20 runs disconnect and resume at random.
 
+The order saga reserves each order line with a map and gates only big orders with a
+condition, so both run through the faults too.
+
 When every run has settled it checks, from the database, the API and the participants'
 ledgers, that every run ended as its injected faults say it must (or, where a kill or a
 dropped connection made a step give up, consistently with that), that compensations ran
-in reverse graph order for exactly the steps that had succeeded, that no participant
+in reverse graph order for exactly the steps that had succeeded (a map's iterations
+highest index first), that no participant
 effect was applied twice, and that every WebSocket client saw every event of its runs
 once, in order. Prints the counts; exits 1 on any violation, 2 if it could not finish.
 """
@@ -23,6 +27,7 @@ once, in order. Prints the counts; exits 1 on any violation, 2 if it could not f
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
@@ -89,7 +94,7 @@ class Scenario:
 
 
 def _order(**steps: str) -> dict[str, str]:
-    return {"reserve_stock": "succeeded", "manager_ok": "succeeded", "charge": "succeeded",
+    return {"reserve_lines": "succeeded", "manager_ok": "succeeded", "charge": "succeeded",
             "ship": "succeeded", **steps}  # fmt: skip
 
 
@@ -103,29 +108,31 @@ RETRYABLE = {"fail": "retryable"}  # every attempt fails: the step gives up afte
 ONCE = {"fail_attempts": 1}  # the first attempt fails; a retry succeeds
 
 FAILURES: list[Scenario] = [
-    # order-fulfilment: reserve_stock -> manager_ok (approval) -> charge (pivot) -> ship
-    Scenario("reserve_stock permanent (before pivot)", ORDER, {"reserve_stock": PERMANENT},
-             "compensated", _order(reserve_stock="failed", manager_ok="pending",
+    # order-fulfilment: reserve_lines (a map, one iteration per order line) -> manager_ok
+    # (an approval, only for orders over 10,000) -> charge (pivot) -> ship. A fault on
+    # reserve_lines reaches each of its iterations.
+    Scenario("reserve_lines permanent (before pivot)", ORDER, {"reserve_lines": PERMANENT},
+             "compensated", _order(reserve_lines="failed", manager_ok="pending",
                                    charge="pending", ship="pending")),
-    Scenario("reserve_stock retryable, retries exhausted (before pivot)", ORDER,
-             {"reserve_stock": RETRYABLE}, "compensated",
-             _order(reserve_stock="failed", manager_ok="pending", charge="pending",
+    Scenario("reserve_lines retryable, retries exhausted (before pivot)", ORDER,
+             {"reserve_lines": RETRYABLE}, "compensated",
+             _order(reserve_lines="failed", manager_ok="pending", charge="pending",
                     ship="pending")),
     Scenario("manager_ok rejected (before pivot)", ORDER, {"manager_ok": {"decision": "reject"}},
-             "compensated", _order(reserve_stock="compensated", manager_ok="failed",
+             "compensated", _order(reserve_lines="compensated", manager_ok="failed",
                                    charge="pending", ship="pending")),
     Scenario("charge permanent (the pivot)", ORDER, {"charge": PERMANENT}, "compensated",
-             _order(reserve_stock="compensated", charge="failed", ship="pending")),
+             _order(reserve_lines="compensated", charge="failed", ship="pending")),
     Scenario("ship permanent (after pivot)", ORDER, {"ship": PERMANENT}, "stuck",
              _order(ship="failed")),
     Scenario("ship retryable, retries exhausted (after pivot)", ORDER, {"ship": RETRYABLE},
              "stuck", _order(ship="failed")),
-    Scenario("charge permanent, reserve_stock compensation permanent", ORDER,
-             {"charge": PERMANENT, "reserve_stock": {"compensation": PERMANENT}}, "stuck",
-             _order(reserve_stock="compensation_failed", charge="failed", ship="pending")),
-    Scenario("charge permanent, reserve_stock compensation fails once", ORDER,
-             {"charge": PERMANENT, "reserve_stock": {"compensation": ONCE}}, "compensated",
-             _order(reserve_stock="compensated", charge="failed", ship="pending")),
+    Scenario("charge permanent, reserve_lines compensations permanent", ORDER,
+             {"charge": PERMANENT, "reserve_lines": {"compensation": PERMANENT}}, "stuck",
+             _order(reserve_lines="compensation_failed", charge="failed", ship="pending")),
+    Scenario("charge permanent, reserve_lines compensations fail once", ORDER,
+             {"charge": PERMANENT, "reserve_lines": {"compensation": ONCE}}, "compensated",
+             _order(reserve_lines="compensated", charge="failed", ship="pending")),
     # trip-booking: flight, hotel, car (in parallel) -> pay -> confirm (pivot)
     Scenario("car permanent (before pivot, parallel branch)", TRIP, {"car": PERMANENT},
              "compensated", _trip(flight="compensated", hotel="compensated", car="failed",
@@ -156,7 +163,7 @@ FAILURES: list[Scenario] = [
 FLAKY: list[Scenario] = [
     Scenario(f"{step} fails once, then succeeds", workflow, {step: ONCE}, "completed",
              (_order if workflow == ORDER else _trip)())
-    for workflow, steps in ((ORDER, ["reserve_stock", "charge", "ship"]),
+    for workflow, steps in ((ORDER, ["reserve_lines", "charge", "ship"]),
                             (TRIP, ["flight", "hotel", "car", "pay", "confirm"]))
     for step in steps
 ]  # fmt: skip
@@ -165,7 +172,10 @@ CLEAN = {
     ORDER: Scenario("no fault", ORDER, {}, "completed", _order()),
     TRIP: Scenario("no fault", TRIP, {}, "completed", _trip()),
 }
-TASK_STEPS = {ORDER: ["reserve_stock", "charge", "ship"], TRIP: list(_trip())}
+TASK_STEPS = {ORDER: ["reserve_lines", "charge", "ship"], TRIP: list(_trip())}
+#: The share of orders big enough for the manager's gate (it is skipped for the others).
+BIG_ORDERS = 0.4
+SKUS = ("lamp-3", "desk-1", "chair-7", "shelf-2")
 
 
 @dataclass
@@ -197,9 +207,18 @@ def plan_runs(count: int, rng: random.Random) -> list[Planned]:
         }
         for step, knobs in scenario.faults.items():
             faults[step] = {**faults.get(step, {}), **knobs}
-        runs.append(
-            Planned(index, scenario, {"order_id": f"chaos-{index}", "amount": 10, "faults": faults})
-        )
+        order: dict[str, Any] = {"order_id": f"chaos-{index}", "amount": 10, "faults": faults}
+        if scenario.workflow == ORDER:
+            # A gate that is to reject must run: the order is big. A small order skips it.
+            big = "manager_ok" in scenario.faults or rng.random() < BIG_ORDERS
+            order["amount"] = 20_000 if big else 10
+            order["lines"] = [
+                {"sku": rng.choice(SKUS), "quantity": 1} for _ in range(rng.randint(1, 3))
+            ]
+            if not big and scenario.steps["manager_ok"] == "succeeded":
+                steps = {**scenario.steps, "manager_ok": "skipped"}
+                scenario = dataclasses.replace(scenario, steps=steps)
+        runs.append(Planned(index, scenario, order))
     return runs
 
 
@@ -486,7 +505,12 @@ class ChaosRun:
 
             graphs[slug] = {
                 "ancestors": {sid: up(sid) for sid in steps},
-                "undo": {sid for sid, s in steps.items() if s.get("compensation")},
+                "undo": {
+                    sid
+                    for sid, s in steps.items()
+                    if s.get("compensation") or (s.get("do") or {}).get("compensation")
+                },
+                "maps": {sid for sid, s in steps.items() if s.get("type") == "map"},
                 "pivots": {sid for sid, s in steps.items() if s.get("pivot")},
             }
         return graphs
@@ -697,6 +721,11 @@ class ChaosRun:
         ):
             steps[run_id][step_id] = status
         db_status = dict(self.db.rows("SELECT id::text, status FROM engine_run"))
+        iterations: dict[str, dict[str, dict[int, str]]] = defaultdict(lambda: defaultdict(dict))
+        for run_id, step_id, index, status in self.db.rows(
+            'SELECT run_id::text, step_id, "index", status FROM engine_iteration'
+        ):
+            iterations[run_id][step_id][index] = status
         events: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         for row in self.db.rows(
             "SELECT run_id::text, seq, type, step_id, status, attempt, error, data::text "
@@ -715,7 +744,11 @@ class ChaosRun:
             answers = list(pool.map(from_api, self.runs))
         for run, body, logged, ledger in answers:
             self._check_run(run, body, logged, ledger, db_status, steps, events, counts)
+            self._check_iterations(run, ledger, steps[run.id], iterations[run.id], events)
         counts["statuses"] = Counter(db_status[i] for i in ids)
+        gates = Counter(steps[i].get("manager_ok") for i in ids)
+        counts["gates_skipped"] = gates["skipped"]
+        counts["gates_run"] = gates["succeeded"] + gates["failed"]
         counts["events"] = sum(len(events[i]) for i in ids)
         self._check_streams(events, counts)
         return counts
@@ -766,6 +799,50 @@ class ChaosRun:
                     f"{expected.steps}")  # fmt: skip
         self._check_shape(name, run, status, statuses, log_rows)
         self._check_ledger(name, run, statuses, ledger, log_rows, counts)
+
+    def _check_iterations(
+        self,
+        run: Planned,
+        ledger: list[dict[str, Any]],
+        statuses: dict[str, str],
+        iterations: dict[str, dict[int, str]],
+        events: dict[str, list[tuple[Any, ...]]],
+    ) -> None:
+        """A map's iterations, each as a step: its effect once, undone once if compensated,
+        and the compensations begun highest index first."""
+        bad = self.violations.append
+        name = f"run {run.id} ({run.scenario.workflow}: {run.scenario.name})"
+        applied = {e["idempotency_key"]: e["applied"] for e in ledger}
+        for sid in self.graph[run.scenario.workflow]["maps"]:
+            found = iterations.get(sid, {})
+            lines = len(run.input.get("lines", []))
+            if statuses.get(sid) not in ("pending", "skipped") and len(found) != lines:
+                bad(f"{name}: {sid} has {len(found)} iterations for {lines} items")
+            for index, status in found.items():
+                key = f"{run.id}:{sid}:{index}"
+                action, undo = applied.get(key, 0), applied.get(f"{key}:compensate", 0)
+                if status in ("succeeded", "compensated", "compensating", "compensation_failed"):
+                    if action != 1:
+                        bad(f"{name}: {sid}[{index}] is {status}, its effect applied {action}x")
+                if status == "compensated" and undo != 1:
+                    bad(f"{name}: {sid}[{index}] is compensated, its compensation applied {undo}x")
+                if status != "compensated" and undo:
+                    bad(f"{name}: {sid}[{index}] is {status} but its compensation was applied")
+            if statuses.get(sid) == "compensated" and set(found.values()) - {
+                "compensated",
+                "failed",
+                "skipped",
+                "pending",
+            }:
+                bad(f"{name}: {sid} compensated with iterations {found}")
+            begun: list[int] = []
+            for _, kind, step, _, _, _, data in events[run.id]:
+                index = json.loads(data).get("index") if step == sid else None
+                if kind == "step.compensation_started" and index is not None and index not in begun:
+                    begun.append(index)
+            if begun != sorted(begun, reverse=True):
+                bad(f"{name}: {sid}'s iterations began to compensate in the order {begun}")
+            self.map_compensations = getattr(self, "map_compensations", 0) + len(begun)
 
     @staticmethod
     def _chaos_failure(log_rows: list[tuple[Any, ...]], step: str, *, compensation: bool) -> bool:
@@ -842,9 +919,12 @@ class ChaosRun:
             if entry["applied"] > 1:
                 bad(f"{name}: {entry['idempotency_key']} applied {entry['applied']} times")
             applied[entry["idempotency_key"]] = entry["applied"]
+        maps = self.graph[run.scenario.workflow]["maps"]
         for sid, st in statuses.items():
             if run.scenario.workflow == ORDER and sid == "manager_ok":
                 continue  # an approval, no participant
+            if sid in maps:
+                continue  # its iterations are checked each as a step
             action = applied.get(f"{run.id}:{sid}", 0)
             undo = applied.get(f"{run.id}:{sid}:compensate", 0)
             if st in ("succeeded", "compensated", "compensating", "compensation_failed"):
@@ -972,7 +1052,10 @@ def summary(run: ChaosRun, counts: dict[str, Any], elapsed: float) -> str:
         f"({run.tally.pg_connections_dropped} connections terminated)",
         f"  approvals: {dict(run.tally.approvals)}",
         f"  events checked: {counts['events']} in the log; compensations ordered: "
-        f"{getattr(run, 'compensation_orders', 0)}",
+        f"{getattr(run, 'compensation_orders', 0)}, of map iterations (highest index first): "
+        f"{getattr(run, 'map_compensations', 0)}",
+        f"  order gates run / skipped by their condition: {counts.get('gates_run', 0)} / "
+        f"{counts.get('gates_skipped', 0)}",
         f"  ledger: {counts['ledger_keys']} idempotency keys, at most applied "
         f"{counts.get('max_applied', 0)} time(s)",
         f"  websocket: {ws['run_clients']} run clients saw {ws['run_events']} events over "

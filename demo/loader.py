@@ -60,28 +60,72 @@ def _task(
     return step
 
 
+#: Orders over this amount wait for a manager; the others go straight to the charge.
+APPROVAL_OVER = 10_000
+
 ORDER_SAGA: dict[str, Any] = {
     "format": "sagaboard/v1",
-    "description": "Take an order from stock to shipping, a manager approving it before the charge",
+    "description": "Take an order from stock to shipping: reserve each line, a manager "
+    f"approving orders over {APPROVAL_OVER:,} before the card is charged",
     "input_schema": {
         "type": "object",
-        "required": ["order_id"],
-        "properties": {"order_id": {"type": "string"}, "amount": {"type": "number"}},
+        "required": ["order_id", "amount", "lines"],
+        "properties": {
+            "order_id": {"type": "string", "examples": ["order-1001"]},
+            "amount": {"type": "number", "minimum": 0, "examples": [12500]},
+            "lines": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 100,
+                "items": {
+                    "type": "object",
+                    "required": ["sku", "quantity"],
+                    "properties": {
+                        "sku": {"type": "string"},
+                        "quantity": {"type": "integer", "minimum": 1},
+                    },
+                },
+                "examples": [[{"sku": "lamp-3", "quantity": 2}, {"sku": "desk-1", "quantity": 1}]],
+            },
+        },
     },
     "defaults": {"timeout_s": 30, "retry": RETRY},
     "steps": [
-        _task(
-            "reserve_stock",
-            "Reserve stock",
-            "demo.inventory.reserve",
-            undo="demo.inventory.release",
-            latency_ms=40,
-        ),
+        {
+            "id": "reserve_lines",
+            "name": "Reserve each line",
+            "type": "map",
+            "items": "input.lines",
+            "max_concurrency": 5,
+            "do": {
+                "type": "task",
+                "action": {
+                    "name": "demo.inventory.reserve",
+                    "args": {
+                        "order": "{{ input.order_id }}",
+                        "sku": "{{ item.sku }}",
+                        "quantity": "{{ item.quantity }}",
+                        "latency_ms": 40,
+                        "run_input": "{{ input }}",
+                    },
+                },
+                "compensation": {
+                    "name": "demo.inventory.release",
+                    "args": {
+                        # An iteration's compensation reads its own output.
+                        "id": "{{ steps.reserve_lines.output.id }}",
+                        "order": "{{ input.order_id }}",
+                        "run_input": "{{ input }}",
+                    },
+                },
+            },
+        },
         {
             "id": "manager_ok",
             "name": "Manager approval",
             "type": "approval",
-            "after": ["reserve_stock"],
+            "after": ["reserve_lines"],
+            "when": f"input.amount > {APPROVAL_OVER}",
             "action": {
                 "group": "managers",
                 "instructions": "Check the order and its amount before the card is charged; "
@@ -91,8 +135,13 @@ ORDER_SAGA: dict[str, Any] = {
             },
         },
         {
+            # After the gate when it runs, straight after the lines when it does not.
             **_task(
-                "charge", "Charge card", "demo.payments.charge", after=["manager_ok"], latency_ms=80
+                "charge",
+                "Charge card",
+                "demo.payments.charge",
+                after=["reserve_lines", "manager_ok"],
+                latency_ms=80,
             ),
             "pivot": True,
         },

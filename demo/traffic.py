@@ -60,10 +60,14 @@ FAIL_AT: dict[str, list[str]] = {
     "trip-booking": ["flight", "hotel", "car", "pay", "pay"],
 }
 FLAKY_AT: dict[str, list[str]] = {
-    "order-fulfilment": ["reserve_stock", "charge", "ship"],
+    "order-fulfilment": ["reserve_lines", "charge", "ship"],
     "trip-booking": ["flight", "hotel", "car", "pay"],
 }
 APPROVAL_STEPS = {"manager_ok"}
+ORDER = "order-fulfilment"
+#: The share of generated orders over the amount a manager approves.
+BIG_ORDER_SHARE = 0.3
+SKUS = ("lamp-3", "desk-1", "chair-7", "shelf-2", "rug-5")
 #: The workflows whose runs wait for a member of this group (or an admin) to decide.
 APPROVED_BY = {"order-fulfilment": "managers"}
 
@@ -187,7 +191,18 @@ def plan_input(slug: str, fail_rate: float, rng: random.Random) -> dict[str, Any
             faults[step] = {"fail": rng.choice(["permanent", "retryable"])}
     elif rng.random() < FLAKY_SHARE and FLAKY_AT.get(slug):
         faults[rng.choice(FLAKY_AT[slug])] = {"fail_attempts": 1}
-    return {"order_id": order, "amount": round(rng.uniform(5, 500), 2), "faults": faults}
+    planned: dict[str, Any] = {"order_id": order, "faults": faults}
+    if slug == ORDER:
+        # Some orders are big enough to wait for a manager; a rejection needs one that is.
+        big = "manager_ok" in faults or rng.random() < BIG_ORDER_SHARE
+        planned["amount"] = round(rng.uniform(12_000, 40_000) if big else rng.uniform(5, 500), 2)
+        planned["lines"] = [
+            {"sku": rng.choice(SKUS), "quantity": rng.randint(1, 3)}
+            for _ in range(rng.randint(1, 4))
+        ]
+    else:
+        planned["amount"] = round(rng.uniform(5, 500), 2)
+    return planned
 
 
 def traffic_tick(

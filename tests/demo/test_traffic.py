@@ -16,7 +16,7 @@ from demo import traffic
 from demo.models import TrafficSetting
 from demo.participants import ParticipantError, perform
 from designer.models import Workflow
-from engine.models import Run, StepRun
+from engine.models import Iteration, Run, StepRun
 from engine.services import run_start
 from engine.tasks import execute_step
 
@@ -42,18 +42,27 @@ def traffic_runs():
 
 
 def drive(run: Run) -> Run:
-    """Run the run's steps and compensations here, as a worker would, until none is due."""
-    for _ in range(20):
-        step = StepRun.objects.filter(
-            run=run, status__in=["running", "compensating"], next_attempt_at__isnull=True
-        ).first()
-        if step is None:
+    """Run the run's steps, iterations and compensations here, as a worker would, until none
+    is due."""
+    due = {"status__in": ["running", "compensating"], "next_attempt_at__isnull": True}
+    for _ in range(40):
+        work: StepRun | Iteration | None = (
+            StepRun.objects.filter(run=run, **due).exclude(type="map").first()
+            or Iteration.objects.filter(run=run, **due).first()
+        )
+        if work is None:
             run.refresh_from_db()
             return run
-        compensation = step.status == "compensating"
-        attempt = step.compensation_attempt if compensation else step.attempt
-        execute_step(str(run.pk), step.step_id, attempt, compensation)
+        compensation = work.status == "compensating"
+        attempt = work.compensation_attempt if compensation else work.attempt
+        index = work.index if isinstance(work, Iteration) else None
+        execute_step(str(run.pk), work.step_id, attempt, compensation, index)
     raise AssertionError("the run kept running")
+
+
+def order_input(order_id: str, *, amount: float = 20_000, **more: object) -> dict:
+    lines = [{"sku": "lamp-3", "quantity": 1}, {"sku": "desk-1", "quantity": 2}]
+    return {"order_id": order_id, "amount": amount, "lines": lines, **more}
 
 
 def test_off_by_default_when_a_database_is_configured(demo):
@@ -173,10 +182,10 @@ def test_the_generator_decides_the_approvals_of_its_own_runs(demo, decision):
     mine, _ = run_start(
         workflow=order,
         by=None,
-        input={"order_id": "o3", "faults": {"manager_ok": decision} if decision else {}},
+        input=order_input("o3", faults={"manager_ok": decision} if decision else {}),
         idempotency_key=traffic.KEY_PREFIX + "test",
     )
-    theirs, _ = run_start(workflow=order, by=demo["operator"], input={"order_id": "o4"})
+    theirs, _ = run_start(workflow=order, by=demo["operator"], input=order_input("o4"))
     for run in (mine, theirs):
         assert drive(run).status == "waiting"
 
@@ -257,3 +266,33 @@ def test_a_planned_compensation_failure_leaves_the_run_stuck(demo):
         "pay": "compensation_failed",
         "confirm": "failed",
     }
+
+
+def test_the_order_saga_gates_only_big_orders_and_reserves_each_line(demo):
+    order = Workflow.objects.get(slug="order-fulfilment")
+    small, _ = run_start(workflow=order, by=None, input=order_input("o5", amount=40))
+    small = drive(small)
+    assert small.status == "completed"
+    statuses = dict(StepRun.objects.filter(run=small).values_list("step_id", "status"))
+    assert statuses == {
+        "reserve_lines": "succeeded",
+        "manager_ok": "skipped",
+        "charge": "succeeded",
+        "ship": "succeeded",
+    }
+    lines = StepRun.objects.get(run=small, step_id="reserve_lines").output
+    assert [line["sku"] for line in lines] == ["lamp-3", "desk-1"]
+    big, _ = run_start(workflow=order, by=None, input=order_input("o6", amount=20_000))
+    assert drive(big).status == "waiting"
+
+
+def test_generated_orders_have_lines_and_some_wait_for_a_manager():
+    rng = random.Random(3)
+    planned = [traffic.plan_input("order-fulfilment", 0.0, rng) for _ in range(200)]
+    assert all(1 <= len(p["lines"]) <= 4 for p in planned)
+    big = [p for p in planned if p["amount"] > 10_000]
+    assert 0.15 < len(big) / len(planned) < 0.45
+    rejected = [traffic.plan_input("order-fulfilment", 1.0, rng) for _ in range(200)]
+    for p in rejected:
+        if "manager_ok" in p["faults"]:
+            assert p["amount"] > 10_000  # a rejection needs a gate that runs
