@@ -56,16 +56,20 @@ def audit(
     )
 
 
-def spec_validate(spec: object) -> ValidationResult:
-    """Validate ``spec`` within the limits set in settings."""
+def spec_validate(spec: object, *, workflow: str | None = None) -> ValidationResult:
+    """Validate ``spec`` (of ``workflow``, when it is one's: its child sagas may not call it
+    back) within the limits set in settings."""
     return validate_spec(
-        spec, max_steps=settings.SAGABOARD_MAX_STEPS, max_bytes=settings.SAGABOARD_MAX_SPEC_BYTES
+        spec,
+        max_steps=settings.SAGABOARD_MAX_STEPS,
+        max_bytes=settings.SAGABOARD_MAX_SPEC_BYTES,
+        workflow=workflow,
     )
 
 
-def spec_check(spec: object) -> ValidationResult:
+def spec_check(spec: object, *, workflow: str | None = None) -> ValidationResult:
     """Validate ``spec``; raise InvalidInput with every error when it is refused."""
-    result = spec_validate(spec)
+    result = spec_validate(spec, workflow=workflow)
     if not result.valid:
         count = len(result.errors)
         raise InvalidInput(
@@ -235,7 +239,7 @@ def version_create(
     note: str = "",
 ) -> tuple[Version, ValidationResult]:
     """Store a new draft with the next number. A spec with errors is refused."""
-    result = spec_check(spec)
+    result = spec_check(spec, workflow=workflow.slug)
     _check_text(note, field="note", limit=MAX_NOTE)
     # Lock the workflow so two concurrent drafts get distinct numbers.
     workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
@@ -278,7 +282,7 @@ def version_update(
     changes: dict[str, list[Any]] = {}
     result = None
     if spec is not None:
-        result = spec_check(spec)
+        result = spec_check(spec, workflow=version.workflow.slug)
         new_hash = content_hash(spec)
         if new_hash != version.content_hash:
             changes["content_hash"] = [version.content_hash, new_hash]
@@ -335,7 +339,7 @@ def version_submit(*, version: Version, by: User) -> Version:
     """Send a draft for review. Its spec is checked again first."""
     version = _locked(version)
     _refuse(by, version, "submit")
-    spec_check(version.spec)
+    spec_check(version.spec, workflow=version.workflow.slug)
     _move(version, VersionStatus.IN_REVIEW, by=by)
     return version
 
@@ -399,7 +403,7 @@ def version_publish(*, version: Version, by: User) -> Version:
     Workflow.objects.select_for_update().get(pk=version.workflow_id)
     version = _locked(version)
     _refuse(by, version, "publish")
-    spec_check(version.spec)
+    spec_check(version.spec, workflow=version.workflow.slug)
     for current in Version.objects.select_for_update().filter(
         workflow_id=version.workflow_id, status=VersionStatus.PUBLISHED
     ):

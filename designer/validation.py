@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -29,7 +29,8 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError, validators
 
 from common.activities import all_activities
-from saga.issues import Catalog, Issue, did_you_mean
+from designer.models import Version, VersionStatus
+from saga.issues import Catalog, Issue, Published, did_you_mean
 from saga.rules import STEP_ID, dotted, graph_issues, issues_beside_shape
 from saga.schema import SCHEMA
 
@@ -85,14 +86,21 @@ class ValidationResult:
 
 
 def validate_spec(
-    spec: object, *, max_steps: int = MAX_STEPS, max_bytes: int = MAX_BYTES
+    spec: object,
+    *,
+    max_steps: int = MAX_STEPS,
+    max_bytes: int = MAX_BYTES,
+    workflow: str | None = None,
 ) -> ValidationResult:
-    """Check a parsed spec against the ``sagaboard/v1`` format and its graph rules.
+    """Check a parsed spec (of ``workflow``, when it is one's) against the
+    ``sagaboard/v1`` format and its graph rules.
 
     Never raises: any value, however malformed, gives a ``ValidationResult``.
     """
     try:
-        errors, warnings = _issues(spec, max_steps=max_steps, max_bytes=max_bytes)
+        errors, warnings = _issues(
+            spec, max_steps=max_steps, max_bytes=max_bytes, known=catalog(workflow)
+        )
     except RecursionError:
         # Depth is bounded before any recursive stage runs; this is a last guard.
         errors, warnings = [Issue(None, None, "spec is nested too deeply")], []
@@ -102,7 +110,9 @@ def validate_spec(
     )
 
 
-def _issues(spec: object, *, max_steps: int, max_bytes: int) -> tuple[list[Issue], list[Issue]]:
+def _issues(
+    spec: object, *, max_steps: int, max_bytes: int, known: Catalog
+) -> tuple[list[Issue], list[Issue]]:
     # Scanning a little past the limit gives the exact size of a spec that is
     # slightly too big, and bounds the cost of one that is hugely so.
     cap = max_bytes * 4
@@ -130,13 +140,53 @@ def _issues(spec: object, *, max_steps: int, max_bytes: int) -> tuple[list[Issue
         # Beside what is malformed, what can already be told of the rest, so that
         # fixing one error does not only reveal the next.
         malformed = {issue.step for issue in shape}
-        return shape + issues_beside_shape(spec, malformed, catalog()), []
-    return graph_issues(spec, catalog())
+        return shape + issues_beside_shape(spec, malformed, known), []
+    return graph_issues(spec, known)
 
 
-def catalog() -> Catalog:
-    """What specs may refer to in this installation: its registered task activities."""
-    return Catalog({a.name: a.side_effects for a in all_activities()})
+def catalog(workflow: str | None = None) -> Catalog:
+    """What specs may refer to in this installation: its registered task activities and
+    the workflows a child saga may run (those with a published version, read only when a
+    spec has a child saga); ``workflow``: the one the spec is a version of."""
+    return Catalog(
+        {a.name: a.side_effects for a in all_activities()},
+        workflows=PublishedWorkflows(),
+        workflow=workflow,
+    )
+
+
+class PublishedWorkflows(Mapping[str, Published]):
+    """Every workflow with a published version, by slug: whether it has a pivot, and what
+    it calls. Read from the database on first use."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, Published] | None = None
+
+    def _all(self) -> dict[str, Published]:
+        if self._found is None:
+            found: dict[str, Published] = {}
+            rows = Version.objects.filter(status=VersionStatus.PUBLISHED).values_list(
+                "workflow__slug", "spec"
+            )
+            for slug, spec in rows:
+                steps = [s for s in (spec or {}).get("steps", []) if isinstance(s, dict)]
+                calls = frozenset(
+                    str((s.get("action") or {}).get("workflow"))
+                    for s in steps
+                    if s.get("type") == "subsaga"
+                )
+                found[slug] = Published(pivot=any(s.get("pivot") for s in steps), calls=calls)
+            self._found = found
+        return self._found
+
+    def __getitem__(self, slug: str) -> Published:
+        return self._all()[slug]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
 
 
 _JSONPath = tuple[str | int, ...]

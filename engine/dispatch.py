@@ -21,6 +21,7 @@ log = logging.getLogger("sagaboard.engine")
 EXECUTE_STEP = "engine.tasks.execute_step"
 FIRE_TIMER = "engine.tasks.fire_timer"
 RECONCILE = "engine.tasks.reconcile"
+CHILD_ENDED = "engine.tasks.child_ended"
 
 # Timers further out than this are left to the reconciler rather than held as
 # broker ETAs, which Redis would redeliver after its visibility timeout.
@@ -43,6 +44,11 @@ def execute(
     iteration of a map step."""
     args: tuple[object, ...] = (run_id, step, attempt, compensation)
     current_app.send_task(EXECUTE_STEP, args if index is None else (*args, index))
+
+
+def child_ended(run_id: str) -> None:
+    """Tell the parent of child run ``run_id`` that it has ended."""
+    current_app.send_task(CHILD_ENDED, (run_id,))
 
 
 def _send(run_id: str, command: saga.Command) -> None:

@@ -54,6 +54,11 @@ class Run(models.Model):
     # The definition's output template, filled in when the run completes, or why it could not be.
     output = models.JSONField(null=True, blank=True)
     output_error = models.TextField(blank=True)
+    # A child run: the run, and its step, that started it (a subsaga step).
+    parent_run = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    parent_step = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -26,8 +26,9 @@ import httpx
 from django.conf import settings
 
 from common.activities import ActivityError, ActivityInput, get_activity
+from engine import children
 from engine.store import set_callback_token
-from saga.steps.base import Outcome, Work
+from saga.steps.base import Outcome, Waiting, Work
 
 log = logging.getLogger("sagaboard.engine")
 
@@ -400,6 +401,12 @@ class WorkerParticipants:
             idempotency_key=work.idempotency_key,
             compensation=work.compensation,
         )
+
+    def start_child(self, action: Mapping[str, Any], work: Work) -> Outcome | Waiting:
+        return children.start_child(action, work)
+
+    def compensate_child(self, work: Work) -> Outcome | Waiting:
+        return children.compensate_child(work)
 
     def callback_token(self, work: Work) -> tuple[str, str]:
         token = secrets.token_urlsafe(24)

@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 import saga
+from engine.children import tell_waiting_parents
 from engine.metrics import observe_reconcile
 from engine.models import Iteration, Run, StepRun
 from engine.services import run_apply
@@ -59,6 +60,9 @@ def reconcile_pass(*, held_before: datetime | None = None) -> dict[str, int]:
         for happening in due:
             counts[_KINDS[type(happening)]] += 1
             _deliver(run_id, happening)
+    told = tell_waiting_parents()
+    if told:
+        log.info("reconciler: told %d parents that their child run had ended", told)
     if any(counts.values()):
         log.info("reconciler: %s", counts)
     observe_reconcile(counts, now)

@@ -15,7 +15,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from common.errors import InvalidInput
+from common.errors import InvalidInput, NotAllowed
 from common.people import Visitor
 from designer.access import visible_workflows, workflow_access
 from designer.models import Workflow
@@ -142,12 +142,24 @@ def with_stuck_step(runs: QuerySet[Run]) -> QuerySet[Run]:
 
 
 def run_access(user: Visitor, run_id: Any, perm: str = "view_workflow") -> Run:
-    """The run if ``user`` may ``perm`` its workflow: 404 when they may not see it, else 403."""
+    """The run if ``user`` may ``perm`` its workflow: 404 when they may not see it, else 403.
+
+    A child run is seen by whoever may see its parent; acting on it takes the role on its
+    own workflow (403 for one who sees it through its parent alone).
+    """
     try:
         run = Run.objects.select_related("workflow", "version", "started_by").get(pk=run_id)
     except (Run.DoesNotExist, ValidationError, ValueError):
         raise Http404("No such run.") from None
-    workflow_access(user, run.workflow.slug, perm)
+    try:
+        workflow_access(user, run.workflow.slug, perm)
+    except Http404:
+        if run.parent_run_id is None:
+            raise
+        run_access(user, run.parent_run_id)  # seen through its parent, or 404
+        if perm != "view_workflow":
+            slug = run.workflow.slug
+            raise NotAllowed(f"You lack the {perm} permission on workflow {slug}.") from None
     return run
 
 

@@ -148,9 +148,47 @@ class RunStepSerializer(StepRunSerializer):
         fields = [*StepRunSerializer.Meta.fields, "name", "skip"]
 
 
+class ParentSerializer(serializers.Serializer):
+    run = serializers.CharField()
+    step = serializers.CharField()
+
+
+class ChildSerializer(serializers.Serializer):
+    run = serializers.CharField()
+    step = serializers.CharField()
+    workflow = serializers.CharField()
+    status = serializers.CharField()
+
+
 class RunSerializer(RunSummarySerializer):
     steps = serializers.SerializerMethodField()
     acts = serializers.SerializerMethodField()
+    children = serializers.SerializerMethodField(
+        help_text="the child runs its child saga steps started"
+    )
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        # Declared here: "parent" names every DRF field's own serializer as an attribute.
+        fields["parent"] = serializers.SerializerMethodField(
+            method_name="get_parent_run",
+            help_text="a child run: the run and the child saga step that started it",
+        )
+        return fields
+
+    @extend_schema_field(ParentSerializer(allow_null=True))
+    def get_parent_run(self, run: Run) -> dict[str, str] | None:
+        if run.parent_run_id is None:
+            return None
+        return {"run": str(run.parent_run_id), "step": run.parent_step}
+
+    @extend_schema_field(ChildSerializer(many=True))
+    def get_children(self, run: Run) -> list[dict[str, str]]:
+        found = run.children.values_list("id", "parent_step", "workflow__slug", "status")
+        return [
+            {"run": str(pk), "step": step, "workflow": slug, "status": status}
+            for pk, step, slug, status in found
+        ]
 
     class Meta(RunSummarySerializer.Meta):
         fields = [
@@ -160,6 +198,7 @@ class RunSerializer(RunSummarySerializer):
             "output_error",
             "steps",
             "acts",
+            "children",
         ]
 
     @extend_schema_field(RunStepSerializer(many=True))

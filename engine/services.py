@@ -108,6 +108,10 @@ def _commit(
     messages = [event_message(e, slug, run.status) for e in events]
     run_id = str(run.pk)
     transaction.on_commit(lambda: after_commit(run_id, commands, messages))
+    if run.parent_run_id and new.terminal and not state.terminal:
+        # A child run has ended: its parent's step hears of it (the reconciler tells it
+        # again, should this message be lost).
+        transaction.on_commit(lambda: dispatch.child_ended(run_id))
     if tracing.enabled() and run.finished_at and state.finished_at is None:
         started, status, finished = run.created_at, run.status, run.finished_at
         transaction.on_commit(lambda: tracing.record_run(run_id, slug, status, started, finished))
@@ -302,10 +306,12 @@ def run_start(
     by: User | None,
     input: Any,
     idempotency_key: str | None = None,
+    parent: tuple[Any, str] | None = None,
 ) -> tuple[Run, bool]:
     """Start a run of the workflow's published version; ``(run, created)``.
 
-    A key already used for this workflow returns the run it started.
+    A key already used for this workflow returns the run it started. ``parent``: the
+    run and the step (a child saga step) that start this one, as its child.
     """
     if idempotency_key:
         existing = Run.objects.filter(workflow=workflow, idempotency_key=idempotency_key).first()
@@ -326,6 +332,8 @@ def run_start(
                 input=input,
                 idempotency_key=idempotency_key or None,
                 started_by=by,
+                parent_run_id=parent[0] if parent else None,
+                parent_step=parent[1] if parent else "",
             )
             definition = definition_for(run)
             created = new_rows(run, definition, version.spec["steps"])

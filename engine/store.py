@@ -333,6 +333,7 @@ RUN_COLUMNS = (
     "finished_at",
     "stuck_since",
     "progress_deadline_at",
+    "parent_run_id",
 )
 
 

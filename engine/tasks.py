@@ -20,7 +20,7 @@ from celery import shared_task
 
 import saga
 from common.logs import log_context
-from engine import dispatch, iterations, reconciler, tracing
+from engine import children, dispatch, iterations, reconciler, tracing
 from engine.models import StepRun
 from engine.participants import WorkerParticipants
 from engine.services import run_apply, run_apply_and_continue
@@ -133,6 +133,8 @@ def execute_step(
     for _ in range(MAX_CONTINUATIONS):
         with log_context(run_id=run_id, step_id=step_id, correlation_id=run.correlation_id):
             happening = _attempt(run_id, claimed, step_id, attempt, compensation)
+        if happening is None:
+            return
         decision, following, _ = run_apply_and_continue(run_id, happening, claim_next=WORKER)
         if decision.ignored:
             log.info(
@@ -159,8 +161,9 @@ def _item(run_id: str, step_id: str, index: int | None) -> tuple[Any, Any]:
 
 def _attempt(
     run_id: str, claimed: Claimed, step_id: str, attempt: int, compensation: bool
-) -> saga.Happening:
-    """Carry out one claimed attempt: what happened."""
+) -> saga.Happening | None:
+    """Carry out one claimed attempt: what happened (None: nothing yet, the answer comes
+    later)."""
     run, index = claimed.run, claimed.index
     sdef = definition_for_version(run.version_id).step(step_id)
     sdef = sdef.do or sdef
@@ -184,7 +187,8 @@ def _attempt(
         if isinstance(outcome, Outcome):
             span.outcome(outcome.ok, outcome.error, outcome.retryable)
     if outcome is WAITING:
-        return saga.StepWaiting(step_id, attempt)
+        # A compensation that waits (a child run compensating) is answered when it ends.
+        return None if compensation else saga.StepWaiting(step_id, attempt)
     assert isinstance(outcome, Outcome)
     if compensation:
         if outcome.ok:
@@ -201,6 +205,12 @@ def fire_timer(
 ) -> None:
     """A retry or a delay is due."""
     run_apply(run_id, saga.TimerFired(step_id, attempt, compensation, index))
+
+
+@shared_task(name=dispatch.CHILD_ENDED, acks_late=True, ignore_result=True)
+def child_ended(run_id: str) -> None:
+    """A child run has ended: its parent's step hears of it."""
+    children.child_ended(run_id)
 
 
 @shared_task(name=dispatch.RECONCILE, ignore_result=True)

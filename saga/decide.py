@@ -22,6 +22,7 @@ from saga.acts import ActNotAllowed, act_of
 from saga.commands import Decision, StartCompensation, StartStep
 from saga.compensation import (
     advance_compensation,
+    begin_compensation,
     compensation_failed,
     compensation_succeeded,
     is_current_compensation,
@@ -55,6 +56,7 @@ from saga.happenings import (
     ConditionEvaluated,
     Happening,
     ItemsEvaluated,
+    ParentCompensates,
     RetryStep,
     RunDeadlinePassed,
     RunStarted,
@@ -140,6 +142,8 @@ def _apply(d: Draft, h: Happening) -> bool:
             return on_condition(d, h)
         case ItemsEvaluated():
             return on_items(d, h)
+        case ParentCompensates(parent=parent):
+            return _on_parent_compensates(d, parent)
         case AttemptLost():
             return _on_lost(d, h)
         case RunDeadlinePassed():
@@ -169,6 +173,19 @@ def _apply_compensation(
         case CompensationTimedOut():
             error = f"compensation attempt {h.attempt} timed out or its worker was lost"
             compensation_failed(d, key, error, True)
+    return True
+
+
+def _on_parent_compensates(d: Draft, parent: str) -> bool:
+    """The parent compensates the step that started this run: undo it, completed or not,
+    unless a pivot of its own has passed (then :class:`ActNotAllowed` says so)."""
+    if d.compensating or d.status in (R.COMPENSATED, R.CANCELLED):
+        return False  # compensating, or nothing left to undo: the parent hears when it ends
+    pivot = pivot_passed(d.definition, d.steps)
+    if pivot is not None:
+        raise ActNotAllowed(f"the child run has passed its pivot {pivot}: it cannot be undone")
+    d.act(EventType.ACT_COMPENSATE, None, f"run {parent}", "its parent run compensates")
+    begin_compensation(d)
     return True
 
 

@@ -262,7 +262,8 @@ class Draft:
             stalled=self.stalled,
             deadline_at=deadline_at,
             stuck_since=(before.stuck_since or now) if self.status is RunStatus.STUCK else None,
-            finished_at=before.finished_at or (now if self.status in TERMINAL else None),
+            # A completed child run that its parent compensates is going again.
+            finished_at=(before.finished_at or now) if self.status in TERMINAL else None,
         )
         return Decision(state=state, commands=tuple(commands))
 

@@ -24,6 +24,7 @@ __all__ = [
     "ConditionEvaluated",
     "Happening",
     "ItemsEvaluated",
+    "ParentCompensates",
     "RetryStep",
     "RunDeadlinePassed",
     "RunStarted",
@@ -188,6 +189,14 @@ class ItemsEvaluated:
 
 
 @dataclass(frozen=True)
+class ParentCompensates:
+    """The parent run of this (child) run compensates the step that started it: the run is
+    compensated, even once it has completed, unless a pivot of its own has passed."""
+
+    parent: str
+
+
+@dataclass(frozen=True)
 class RunDeadlinePassed:
     """The run made no progress for longer than its deadline."""
 
@@ -246,5 +255,6 @@ Happening = (
     | AttemptLost
     | ConditionEvaluated
     | ItemsEvaluated
+    | ParentCompensates
     | Act
 )

@@ -131,6 +131,8 @@ def graph_issues(spec: Mapping[str, Any], catalog: Catalog) -> tuple[list[Issue]
                     "as nothing is compensated once a pivot has succeeded",
                 )
             )
+        if not in_cycle:
+            warnings.extend(kind.doubts(sid, step, catalog, undoable=pivot is None))
         for field in ("when", "items"):
             if isinstance(step.get(field), str):
                 found, doubts = _condition_issues(

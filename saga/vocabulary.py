@@ -146,7 +146,8 @@ RUN_MOVES: Mapping[RunStatus, frozenset[RunStatus]] = MappingProxyType(
         R.STUCK: frozenset(
             {R.RUNNING, R.WAITING, R.COMPENSATING, R.COMPLETED, R.COMPENSATED, R.CANCELLED}
         ),
-        R.COMPLETED: frozenset(),
+        # compensating: a child run whose parent compensates the step that started it
+        R.COMPLETED: frozenset({R.COMPENSATING}),
         R.COMPENSATED: frozenset(),
         R.CANCELLED: frozenset(),
     }

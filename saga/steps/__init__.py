@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from saga.steps import approval, callback, delay, http, map, task
+from saga.steps import approval, callback, delay, http, map, subsaga, task
 from saga.steps.base import StepKind
 
 __all__ = ["KINDS", "StepKind", "kind_of"]
@@ -27,6 +27,7 @@ KINDS: Mapping[str, StepKind] = MappingProxyType(
             delay.KIND,
             callback.KIND,
             map.KIND,
+            subsaga.KIND,
         )
     }
 )

@@ -91,6 +91,15 @@ class Participants(Protocol):
         """A one-time token for this attempt, and the URL its participant answers at."""
         ...
 
+    def start_child(self, action: Mapping[str, Any], work: Work) -> Outcome | Waiting:
+        """Start (or find, when started already) the child run ``action`` names; what its
+        end came to when it has ended, else ``WAITING``."""
+        ...
+
+    def compensate_child(self, work: Work) -> Outcome | Waiting:
+        """Have the child run this step started compensated: ``WAITING`` while it does."""
+        ...
+
 
 @dataclass(frozen=True)
 class Begin:
@@ -161,6 +170,13 @@ class StepKind:
 
     def issues(self, step_id: str, step: Mapping[str, Any], catalog: Catalog) -> Iterable[Issue]:
         """What validation refuses in a step whose shape is right, beyond the graph rules."""
+        return ()
+
+    def doubts(
+        self, step_id: str, step: Mapping[str, Any], catalog: Catalog, *, undoable: bool
+    ) -> Iterable[Issue]:
+        """What validation warns of in such a step; ``undoable``: the run may yet have to
+        compensate it (no pivot passed before it)."""
         return ()
 
     def side_effects(self, action: Mapping[str, Any], catalog: Catalog) -> bool:

@@ -184,7 +184,7 @@ def test_the_schema_is_shipped_as_a_valid_draft_2020_12_schema() -> None:
 
     assert json.loads(SCHEMA_PATH.read_text(encoding="utf-8")) == SCHEMA
     assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert tuple(KINDS) == ("http", "task", "approval", "delay", "callback", "map")
+    assert tuple(KINDS) == ("http", "task", "approval", "delay", "callback", "map", "subsaga")
 
 
 def test_the_schema_alone_accepts_the_design_example() -> None:
@@ -557,7 +557,7 @@ def test_an_unknown_step_type() -> None:
         spec({"id": "a", "type": "email", "action": {}}),
         "a",
         "type",
-        "must be one of http, task, approval, delay, callback, map",
+        "must be one of http, task, approval, delay, callback, map, subsaga",
     )
 
 
@@ -833,7 +833,7 @@ def test_the_wiring_and_activities_are_checked_beside_shape_errors() -> None:
         ("a", "after", "after names 'ghost', which is not a step"),
         ("a", "id", "duplicate step id 'a': steps[0] and steps[1]"),
         ("c", "timeout_s", "must be more than 0"),
-        ("d", "type", "must be one of http, task, approval, delay, callback, map"),
+        ("d", "type", "must be one of http, task, approval, delay, callback, map, subsaga"),
         ("e", "action.name", "unknown task activity 'test.nope'"),
     ]
 

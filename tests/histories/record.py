@@ -29,7 +29,7 @@ from demo.models import LedgerEntry
 from engine import services
 from engine.models import Run
 from engine.tasks import reconcile
-from tests.factories import UserFactory
+from tests.factories import UserFactory, make_published, make_workflow
 from tests.sagas import RETRY, TERMINAL, approval, publish, saga, start, task, wait_for
 
 HERE = Path(__file__).resolve().parent
@@ -331,3 +331,24 @@ def test_a_map_whose_iteration_fails_compensates_the_others(worker, operator) ->
     run_id = start(client, input={"order_id": "o-1", "lines": lines})["id"]
     assert wait_for(client, run_id, TERMINAL)["status"] == "compensated"
     keep(run_id, "map-iteration-fails-compensates")
+
+
+def test_a_child_saga_compensated_with_its_parent(worker, operator) -> None:
+    make_published(
+        make_workflow("payment"),
+        saga(task("charge", "demo.payments.charge", [], "demo.payments.refund")),
+    )
+    spec = saga(
+        task("reserve", "demo.inventory.reserve", [], "demo.inventory.release"),
+        {
+            "id": "pay",
+            "type": "subsaga",
+            "after": ["reserve"],
+            "action": {"workflow": "payment", "input": {"order_id": "{{ input.order_id }}"}},
+        },
+        task("ship", "demo.shipping.ship", ["pay"], fail="permanent"),
+    )
+    _, client = publish(spec, operator)
+    run_id = start(client)["id"]
+    assert wait_for(client, run_id, TERMINAL)["status"] == "compensated"
+    keep(run_id, "subsaga-compensated-with-its-parent")

@@ -244,7 +244,9 @@ def test_retry_delay(jitter_kind: Jitter, n: int, jitter: float, expected: float
 def test_statuses_and_moves_are_written_down_once_and_completely() -> None:
     assert set(RUN_MOVES) == set(RunStatus)
     assert set(STEP_MOVES) == set(StepStatus)
-    assert {s for s in RunStatus if not RUN_MOVES[s]} == TERMINAL
+    # A completed run leaves its status only when its parent compensates it (a child run).
+    assert {s for s in RunStatus if not RUN_MOVES[s]} == TERMINAL - {RunStatus.COMPLETED}
+    assert RUN_MOVES[RunStatus.COMPLETED] == {RunStatus.COMPENSATING}
     assert RunStatus.STUCK not in TERMINAL
     assert [s.value for s in RunStatus] == [
         "pending", "running", "waiting", "compensating",

@@ -17,7 +17,7 @@ from saga import (
     initial_state,
     simulate,
 )
-from saga.issues import Catalog
+from saga.issues import Catalog, Published
 from saga.rules import graph_issues
 from saga.schema import SCHEMA
 from saga.steps import KINDS, StepKind, kind_of
@@ -30,8 +30,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "delay": {"action": {"seconds": 5}},
     "callback": {"action": {"method": "POST", "url": "https://kyc.example/checks"}},
     "map": {"items": "[1, 2, 3]", "do": {"type": "task", "action": {"name": "demo.noop"}}},
+    "subsaga": {"action": {"workflow": "payment", "input": {"amount": 5}}},
 }
-CATALOG = Catalog({"demo.noop": False})
+CATALOG = Catalog({"demo.noop": False}, workflows={"payment": Published()})
 
 
 def spec_of(kind: str) -> dict[str, Any]:

@@ -585,6 +585,12 @@ export interface components {
          * @enum {string}
          */
         CallbackStatusEnum: "succeeded" | "failed";
+        Child: {
+            run: string;
+            step: string;
+            workflow: string;
+            status: string;
+        };
         CommentRequest: {
             /** @default  */
             comment: string;
@@ -746,6 +752,10 @@ export interface components {
             results: components["schemas"]["Workflow"][];
             count: number;
         };
+        Parent: {
+            run: string;
+            step: string;
+        };
         PatchedVersionPatchRequest: {
             spec?: unknown;
             layout?: {
@@ -821,6 +831,10 @@ export interface components {
             output_error?: string;
             readonly steps: components["schemas"]["RunStep"][];
             readonly acts: components["schemas"]["StepActs"];
+            /** @description the child runs its child saga steps started */
+            readonly children: components["schemas"]["Child"][];
+            /** @description a child run: the run and the child saga step that started it */
+            readonly parent: components["schemas"]["Parent"] | null;
         };
         /** @description A run in a list: the summary, and for a stuck run the step that holds it up. */
         RunListItem: {

@@ -103,6 +103,13 @@ export const STEP_KINDS = [
     "title": "map",
     "summary": "Run a step for each item of a list",
     "compensates": false
+  },
+  {
+    "name": "subsaga",
+    "label": "saga",
+    "title": "child saga",
+    "summary": "Run another workflow as a child saga",
+    "compensates": false
   }
 ] as const;
 export type StepType = (typeof STEP_KINDS)[number]["name"];

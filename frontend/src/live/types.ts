@@ -77,10 +77,14 @@ export interface MapProgress {
 }
 
 /** A run with its steps and what the user may do to it now (GET /api/runs/{id}/). */
-export type RunBody = Omit<Sent<Schemas["Run"], "status" | "last_seq">, "input" | "steps" | "acts"> & {
+export type RunBody = Omit<Sent<Schemas["Run"], "status" | "last_seq">, "input" | "steps" | "acts" | "parent" | "children"> & {
   input: Json;
   steps: StepRow[];
   acts: { run: RunAct[]; steps: Record<string, StepAct[]> };
+  /** A child run: the run and the child saga step that started it. */
+  parent?: { run: string; step: string } | null;
+  /** The child runs its child saga steps started. */
+  children?: { run: string; step: string; workflow: string; status: string }[];
 };
 
 export interface StepFigures {

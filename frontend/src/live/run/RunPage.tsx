@@ -8,7 +8,7 @@ import { duration, latency, Time, useNow } from "../../common/time";
 import { statusWord } from "../../common/words";
 import { TERMINAL } from "../../generated/vocabulary";
 import type { StepStatus } from "../../types";
-import { Clamped, ConnectionBadge, ConnectionBanner, JsonBlock, Slot, StatusBadge, useThrottled } from "../common";
+import { Clamped, ConnectionBadge, ConnectionBanner, JsonBlock, shortId, Slot, StatusBadge, useThrottled } from "../common";
 import { useLiveSocket } from "../socket";
 import type { RunAct, RunBody, RunPageConfig, StepAct, StepRow } from "../types";
 import { ActDialog, GateNote, RunInput, type ActRequest, type ActTarget } from "./ActDialog";
@@ -100,6 +100,13 @@ export function RunPage({ config }: { config: RunPageConfig }) {
       </Slot>
       <ConnectionBanner status={status} />
       {problem && <p className="alert alert-error">The run could not be read again: {problem}</p>}
+      {run.parent && (
+        <p className="run-parent" data-parent={run.parent.run}>
+          A child run, started by step <code>{run.parent.step}</code> of run{" "}
+          <a href={`/runs/${run.parent.run}/`}>{shortId(run.parent.run)}</a>: only that run
+          compensates it.
+        </p>
+      )}
 
       <div className="stats">
         <div className="stat">
@@ -250,6 +257,17 @@ export function RunPage({ config }: { config: RunPageConfig }) {
                     <span className="strong">{step.name || step.id}</span> <code>{step.id}</code>{" "}
                     <span className={`type type-${step.type}`}>{step.type}</span>
                     {step.type === "approval" && <StepGate gate={gateOf(config.spec, step.id)} />}
+                    {(run.children ?? [])
+                      .filter((child) => child.step === step.id)
+                      .map((child) => (
+                        <span key={child.run} className="child-run small" data-child={child.run}>
+                          child run <a href={`/runs/${child.run}/`}>{shortId(child.run)}</a> of{" "}
+                          <code>{child.workflow}</code> <StatusBadge status={child.status} />
+                          {child.status === "stuck" && step.status === "waiting" && (
+                            <span className="muted"> · this run waits for it</span>
+                          )}
+                        </span>
+                      ))}
                     {step.iterations && (
                       <span className="map-progress small" data-map-progress={step.id}>
                         <MapBar progress={step.iterations} /> {progressWords(step.iterations)}{" "}
