@@ -1,13 +1,14 @@
 // The palette of step types: drag one onto the canvas, or click it to add it. The
 // types, their order, labels and hints are the kernel's (generated/vocabulary.ts).
 import type { DragEvent } from "react";
-import { typeLabel, typeSummary, typeTitle } from "../graph/spec";
+import { typeBadge, typeLabel, typeSummary, typeTitle } from "../graph/spec";
 import { STEP_TYPES, type StepType } from "../types";
 
 export const PALETTE_MIME = "application/x-sagaboard-step";
 
-/** The palette's own short badges: its column is narrower than a box's. */
-const BADGES: Record<StepType, string> = {
+/** The palette's own short badges: its column is narrower than a box's. A kind the kernel
+ * lists before it has one here shows its box's badge. */
+const BADGES: Partial<Record<StepType, string>> = {
   http: "HTTP",
   task: "TASK",
   approval: "APPR",
@@ -36,7 +37,7 @@ export function Palette({ onAdd }: { onAdd: (type: StepType) => void }) {
               onClick={() => onAdd(type)}
               title={`Drag onto the canvas, or click to add a ${typeLabel(type).toLowerCase()} step`}
             >
-              <span className={`step-badge badge-type-${type}`}>{BADGES[type]}</span>
+              <span className={`step-badge badge-type-${type}`}>{BADGES[type] ?? typeBadge(type)}</span>
               <span className="palette-text">
                 <span className="palette-label">{typeTitle(type)}</span>
                 <span className="palette-hint">{typeSummary(type)}</span>
