@@ -23,7 +23,8 @@ interface SchemaShape {
     duration: { maximum: number };
     retry: { properties: { jitter: { enum: string[] }; max_attempts: { maximum: number } } };
     approval_action: { properties: { on_timeout: { enum: string[] } } };
-    step: { properties: { id: { pattern: string } } };
+    step: { properties: { id: { pattern: string }; max_concurrency: { minimum: number; maximum: number } } };
+    map_do: { properties: { type: { enum: string[] } } };
   };
 }
 
@@ -112,6 +113,8 @@ interface StepBase {
   timeout_s?: number;
   retry?: RetryPolicy;
   pivot?: boolean;
+  /** A CEL condition: false, the step is skipped (not taken) and never compensated. */
+  when?: string;
 }
 
 export interface HttpStep extends StepBase {
@@ -140,11 +143,31 @@ export interface CallbackStep extends StepBase {
 
 export type Step = HttpStep | TaskStep | ApprovalStep | DelayStep | CallbackStep;
 
+/** The step a map runs for each item (its templates may read {{ item.x }}, {{ index }}). */
+export interface MapDo {
+  type: "task" | "http";
+  action: JsonObject;
+  compensation?: JsonObject;
+  timeout_s?: number;
+  retry?: RetryPolicy;
+}
+
+/** The types a map's iteration may be (those the schema allows that the panel can edit),
+ * and how many iterations it may keep in flight. */
+export const MAP_INNER_TYPES = SCHEMA.$defs.map_do.properties.type.enum.filter(
+  (t): t is MapDo["type"] => t === "task" || t === "http",
+);
+export const MAX_CONCURRENCY = SCHEMA.$defs.step.properties.max_concurrency;
+
 /** What the editor reads and writes of a step, whatever its type. */
 export type AnyStep = StepBase & {
   type: StepType;
   action?: JsonObject;
   compensation?: JsonObject;
+  /** A map's: a CEL expression giving the list, at most this many in flight, and the step. */
+  items?: string;
+  max_concurrency?: number;
+  do?: MapDo;
 };
 
 export interface Spec {

@@ -15,6 +15,7 @@ import { useDocument } from "./hooks/useDocument";
 import { useImportExport } from "./hooks/useImportExport";
 import { MIN_ZOOM, useLayout } from "./hooks/useLayout";
 import { useNewSteps } from "./hooks/useNewSteps";
+import { useSampleInput } from "./hooks/useSampleInput";
 import { useSave } from "./hooks/useSave";
 import { useSelection } from "./hooks/useSelection";
 import { useShortcuts } from "./hooks/useShortcuts";
@@ -53,7 +54,8 @@ function DesignerCanvas({ config }: { config: DesignerConfig }) {
   const validation = useValidation(doc.spec);
   const unsaved = useUnsavedWork({ config, version, doc, note: edited.note, dirty });
   const selection = useSelection();
-  const simulation = useSimulation(doc.spec);
+  const sample = useSampleInput(config, doc.spec);
+  const simulation = useSimulation(doc.spec, sample.text);
   const layout = useLayout({ edited, readOnly, rebase: versions.rebase, notify });
   const saving = useSave({ config, edited, versions, unsaved, valid: validation.valid, blocked: layout.laying, notify });
 
@@ -225,6 +227,7 @@ function DesignerCanvas({ config }: { config: DesignerConfig }) {
           zoneMap={zoneMap}
           issueMap={issueMap}
           catalog={catalog}
+          sample={sample}
           readOnly={readOnly}
           copy={clipboard.copy}
           deleteSelection={editing.deleteSelection}

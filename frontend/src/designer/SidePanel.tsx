@@ -6,10 +6,11 @@ import { indexOfNode, nodeIds, type Zone } from "../graph/model";
 import { NODE_HEIGHT, NODE_WIDTH } from "../graph/nodes";
 import type { Catalog } from "./hooks/useCatalog";
 import type { DocumentState } from "./hooks/useDocument";
+import type { SampleInput } from "./hooks/useSampleInput";
 import type { SelectionState } from "./hooks/useSelection";
 import type { SimulationState } from "./hooks/useSimulation";
 import type { ValidationState } from "./hooks/useValidation";
-import { idProblem, removeElements, renameStep, replaceStep } from "./doc";
+import { idProblem, removeElements, renameStep, replaceStep, setOptional } from "./doc";
 import { tagged, type StepIssues } from "./issues";
 import { SimulatePanel } from "./SimulatePanel";
 import { StepPanel } from "./StepPanel";
@@ -23,6 +24,7 @@ interface Props {
   zoneMap: Map<string, Zone>;
   issueMap: Map<string, StepIssues>;
   catalog: Catalog;
+  sample: SampleInput;
   readOnly: boolean;
   copy: () => void;
   deleteSelection: () => void;
@@ -56,7 +58,7 @@ function PanelBody(props: Props & { selectedIds: string[]; single: string | null
   const singleIndex = single === null ? -1 : indexOfNode(doc.spec, single);
 
   if (simulation.mode === "simulate") {
-    return <SimulatePanel spec={doc.spec} valid={validation.valid} current={simulation.shown} onShow={simulation.show} />;
+    return <SimulatePanel spec={doc.spec} valid={validation.valid} current={simulation.shown} onShow={simulation.show} sample={props.sample} readOnly={readOnly} />;
   }
   if (single !== null && singleIndex >= 0) {
     const step = doc.spec.steps[singleIndex];
@@ -70,6 +72,10 @@ function PanelBody(props: Props & { selectedIds: string[]; single: string | null
         readOnly={readOnly}
         activities={props.catalog.activities}
         groups={props.catalog.groups}
+        sample={props.sample}
+        onEditSample={() => simulation.setMode("simulate")}
+        // No key: each toggle is an undo step of its own.
+        onOptional={(on) => commit(setOptional(docRef.current, singleIndex, on))}
         onChange={(next, key) => commit(replaceStep(docRef.current, singleIndex, next), `${single}:${key}`)}
         onRename={(id) => {
           const problem = idProblem(docRef.current.spec, singleIndex, id);

@@ -1,30 +1,26 @@
-// The side panel for one step: a form that fits its type.
+// The side panel for one step: a form that fits its type, its condition, and for a map
+// the list it runs over and the step each item runs.
 import { useEffect, useId, useState } from "react";
 import type { Zone } from "../graph/model";
 import { typeTitle } from "../graph/spec";
 import {
   COMPENSABLE,
   JITTERS,
-  METHODS,
   ON_TIMEOUT,
   type Activity,
   type AnyStep,
   type Group,
   type Json,
   type JsonObject,
+  type RetryPolicy,
+  type StepType,
 } from "../types";
-import {
-  Checkbox,
-  IssueList,
-  JsonInput,
-  matches,
-  NumberInput,
-  Row,
-  Section,
-  Select,
-  TextInput,
-} from "./fields";
+import { HttpFields, TaskFields, TEMPLATES_HELP } from "./ActionFields";
+import { ConditionSection } from "./ConditionSection";
+import { Checkbox, IssueList, matches, NumberInput, Row, Section, Select, TextInput } from "./fields";
+import type { SampleInput } from "./hooks/useSampleInput";
 import type { PanelIssue } from "./issues";
+import { MapSection } from "./MapSection";
 
 /** A copy of `obj` with `value` at `path`; undefined removes it, and empty objects with it. */
 export function setIn<T extends object>(obj: T, path: string[], value: Json | undefined): T {
@@ -46,32 +42,40 @@ export function setIn<T extends object>(obj: T, path: string[], value: Json | un
   return copy as T;
 }
 
-const METHOD_OPTIONS = METHODS.map((m) => ({ value: m, label: m }));
 const JITTER_OPTIONS = JITTERS.map((j) => ({ value: j, label: j }));
 const ON_TIMEOUT_OPTIONS = ON_TIMEOUT.map((o) => ({ value: o, label: o }));
+const HTTP = ["method", "url", "headers", "body"];
+const TASK = ["name", "args"];
+const RETRY = ["max_attempts", "initial_delay_s", "backoff", "max_delay_s", "jitter"];
+
+/** What a step calls, and where in it: a map's is its iteration's (`do`). */
+function calls(step: AnyStep): { type: StepType | undefined; base: string[]; action: JsonObject; compensation: JsonObject | undefined } {
+  if (step.type === "map") {
+    return { type: step.do?.type, base: ["do"], action: step.do?.action ?? {}, compensation: step.do?.compensation };
+  }
+  return { type: step.type, base: [], action: step.action ?? {}, compensation: step.compensation };
+}
 
 /** The fields the panel shows for a step: issues about anything else go at the top. */
 function shownKeys(step: AnyStep): string[] {
-  const keys = ["id", "name", "after", "pivot"];
-  const http = ["method", "url", "headers", "body"];
+  const keys = ["id", "name", "after", "pivot", "when", "optional"];
   const action: Record<string, string[]> = {
-    http,
-    task: ["name", "args"],
+    http: HTTP,
+    task: TASK,
     approval: ["group", "instructions", "timeout_s", "on_timeout"],
     delay: ["seconds"],
-    callback: http,
+    callback: HTTP,
   };
-  keys.push(...(action[step.type] ?? []).map((k) => `action.${k}`));
-  if (COMPENSABLE[step.type]) {
-    keys.push("compensation");
-    if (step.compensation) {
-      const comp = step.type === "task" ? ["name", "args"] : http;
-      keys.push(...comp.map((k) => `compensation.${k}`));
-    }
+  const { type, base, compensation } = calls(step);
+  const at = (key: string) => [...base, key].join(".");
+  if (step.type === "map") keys.push("items", "max_concurrency", "do.type");
+  keys.push(...(action[type ?? ""] ?? []).map((k) => at(`action.${k}`)));
+  if (type && COMPENSABLE[type]) {
+    keys.push(at("compensation"));
+    if (compensation) keys.push(...(type === "task" ? TASK : HTTP).map((k) => at(`compensation.${k}`)));
   }
   if (step.type !== "approval" && step.type !== "delay") {
-    keys.push("timeout_s");
-    keys.push(...["max_attempts", "initial_delay_s", "backoff", "max_delay_s", "jitter"].map((k) => `retry.${k}`));
+    keys.push(at("timeout_s"), ...RETRY.map((k) => at(`retry.${k}`)));
   }
   return keys;
 }
@@ -85,67 +89,29 @@ interface Props {
   readOnly: boolean;
   activities: Activity[];
   groups: Group[];
+  sample: SampleInput;
   onChange: (step: AnyStep, key: string) => void;
   onRename: (id: string) => string | null;
   onDelete: () => void;
+  /** Makes the step optional, or not: the steps after it also run after those before it. */
+  onOptional: (on: boolean) => void;
+  /** Shows the sample input where it is edited. */
+  onEditSample: () => void;
 }
 
-export function StepPanel({ step, steps, zone, issues, readOnly, activities, groups, onChange, onRename, onDelete }: Props) {
+export function StepPanel({ step, steps, zone, issues, readOnly, activities, groups, sample, onChange, onRename, onDelete, onOptional, onEditSample }: Props) {
   const keys = shownKeys(step);
-  const loose = issues.filter((i) => !keys.some((k) => matches(i, k, k === "compensation")));
+  const loose = issues.filter((i) => !keys.some((k) => matches(i, k, k.endsWith("compensation"))));
   const set = (path: string[], value: Json | undefined) => onChange(setIn(step, path, value), path.join("."));
   const action = (step.action ?? {}) as JsonObject;
-  const compensation = step.compensation as JsonObject | undefined;
   const disabled = readOnly;
-  const activityOptions = activities.map((a) => ({ value: a.name, label: a.name }));
-  const withUnknown = (name: unknown) =>
-    typeof name === "string" && name && !activities.some((a) => a.name === name)
-      ? [...activityOptions, { value: name, label: `${name} (not registered)` }]
-      : activityOptions;
-  const describe = (name: unknown) => activities.find((a) => a.name === name)?.description;
-  const compensable = COMPENSABLE[step.type];
+  const inner = calls(step);
+  const at = (key: string) => [...inner.base, key];
+  const compensable = inner.type !== undefined && COMPENSABLE[inner.type];
   const noCompensationHere = zone !== "compensable";
-
-  const httpFields = (part: "action" | "compensation", value: JsonObject, optional: boolean) => (
-    <>
-      <Row label="Method" field={`${part}.method`} issues={issues}>
-        {(id) => (
-          <Select
-            id={id}
-            value={value.method as string | undefined}
-            options={METHOD_OPTIONS}
-            empty={optional ? "—" : undefined}
-            disabled={disabled}
-            onChange={(v) => set([part, "method"], v)}
-          />
-        )}
-      </Row>
-      <Row label="URL" field={`${part}.url`} issues={issues} help={part === "action" ? "Templates: {{ input.x }}, {{ steps.<id>.output.<path> }}, {{ run.id }}" : undefined}>
-        {(id) => (
-          <TextInput id={id} mono value={value.url as string | undefined} placeholder="https://service.local/path" disabled={disabled} onChange={(v) => set([part, "url"], v ?? (optional ? undefined : ""))} />
-        )}
-      </Row>
-      <Row label="Headers (JSON)" field={`${part}.headers`} issues={issues}>
-        {(id) => <JsonInput id={id} value={value.headers} placeholder='{"X-Team": "orders"}' disabled={disabled} onChange={(v) => set([part, "headers"], v)} />}
-      </Row>
-      <Row label="Body (JSON)" field={`${part}.body`} issues={issues}>
-        {(id) => <JsonInput id={id} value={value.body} placeholder='{"order": "{{ input.order_id }}"}' disabled={disabled} onChange={(v) => set([part, "body"], v)} />}
-      </Row>
-    </>
-  );
-
-  const taskFields = (part: "action" | "compensation", value: JsonObject) => (
-    <>
-      <Row label="Activity" field={`${part}.name`} issues={issues} help={describe(value.name)}>
-        {(id) => (
-          <Select id={id} value={value.name as string | undefined} options={withUnknown(value.name)} empty="— choose an activity —" disabled={disabled} onChange={(v) => set([part, "name"], v ?? "")} />
-        )}
-      </Row>
-      <Row label="Arguments (JSON object)" field={`${part}.args`} issues={issues}>
-        {(id) => <JsonInput id={id} value={value.args} placeholder='{"order": "{{ input.order_id }}"}' disabled={disabled} onChange={(v) => set([part, "args"], v)} />}
-      </Row>
-    </>
-  );
+  const isMap = step.type === "map";
+  const compensationKey = at("compensation").join(".");
+  const part = { issues, disabled, set };
 
   return (
     <div className="panel-body" data-panel="step" data-step={step.id}>
@@ -192,48 +158,63 @@ export function StepPanel({ step, steps, zone, issues, readOnly, activities, gro
         </div>
       </Section>
 
-      <Section title={`Action · ${typeTitle(step.type)}`}>
-        {step.type === "http" && httpFields("action", action, false)}
-        {step.type === "callback" && (
-          <>
-            <p className="panel-help">Optional: a call that hands the participant its one-time token. The step then waits for the participant's answer.</p>
-            {httpFields("action", action, true)}
-          </>
-        )}
-        {step.type === "task" && taskFields("action", action)}
-        {step.type === "approval" && (
-          <>
-            <Row label="Approver group" field="action.group" issues={issues} help="A member of this group approves or rejects.">
-              {(id) => (
-                <>
-                  <TextInput id={id} list={`${id}-groups`} value={action.group as string | undefined} disabled={disabled} placeholder="managers" onChange={(v) => set(["action", "group"], v ?? "")} />
-                  <datalist id={`${id}-groups`}>
-                    {groups.map((g) => (
-                      <option key={g.name} value={g.name} />
-                    ))}
-                  </datalist>
-                </>
-              )}
-            </Row>
-            <Row label="Instructions" field="action.instructions" issues={issues}>
-              {(id) => <TextInput id={id} multiline value={action.instructions as string | undefined} disabled={disabled} onChange={(v) => set(["action", "instructions"], v)} />}
-            </Row>
-            <div className="panel-grid">
-              <Row label="Time to decide (s)" field="action.timeout_s" issues={issues}>
-                {(id) => <NumberInput id={id} value={action.timeout_s as number | undefined} placeholder="no limit" disabled={disabled} onChange={(v) => set(["action", "timeout_s"], v)} />}
+      <ConditionSection
+        step={step}
+        steps={steps}
+        issues={issues}
+        sample={sample}
+        disabled={disabled}
+        onWhen={(when) => set(["when"], when)}
+        onOptional={onOptional}
+        onEditSample={onEditSample}
+      />
+
+      {isMap ? (
+        <MapSection step={step} issues={issues} sample={sample} disabled={disabled} activities={activities} set={set} onEditSample={onEditSample} />
+      ) : (
+        <Section title={`Action · ${typeTitle(step.type)}`}>
+          {step.type === "http" && <HttpFields path={["action"]} value={action} {...part} help={TEMPLATES_HELP} />}
+          {step.type === "callback" && (
+            <>
+              <p className="panel-help">Optional: a call that hands the participant its one-time token. The step then waits for the participant's answer.</p>
+              <HttpFields path={["action"]} value={action} {...part} optional help={TEMPLATES_HELP} />
+            </>
+          )}
+          {step.type === "task" && <TaskFields path={["action"]} value={action} {...part} activities={activities} />}
+          {step.type === "approval" && (
+            <>
+              <Row label="Approver group" field="action.group" issues={issues} help="A member of this group approves or rejects.">
+                {(id) => (
+                  <>
+                    <TextInput id={id} list={`${id}-groups`} value={action.group as string | undefined} disabled={disabled} placeholder="managers" onChange={(v) => set(["action", "group"], v ?? "")} />
+                    <datalist id={`${id}-groups`}>
+                      {groups.map((g) => (
+                        <option key={g.name} value={g.name} />
+                      ))}
+                    </datalist>
+                  </>
+                )}
               </Row>
-              <Row label="On timeout" field="action.on_timeout" issues={issues}>
-                {(id) => <Select id={id} value={action.on_timeout as string | undefined} options={ON_TIMEOUT_OPTIONS} empty="reject (default)" disabled={disabled} onChange={(v) => set(["action", "on_timeout"], v)} />}
+              <Row label="Instructions" field="action.instructions" issues={issues}>
+                {(id) => <TextInput id={id} multiline value={action.instructions as string | undefined} disabled={disabled} onChange={(v) => set(["action", "instructions"], v)} />}
               </Row>
-            </div>
-          </>
-        )}
-        {step.type === "delay" && (
-          <Row label="Wait (seconds)" field="action.seconds" issues={issues} help="A durable timer: no worker sleeps.">
-            {(id) => <NumberInput id={id} value={action.seconds as number | undefined} min={0} disabled={disabled} onChange={(v) => set(["action", "seconds"], v ?? 0)} />}
-          </Row>
-        )}
-      </Section>
+              <div className="panel-grid">
+                <Row label="Time to decide (s)" field="action.timeout_s" issues={issues}>
+                  {(id) => <NumberInput id={id} value={action.timeout_s as number | undefined} placeholder="no limit" disabled={disabled} onChange={(v) => set(["action", "timeout_s"], v)} />}
+                </Row>
+                <Row label="On timeout" field="action.on_timeout" issues={issues}>
+                  {(id) => <Select id={id} value={action.on_timeout as string | undefined} options={ON_TIMEOUT_OPTIONS} empty="reject (default)" disabled={disabled} onChange={(v) => set(["action", "on_timeout"], v)} />}
+                </Row>
+              </div>
+            </>
+          )}
+          {step.type === "delay" && (
+            <Row label="Wait (seconds)" field="action.seconds" issues={issues} help="A durable timer: no worker sleeps.">
+              {(id) => <NumberInput id={id} value={action.seconds as number | undefined} min={0} disabled={disabled} onChange={(v) => set(["action", "seconds"], v ?? 0)} />}
+            </Row>
+          )}
+        </Section>
+      )}
 
       <Section title="Compensation">
         {!compensable ? (
@@ -242,26 +223,32 @@ export function StepPanel({ step, steps, zone, issues, readOnly, activities, gro
           <>
             <Checkbox
               name="has-compensation"
-              label="Undo this step when a later step fails"
-              checked={!!compensation}
-              disabled={disabled || (noCompensationHere && !compensation)}
+              label={isMap ? "Undo each iteration when a later step fails" : "Undo this step when a later step fails"}
+              checked={!!inner.compensation}
+              disabled={disabled || (noCompensationHere && !inner.compensation)}
               onChange={(on) => {
-                if (!on) return set(["compensation"], undefined);
+                if (!on) return set(at("compensation"), undefined);
                 const fresh: JsonObject =
-                  step.type === "task"
+                  inner.type === "task"
                     ? { name: "" }
-                    : { method: "DELETE", url: typeof action.url === "string" ? action.url : "" };
-                set(["compensation"], fresh);
+                    : { method: "DELETE", url: typeof inner.action.url === "string" ? inner.action.url : "" };
+                set(at("compensation"), fresh);
               }}
             />
-            <IssueList issues={issues.filter((i) => matches(i, "compensation", true))} />
+            <IssueList issues={issues.filter((i) => matches(i, compensationKey, true))} />
+            {isMap && <p className="panel-help">Succeeded iterations are undone last first; the compensation reads its iteration's output as {`{{ steps.${step.id}.output.<path> }}`}.</p>}
             {noCompensationHere && (
               <p className="panel-help">
                 {zone === "pivot" ? "This is the pivot" : "This step runs after the pivot"}: once the pivot has
                 succeeded the run only moves forward, so nothing here is compensated.
               </p>
             )}
-            {compensation && (step.type === "task" ? taskFields("compensation", compensation) : httpFields("compensation", compensation, false))}
+            {inner.compensation &&
+              (inner.type === "task" ? (
+                <TaskFields path={at("compensation")} value={inner.compensation} {...part} activities={activities} />
+              ) : (
+                <HttpFields path={at("compensation")} value={inner.compensation} {...part} />
+              ))}
           </>
         )}
       </Section>
@@ -279,30 +266,42 @@ export function StepPanel({ step, steps, zone, issues, readOnly, activities, gro
       </Section>
 
       {step.type !== "approval" && step.type !== "delay" && (
-        <Section title="Timeout and retries">
-          <Row label="Timeout per attempt (s)" field="timeout_s" issues={issues} help="Empty: the workflow's default.">
-            {(id) => <NumberInput id={id} value={step.timeout_s} placeholder="default" disabled={disabled} onChange={(v) => set(["timeout_s"], v)} />}
-          </Row>
-          <div className="panel-grid">
-            <Row label="Max attempts" field="retry.max_attempts" issues={issues}>
-              {(id) => <NumberInput id={id} step="1" min={1} value={step.retry?.max_attempts} placeholder="default" disabled={disabled} onChange={(v) => set(["retry", "max_attempts"], v)} />}
-            </Row>
-            <Row label="First delay (s)" field="retry.initial_delay_s" issues={issues}>
-              {(id) => <NumberInput id={id} min={0} value={step.retry?.initial_delay_s} placeholder="default" disabled={disabled} onChange={(v) => set(["retry", "initial_delay_s"], v)} />}
-            </Row>
-            <Row label="Backoff ×" field="retry.backoff" issues={issues}>
-              {(id) => <NumberInput id={id} min={1} value={step.retry?.backoff} placeholder="default" disabled={disabled} onChange={(v) => set(["retry", "backoff"], v)} />}
-            </Row>
-            <Row label="Max delay (s)" field="retry.max_delay_s" issues={issues}>
-              {(id) => <NumberInput id={id} min={0} value={step.retry?.max_delay_s} placeholder="default" disabled={disabled} onChange={(v) => set(["retry", "max_delay_s"], v)} />}
-            </Row>
-          </div>
-          <Row label="Jitter" field="retry.jitter" issues={issues}>
-            {(id) => <Select id={id} value={step.retry?.jitter} options={JITTER_OPTIONS} empty="default" disabled={disabled} onChange={(v) => set(["retry", "jitter"], v)} />}
-          </Row>
+        <Section title={isMap ? "Timeout and retries of each iteration" : "Timeout and retries"}>
+          <RetryFields base={inner.base} owner={isMap ? step.do : step} issues={issues} disabled={disabled} set={set} />
         </Section>
       )}
     </div>
+  );
+}
+
+/** A step's (or a map's iteration's) timeout and retry policy, at ``base``. */
+function RetryFields({ base, owner, issues, disabled, set }: { base: string[]; owner: { timeout_s?: number; retry?: RetryPolicy } | undefined; issues: PanelIssue[]; disabled: boolean; set: (path: string[], value: Json | undefined) => void }) {
+  const key = (k: string) => [...base, k].join(".");
+  const put = (path: string[], value: Json | undefined) => set([...base, ...path], value);
+  const retry = owner?.retry;
+  return (
+    <>
+      <Row label="Timeout per attempt (s)" field={key("timeout_s")} issues={issues} help="Empty: the workflow's default.">
+        {(id) => <NumberInput id={id} value={owner?.timeout_s} placeholder="default" disabled={disabled} onChange={(v) => put(["timeout_s"], v)} />}
+      </Row>
+      <div className="panel-grid">
+        <Row label="Max attempts" field={key("retry.max_attempts")} issues={issues}>
+          {(id) => <NumberInput id={id} step="1" min={1} value={retry?.max_attempts} placeholder="default" disabled={disabled} onChange={(v) => put(["retry", "max_attempts"], v)} />}
+        </Row>
+        <Row label="First delay (s)" field={key("retry.initial_delay_s")} issues={issues}>
+          {(id) => <NumberInput id={id} min={0} value={retry?.initial_delay_s} placeholder="default" disabled={disabled} onChange={(v) => put(["retry", "initial_delay_s"], v)} />}
+        </Row>
+        <Row label="Backoff ×" field={key("retry.backoff")} issues={issues}>
+          {(id) => <NumberInput id={id} min={1} value={retry?.backoff} placeholder="default" disabled={disabled} onChange={(v) => put(["retry", "backoff"], v)} />}
+        </Row>
+        <Row label="Max delay (s)" field={key("retry.max_delay_s")} issues={issues}>
+          {(id) => <NumberInput id={id} min={0} value={retry?.max_delay_s} placeholder="default" disabled={disabled} onChange={(v) => put(["retry", "max_delay_s"], v)} />}
+        </Row>
+      </div>
+      <Row label="Jitter" field={key("retry.jitter")} issues={issues}>
+        {(id) => <Select id={id} value={retry?.jitter} options={JITTER_OPTIONS} empty="default" disabled={disabled} onChange={(v) => put(["retry", "jitter"], v)} />}
+      </Row>
+    </>
   );
 }
 

@@ -23,6 +23,11 @@ export function uniqueId(taken: Iterable<string>, base: string): string {
   }
 }
 
+/** The activity a new task step (or a map's iteration) calls: the no-op when registered. */
+export function defaultActivity(activities: Activity[]): string {
+  return activities.find((a) => a.name === "demo.noop")?.name ?? activities[0]?.name ?? "";
+}
+
 export function newStep(
   type: StepType,
   taken: Iterable<string>,
@@ -36,9 +41,7 @@ export function newStep(
       step.action = { method: "POST", url: "" };
       break;
     case "task":
-      step.action = {
-        name: activities.find((a) => a.name === "demo.noop")?.name ?? activities[0]?.name ?? "",
-      };
+      step.action = { name: defaultActivity(activities) };
       break;
     case "approval":
       step.action = { group: groups[0]?.name ?? "", on_timeout: "reject" };
@@ -48,6 +51,10 @@ export function newStep(
       break;
     case "callback":
       step.action = {};
+      break;
+    case "map":
+      step.items = "input.items";
+      step.do = { type: "task", action: { name: defaultActivity(activities) } };
       break;
   }
   return step;
@@ -126,6 +133,37 @@ export function renameStep(doc: Doc, index: number, newId: string): Doc {
     delete layout[oldId];
   }
   return { spec: { ...doc.spec, steps }, layout };
+}
+
+// --- optional steps ------------------------------------------------------------------------
+
+/**
+ * Whether the step at ``index`` is optional: it has steps before and after it, and each
+ * step after it also runs after every step before it, so that a branch beside it goes
+ * round it. Skipped by its condition, the steps after it then still run.
+ */
+export function isOptional(steps: readonly AnyStep[], index: number): boolean {
+  const step = steps[index];
+  const before = step.after ?? [];
+  const next = steps.filter((s) => (s.after ?? []).includes(step.id));
+  return before.length > 0 && next.length > 0 && next.every((s) => before.every((b) => (s.after ?? []).includes(b)));
+}
+
+/**
+ * Makes the step at ``index`` optional, or not: each step after it is made to run also
+ * after the steps before it (``reserve -> gate -> lines`` plus ``reserve -> lines``), or
+ * no longer.
+ */
+export function setOptional(doc: Doc, index: number, on: boolean): Doc {
+  const step = doc.spec.steps[index];
+  const before = step.after ?? [];
+  const steps = doc.spec.steps.map((s) => {
+    const after = s.after ?? [];
+    if (!after.includes(step.id)) return s;
+    const next = on ? [...after, ...before.filter((b) => !after.includes(b))] : after.filter((a) => !before.includes(a));
+    return next.length === after.length && next.every((a, i) => a === after[i]) ? s : { ...s, after: next };
+  });
+  return { ...doc, spec: { ...doc.spec, steps } };
 }
 
 export function idProblem(spec: Spec, index: number, id: string): string | null {

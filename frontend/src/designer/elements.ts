@@ -22,16 +22,25 @@ function sameData(a: StepNodeData, b: StepNodeData): boolean {
     a.readOnly === b.readOnly &&
     a.sim?.status === b.sim?.status &&
     a.sim?.compensation === b.sim?.compensation &&
-    a.sim?.failed === b.sim?.failed
+    a.sim?.failed === b.sim?.failed &&
+    a.sim?.notTaken === b.sim?.notTaken &&
+    a.sim?.iterations === b.sim?.iterations
   );
 }
 
 export function simMarks(sim: Simulation | null): Map<string, SimMark> {
   const marks = new Map<string, SimMark>();
   if (!sim) return marks;
+  const notTaken = new Set(sim.not_taken);
   for (const [id, status] of Object.entries(sim.steps)) {
     const order = sim.compensation_order.indexOf(id);
-    marks.set(id, { status, compensation: order < 0 ? null : order + 1, failed: id === sim.fail_step });
+    marks.set(id, {
+      status,
+      compensation: order < 0 ? null : order + 1,
+      failed: id === sim.fail_step,
+      notTaken: notTaken.has(id),
+      iterations: sim.iterations[id] ?? null,
+    });
   }
   return marks;
 }
@@ -63,7 +72,8 @@ function stepNode(id: string, data: StepNodeData, position: Position, selected: 
 }
 
 /** The edges between the boxes: those of a cycle the validator names, those on the
- * simulated run's path, and the rest (dimmed while a simulation is shown). */
+ * simulated run's path, those into a step its condition left out, and the rest (dimmed
+ * while a simulation is shown). An edge into a step with a condition is dashed. */
 function stepEdges(spec: Spec, ids: string[], result: ValidationResult | null, sim: Simulation | null, edgeSelection: ReadonlySet<string>): Edge[] {
   const byStepId = new Map<string, string>();
   spec.steps.forEach((s, i) => {
@@ -71,6 +81,7 @@ function stepEdges(spec: Spec, ids: string[], result: ValidationResult | null, s
   });
   const ring = cycleEdges(result);
   const onPath = new Set(sim?.path ?? []);
+  const notTaken = new Set(sim?.not_taken ?? []);
   const list: Edge[] = [];
   spec.steps.forEach((step, i) => {
     const target = ids[i];
@@ -80,7 +91,8 @@ function stepEdges(spec: Spec, ids: string[], result: ValidationResult | null, s
       const id = edgeKey(source, target);
       const inCycle = ring.has(edgeKey(before, step.id));
       const walked = onPath.has(before) && onPath.has(step.id);
-      const className = inCycle ? "edge-cycle" : walked ? "edge-path" : sim ? "edge-idle" : "";
+      const state = inCycle ? "edge-cycle" : walked ? "edge-path" : notTaken.has(step.id) ? "edge-not-taken" : sim ? "edge-idle" : "";
+      const className = step.when ? `${state} edge-conditional`.trim() : state;
       const colour = inCycle ? EDGE_COLOURS.bad : walked ? EDGE_COLOURS.good : EDGE_COLOURS.plain;
       list.push({
         id,

@@ -1,6 +1,6 @@
 // Form fields of the side panel. Each shows the validator's issues about the
 // field it edits, right under it.
-import { useEffect, useId, useState, type ReactNode } from "react";
+import { createContext, useContext, useEffect, useId, useState, type ReactNode } from "react";
 import type { Issue, Json } from "../types";
 import type { PanelIssue } from "./issues";
 
@@ -10,10 +10,10 @@ export function matches(issue: Issue, key: string, exact = false): boolean {
   return !exact && (field.startsWith(`${key}.`) || field.startsWith(`${key}[`));
 }
 
-export function IssueList({ issues }: { issues: PanelIssue[] }) {
+export function IssueList({ issues, id }: { issues: PanelIssue[]; id?: string }) {
   if (!issues.length) return null;
   return (
-    <ul className="field-issues">
+    <ul className="field-issues" id={id}>
       {issues.map((issue, i) => (
         <li key={i} className={`field-issue is-${issue.kind}`}>
           {issue.message}
@@ -32,17 +32,32 @@ interface RowProps {
   exact?: boolean;
 }
 
-/** A labelled row; `field` is the dotted path the validator names (action.url, retry.backoff). */
+/** What a row tells the input in it: the ids of its help and issues, and whether it is wrong. */
+const RowContext = createContext<{ describedBy: string; invalid: boolean } | null>(null);
+
+/** The row's help and issues, and the input's own words (``local``), for aria-describedby. */
+function useDescribed(id: string, local: string | null): { "aria-describedby"?: string; "aria-invalid"?: true } {
+  const row = useContext(RowContext);
+  const ids = [row?.describedBy, local ? `${id}-local` : null].filter(Boolean).join(" ");
+  return { "aria-describedby": ids || undefined, "aria-invalid": row?.invalid || local ? true : undefined };
+}
+
+/** A labelled row; `field` is the dotted path the validator names (action.url, retry.backoff).
+ * Its help and the validator's issues describe the input (aria-describedby); the issues
+ * are announced as they come and go. */
 export function Row({ label, field, issues, help, children, exact }: RowProps) {
   const id = useId();
   const own = issues.filter((i) => matches(i, field, exact));
   const hasError = own.some((i) => i.kind === "error");
+  const described = [help ? `${id}-help` : null, `${id}-issues`].filter(Boolean).join(" ");
   return (
     <div className={`panel-field${hasError ? " has-error" : own.length ? " has-warning" : ""}`} data-field={field}>
       <label htmlFor={id}>{label}</label>
-      {children(id)}
-      {help ? <p className="panel-help">{help}</p> : null}
-      <IssueList issues={own} />
+      <RowContext.Provider value={{ describedBy: described, invalid: hasError }}>{children(id)}</RowContext.Provider>
+      {help ? <p className="panel-help" id={`${id}-help`}>{help}</p> : null}
+      <div id={`${id}-issues`} aria-live="polite">
+        <IssueList issues={own} />
+      </div>
     </div>
   );
 }
@@ -57,6 +72,7 @@ export function TextInput(props: {
   multiline?: boolean;
   mono?: boolean;
 }) {
+  const described = useDescribed(props.id, null);
   const common = {
     id: props.id,
     value: props.value ?? "",
@@ -64,6 +80,7 @@ export function TextInput(props: {
     disabled: props.disabled,
     className: props.mono ? "mono" : undefined,
     spellCheck: false,
+    ...described,
   };
   const change = (text: string) => props.onChange(text === "" ? undefined : text);
   if (props.multiline) {
@@ -81,8 +98,13 @@ export function NumberInput(props: {
   disabled?: boolean;
   step?: string;
   min?: number;
+  max?: number;
+  /** The id of the field's own words about what is typed, when there are some. */
+  describedBy?: string;
 }) {
   const [text, setText] = useState(props.value === undefined ? "" : String(props.value));
+  const described = useDescribed(props.id, null);
+  const describedBy = [described["aria-describedby"], props.describedBy].filter(Boolean).join(" ") || undefined;
   useEffect(() => {
     const parsed = text.trim() === "" ? undefined : Number(text);
     if (parsed !== props.value) setText(props.value === undefined ? "" : String(props.value));
@@ -95,9 +117,12 @@ export function NumberInput(props: {
       inputMode="decimal"
       step={props.step ?? "any"}
       min={props.min}
+      max={props.max}
       value={text}
       placeholder={props.placeholder}
       disabled={props.disabled}
+      aria-describedby={describedBy}
+      aria-invalid={described["aria-invalid"] || (props.describedBy ? true : undefined)}
       onChange={(e) => {
         setText(e.target.value);
         const raw = e.target.value.trim();
@@ -116,11 +141,13 @@ export function Select<T extends string>(props: {
   empty?: string;
   disabled?: boolean;
 }) {
+  const described = useDescribed(props.id, null);
   return (
     <select
       id={props.id}
       value={props.value ?? ""}
       disabled={props.disabled}
+      {...described}
       onChange={(e) => props.onChange(e.target.value === "" ? undefined : (e.target.value as T))}
     >
       {props.empty !== undefined && <option value="">{props.empty}</option>}
@@ -145,6 +172,7 @@ export function JsonInput(props: {
   const show = (v: Json | undefined) => (v === undefined ? "" : JSON.stringify(v, null, 2));
   const [text, setText] = useState(show(props.value));
   const [bad, setBad] = useState<string | null>(null);
+  const described = useDescribed(props.id, bad);
   useEffect(() => {
     let current: Json | undefined;
     try {
@@ -167,6 +195,7 @@ export function JsonInput(props: {
         value={text}
         placeholder={props.placeholder}
         disabled={props.disabled}
+        {...described}
         onChange={(e) => {
           setText(e.target.value);
           if (e.target.value.trim() === "") {
@@ -183,7 +212,9 @@ export function JsonInput(props: {
           }
         }}
       />
-      {bad ? <p className="field-local-error">Not valid JSON yet: {bad}</p> : null}
+      <p id={`${props.id}-local`} className="field-local-error" aria-live="polite">
+        {bad ? `Not valid JSON yet: ${bad}` : ""}
+      </p>
     </>
   );
 }

@@ -102,3 +102,29 @@ export function restoredDoc(work: UnsavedWork): Doc {
   const next = { spec, layout: work.layout };
   return missingPositions(next) ? { spec, layout: { ...layeredLayout(spec), ...work.layout } } : next;
 }
+
+// --- the sample input -------------------------------------------------------------------------
+
+const SAMPLE_PREFIX = "sagaboard:designer:sample";
+
+/** One sample input per user and workflow: the same for each of its versions. */
+export function sampleKey(user: string, workflow: string): string {
+  return [SAMPLE_PREFIX, encodeURIComponent(user), encodeURIComponent(workflow)].join(":");
+}
+
+/** The sample input's text as the author last left it, or null. */
+export function readSample(key: string): string | null {
+  try {
+    return storage()?.getItem(key) ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export function writeSample(key: string, text: string): void {
+  try {
+    storage()?.setItem(key, text);
+  } catch {
+    // storage full or disabled: the sample lives as long as the page
+  }
+}

@@ -6,7 +6,7 @@ import { memo } from "react";
 import type { AnyStep, Issue, StepStatus } from "../types";
 import type { Zone } from "./model";
 import { NODE_HEIGHT, NODE_WIDTH } from "./nodes";
-import { stepSummary, typeBadge } from "./spec";
+import { mapInner, stepSummary, typeBadge } from "./spec";
 
 export type DiffMark = "added" | "removed" | "changed" | "same";
 
@@ -15,6 +15,17 @@ export interface SimMark {
   /** 1-based place in the order compensations run, when this one runs. */
   compensation: number | null;
   failed: boolean;
+  /** Skipped by its condition (or because every step before it was). */
+  notTaken: boolean;
+  /** A map's: how many iterations it runs. */
+  iterations: number | null;
+}
+
+/** What the simulation says of a step on its box. */
+export function simLabel(sim: SimMark): string {
+  if (sim.notTaken) return "not taken";
+  const label = SIM_LABELS[sim.status] ?? sim.status;
+  return sim.iterations === null ? label : `${label} · ${sim.iterations} ${sim.iterations === 1 ? "iteration" : "iterations"}`;
 }
 
 export type StepNodeData = {
@@ -47,6 +58,8 @@ function classes(data: StepNodeData, selected: boolean): string {
   if (data.errors.length) list.push("has-errors");
   else if (data.warnings.length) list.push("has-warnings");
   if (data.sim) list.push("sim", `sim-${data.sim.status}`);
+  if (data.sim?.notTaken) list.push("sim-not-taken");
+  if (data.step.when) list.push("has-condition");
   if (data.diff) list.push(`diff-${data.diff}`);
   return list.join(" ");
 }
@@ -61,6 +74,8 @@ function StepNodeView({ data, selected }: NodeProps<StepFlowNode>) {
   const { step, errors, warnings, sim, diff } = data;
   const level = useStore(detail);
   const first = errors[0] ?? null;
+  const inner = mapInner(step);
+  const compensated = !!(step.compensation ?? step.do?.compensation);
   if (level > 0) {
     return (
       <div
@@ -69,6 +84,7 @@ function StepNodeView({ data, selected }: NodeProps<StepFlowNode>) {
         data-step={step.id}
         data-zone={data.zone}
         data-sim={sim?.status ?? undefined}
+        data-taken={sim ? String(!sim.notTaken) : undefined}
         data-diff={diff ?? undefined}
         title={`${step.id}: ${step.name || step.type}`}
       >
@@ -85,6 +101,7 @@ function StepNodeView({ data, selected }: NodeProps<StepFlowNode>) {
       data-step={step.id}
       data-zone={data.zone}
       data-sim={sim?.status ?? undefined}
+      data-taken={sim ? String(!sim.notTaken) : undefined}
       data-diff={diff ?? undefined}
     >
       <Handle type="target" position={Position.Left} className="step-handle" isConnectable={!data.readOnly} />
@@ -92,7 +109,12 @@ function StepNodeView({ data, selected }: NodeProps<StepFlowNode>) {
         <span className={`step-badge badge-type-${step.type}`}>{typeBadge(step.type)}</span>
         {step.pivot === true && <span className="step-flag flag-pivot" title="Pivot: once it succeeds, the run only moves forward">PIVOT</span>}
         {data.zone === "forward" && <span className="step-flag flag-forward" title="After the pivot: never compensated">forward only</span>}
-        {step.compensation && <span className="step-flag flag-comp" title="Has a compensation">↩ undo</span>}
+        {step.when && (
+          <span className="step-flag flag-when" title={`Runs only when ${step.when}`}>
+            if {step.when}
+          </span>
+        )}
+        {compensated && <span className="step-flag flag-comp" title="Has a compensation">↩ undo</span>}
         {data.uncovered && <span className="step-flag flag-uncovered" title="Before the pivot without a compensation: if a later step fails, its effect stays">no undo</span>}
         <span className="step-head-fill" />
         {errors.length > 0 && (
@@ -111,10 +133,16 @@ function StepNodeView({ data, selected }: NodeProps<StepFlowNode>) {
         <code className="step-id">{step.id}</code>
         <span className="step-summary" title={stepSummary(step)}>{stepSummary(step)}</span>
       </div>
+      {inner && (
+        <div className="step-line step-do" title={`Each item: ${inner.type} ${inner.summary}`}>
+          <span className={`step-badge step-do-badge badge-type-${inner.type}`}>{typeBadge(inner.type)}</span>
+          <span className="step-summary">{inner.summary}</span>
+        </div>
+      )}
       {sim && (
-        <div className="step-sim" title={`Simulated: ${sim.status}`}>
+        <div className="step-sim" title={`Simulated: ${sim.notTaken ? "not taken (condition false)" : sim.status}`} data-iterations={sim.iterations ?? undefined}>
           {sim.failed ? "✕ " : ""}
-          {SIM_LABELS[sim.status] ?? sim.status}
+          {simLabel(sim)}
           {sim.compensation !== null && <span className="sim-order">↩ {sim.compensation}</span>}
         </div>
       )}

@@ -123,9 +123,12 @@ export function zones(spec: Spec): Map<string, Zone> {
   return result;
 }
 
-/** A step whose effect a later failure could not undo: compensable zone, no compensation. */
+/** A step whose effect a later failure could not undo: compensable zone, no compensation
+ * (for a map, its iteration's). */
 export function uncovered(step: AnyStep, zone: Zone | undefined): boolean {
-  return zone === "compensable" && COMPENSABLE[step.type] === true && !step.compensation;
+  if (zone !== "compensable") return false;
+  if (step.type === "map") return !!step.do && COMPENSABLE[step.do.type] === true && !step.do.compensation;
+  return COMPENSABLE[step.type] === true && !step.compensation;
 }
 
 // --- positions --------------------------------------------------------------------------------------

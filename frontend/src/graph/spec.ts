@@ -83,7 +83,17 @@ export function stepSummary(step: AnyStep): string {
       return action.url
         ? `${String(action.method ?? "POST")} ${shortUrl(action.url)}, then wait`
         : "waits for a callback";
+    case "map":
+      return `for each ${step.items?.trim() || "?"}`;
     default:
       return "";
   }
+}
+
+/** What a map's iteration does: its kind's badge and its activity or URL; null for other steps. */
+export function mapInner(step: AnyStep): { type: StepType; summary: string } | null {
+  if (step.type !== "map") return null;
+  const inner = step.do;
+  if (!inner || (inner.type as string) === "map") return { type: "task", summary: "no step yet" };
+  return { type: inner.type, summary: stepSummary({ id: step.id, type: inner.type, action: inner.action }) };
 }
