@@ -12,8 +12,9 @@ run it kills a random worker with SIGKILL ``--kills`` times (starting it again),
 Redis once and drops every PostgreSQL connection of the database once. A WebSocket
 client on the board and clients on 20 runs disconnect and resume at random.
 
-The order saga reserves each order line with a map and gates only big orders with a
-condition, so both run through the faults too.
+The order saga reserves each order line with a map, gates only big orders with a
+condition and pays through a child run of the payment saga, so all three run through
+the faults too.
 
 When every run has settled it checks, from the database, the API and the participants'
 ledgers, that every run ended as its injected faults say it must (or, where a kill or a
@@ -94,7 +95,7 @@ class Scenario:
 
 
 def _order(**steps: str) -> dict[str, str]:
-    return {"reserve_lines": "succeeded", "manager_ok": "succeeded", "charge": "succeeded",
+    return {"reserve_lines": "succeeded", "manager_ok": "succeeded", "pay": "succeeded",
             "ship": "succeeded", **steps}  # fmt: skip
 
 
@@ -109,30 +110,31 @@ ONCE = {"fail_attempts": 1}  # the first attempt fails; a retry succeeds
 
 FAILURES: list[Scenario] = [
     # order-fulfilment: reserve_lines (a map, one iteration per order line) -> manager_ok
-    # (an approval, only for orders over 10,000) -> charge (pivot) -> ship. A fault on
-    # reserve_lines reaches each of its iterations.
+    # (an approval, only for orders over 10,000) -> pay (pivot: a child run of "payment",
+    # whose one step is charge) -> ship. A fault on reserve_lines reaches each of its
+    # iterations; one on charge reaches the child's step.
     Scenario("reserve_lines permanent (before pivot)", ORDER, {"reserve_lines": PERMANENT},
              "compensated", _order(reserve_lines="failed", manager_ok="pending",
-                                   charge="pending", ship="pending")),
+                                   pay="pending", ship="pending")),
     Scenario("reserve_lines retryable, retries exhausted (before pivot)", ORDER,
              {"reserve_lines": RETRYABLE}, "compensated",
-             _order(reserve_lines="failed", manager_ok="pending", charge="pending",
+             _order(reserve_lines="failed", manager_ok="pending", pay="pending",
                     ship="pending")),
     Scenario("manager_ok rejected (before pivot)", ORDER, {"manager_ok": {"decision": "reject"}},
              "compensated", _order(reserve_lines="compensated", manager_ok="failed",
-                                   charge="pending", ship="pending")),
-    Scenario("charge permanent (the pivot)", ORDER, {"charge": PERMANENT}, "compensated",
-             _order(reserve_lines="compensated", charge="failed", ship="pending")),
+                                   pay="pending", ship="pending")),
+    Scenario("charge permanent (in the child run of the pivot)", ORDER, {"charge": PERMANENT},
+             "compensated", _order(reserve_lines="compensated", pay="failed", ship="pending")),
     Scenario("ship permanent (after pivot)", ORDER, {"ship": PERMANENT}, "stuck",
              _order(ship="failed")),
     Scenario("ship retryable, retries exhausted (after pivot)", ORDER, {"ship": RETRYABLE},
              "stuck", _order(ship="failed")),
     Scenario("charge permanent, reserve_lines compensations permanent", ORDER,
              {"charge": PERMANENT, "reserve_lines": {"compensation": PERMANENT}}, "stuck",
-             _order(reserve_lines="compensation_failed", charge="failed", ship="pending")),
+             _order(reserve_lines="compensation_failed", pay="failed", ship="pending")),
     Scenario("charge permanent, reserve_lines compensations fail once", ORDER,
              {"charge": PERMANENT, "reserve_lines": {"compensation": ONCE}}, "compensated",
-             _order(reserve_lines="compensated", charge="failed", ship="pending")),
+             _order(reserve_lines="compensated", pay="failed", ship="pending")),
     # trip-booking: flight, hotel, car (in parallel) -> pay -> confirm (pivot)
     Scenario("car permanent (before pivot, parallel branch)", TRIP, {"car": PERMANENT},
              "compensated", _trip(flight="compensated", hotel="compensated", car="failed",
@@ -508,8 +510,11 @@ class ChaosRun:
                 "undo": {
                     sid
                     for sid, s in steps.items()
-                    if s.get("compensation") or (s.get("do") or {}).get("compensation")
+                    if s.get("compensation")
+                    or (s.get("do") or {}).get("compensation")
+                    or s.get("type") == "subsaga"  # compensated by compensating its child
                 },
+                "children": {sid for sid, s in steps.items() if s.get("type") == "subsaga"},
                 "maps": {sid for sid, s in steps.items() if s.get("type") == "map"},
                 "pivots": {sid for sid, s in steps.items() if s.get("pivot")},
             }
@@ -742,9 +747,17 @@ class ChaosRun:
 
         with ThreadPoolExecutor(max_workers=4) as pool:
             answers = list(pool.map(from_api, self.runs))
+        children = {
+            (parent, step): (child, status)
+            for child, parent, step, status in self.db.rows(
+                "SELECT id::text, parent_run_id::text, parent_step, status FROM engine_run "
+                "WHERE parent_run_id IS NOT NULL"
+            )
+        }
         for run, body, logged, ledger in answers:
             self._check_run(run, body, logged, ledger, db_status, steps, events, counts)
             self._check_iterations(run, ledger, steps[run.id], iterations[run.id], events)
+            self._check_children(run, steps[run.id], children, counts)
         counts["statuses"] = Counter(db_status[i] for i in ids)
         gates = Counter(steps[i].get("manager_ok") for i in ids)
         counts["gates_skipped"] = gates["skipped"]
@@ -844,6 +857,48 @@ class ChaosRun:
                 bad(f"{name}: {sid}'s iterations began to compensate in the order {begun}")
             self.map_compensations = getattr(self, "map_compensations", 0) + len(begun)
 
+    def _check_children(
+        self,
+        run: Planned,
+        statuses: dict[str, str],
+        children: dict[tuple[str, str], tuple[str, str]],
+        counts: dict[str, Any],
+    ) -> None:
+        """A child saga step and its child run agree, and the child's effects happened once
+        and were undone exactly when the parent's step was."""
+        bad = self.violations.append
+        name = f"run {run.id} ({run.scenario.workflow}: {run.scenario.name})"
+        for sid in self.graph[run.scenario.workflow]["children"]:
+            status = statuses.get(sid)
+            found = children.get((run.id, sid))
+            if status in ("pending", "skipped", None):
+                if found is not None:
+                    bad(f"{name}: {sid} is {status} but started a child run")
+                continue
+            if found is None:
+                bad(f"{name}: {sid} is {status} without a child run")
+                continue
+            child, child_status = found
+            counts["children"] = counts.get("children", 0) + 1
+            agree = {
+                "succeeded": {"completed"},
+                "compensated": {"compensated"},
+                "failed": {"compensated", "cancelled"},
+                "compensation_failed": {"completed", "compensating", "stuck"},
+            }
+            if child_status not in agree.get(status, {child_status}):
+                bad(f"{name}: {sid} is {status}, its child run {child} {child_status}")
+            ledger = self.admin.get(f"/api/demo/ledger/?run={child}")
+            applied = {e["idempotency_key"]: e["applied"] for e in ledger}
+            if any(n > 1 for n in applied.values()):
+                bad(f"{name}: the child run {child} applied an effect twice: {applied}")
+            done = applied.get(f"{child}:charge", 0)
+            undone = applied.get(f"{child}:charge:compensate", 0)
+            if status == "compensated" and done and not undone:
+                bad(f"{name}: {sid} is compensated but its child's charge was not refunded")
+            if status == "succeeded" and (not done or undone):
+                bad(f"{name}: {sid} succeeded; its child's charge: {done} done, {undone} undone")
+
     @staticmethod
     def _chaos_failure(log_rows: list[tuple[Any, ...]], step: str, *, compensation: bool) -> bool:
         types = ("step.compensation_failed",) if compensation else ("step.failed",)
@@ -923,8 +978,8 @@ class ChaosRun:
         for sid, st in statuses.items():
             if run.scenario.workflow == ORDER and sid == "manager_ok":
                 continue  # an approval, no participant
-            if sid in maps:
-                continue  # its iterations are checked each as a step
+            if sid in maps or sid in self.graph[run.scenario.workflow]["children"]:
+                continue  # its iterations, or its child run, are checked on their own
             action = applied.get(f"{run.id}:{sid}", 0)
             undo = applied.get(f"{run.id}:{sid}:compensate", 0)
             if st in ("succeeded", "compensated", "compensating", "compensation_failed"):
@@ -1055,7 +1110,7 @@ def summary(run: ChaosRun, counts: dict[str, Any], elapsed: float) -> str:
         f"{getattr(run, 'compensation_orders', 0)}, of map iterations (highest index first): "
         f"{getattr(run, 'map_compensations', 0)}",
         f"  order gates run / skipped by their condition: {counts.get('gates_run', 0)} / "
-        f"{counts.get('gates_skipped', 0)}",
+        f"{counts.get('gates_skipped', 0)}; child runs checked: {counts.get('children', 0)}",
         f"  ledger: {counts['ledger_keys']} idempotency keys, at most applied "
         f"{counts.get('max_applied', 0)} time(s)",
         f"  websocket: {ws['run_clients']} run clients saw {ws['run_events']} events over "

@@ -32,6 +32,7 @@ from bench.engine import setup_django, start_workers, wait_ready, wait_runs  # n
 from bench.maps import map_workflow  # noqa: E402
 from bench.topology import spare_port  # noqa: E402
 
+LISTED = "() => document.querySelectorAll('[data-iterations] tbody tr[data-index]').length >= 200"
 USERNAME = "bench-map-page"
 PASSWORD = "bench-map-page-pw-1"
 TARGET_S = 1.0
@@ -98,19 +99,15 @@ def measure(base: str, run_id: str, rounds: int) -> tuple[list[float], list[floa
         for _ in range(rounds):
             page.goto(f"{base}/runs/{run_id}/", wait_until="commit")
             page.wait_for_function(OPENED, polling="raf", timeout=60_000)
-            opens.append(page.evaluate("performance.now()") / 1000)
+            opens.append(page.evaluate("() => performance.now()") / 1000)
             page.evaluate(
                 """() => {
                   window.__listStart = performance.now();
                   document.querySelector('.steps-table [data-map-progress] button').click();
                 }"""
             )
-            page.wait_for_function(
-                "document.querySelectorAll('[data-iterations] tbody tr[data-index]').length >= 200",
-                polling="raf",
-                timeout=60_000,
-            )
-            lists.append(page.evaluate("(performance.now() - window.__listStart) / 1000"))
+            page.wait_for_function(LISTED, polling="raf", timeout=60_000)
+            lists.append(page.evaluate("() => (performance.now() - window.__listStart) / 1000"))
         browser.close()
     return opens, lists
 

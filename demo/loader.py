@@ -136,16 +136,62 @@ ORDER_SAGA: dict[str, Any] = {
         },
         {
             # After the gate when it runs, straight after the lines when it does not.
-            **_task(
-                "charge",
-                "Charge card",
-                "demo.payments.charge",
-                after=["reserve_lines", "manager_ok"],
-                latency_ms=80,
-            ),
+            "id": "pay",
+            "name": "Pay",
+            "type": "subsaga",
+            "after": ["reserve_lines", "manager_ok"],
+            "action": {
+                "workflow": "payment",
+                "input": {
+                    "order_id": "{{ input.order_id }}",
+                    "amount": "{{ input.amount }}",
+                    # The faults planned for the payment's steps reach them.
+                    "run_input": "{{ input }}",
+                },
+            },
             "pivot": True,
         },
-        _task("ship", "Ship", "demo.shipping.ship", after=["charge"], latency_ms=60),
+        _task("ship", "Ship", "demo.shipping.ship", after=["pay"], latency_ms=60),
+    ],
+}
+
+PAYMENT_SAGA: dict[str, Any] = {
+    "format": "sagaboard/v1",
+    "description": "Charge an order's card; refunded if the order it pays for is undone",
+    "input_schema": {
+        "type": "object",
+        "required": ["order_id", "amount"],
+        "properties": {
+            "order_id": {"type": "string", "examples": ["order-1001"]},
+            "amount": {"type": "number", "minimum": 0, "examples": [12500]},
+            "run_input": {"type": "object", "description": "the order's input, as it was"},
+        },
+    },
+    "defaults": {"timeout_s": 30, "retry": RETRY},
+    "output": {"charge": "{{ steps.charge.output.id }}"},
+    "steps": [
+        {
+            "id": "charge",
+            "name": "Charge card",
+            "type": "task",
+            "action": {
+                "name": "demo.payments.charge",
+                "args": {
+                    "order": "{{ input.order_id }}",
+                    "amount": "{{ input.amount }}",
+                    "latency_ms": 80,
+                    "run_input": "{{ input.run_input }}",
+                },
+            },
+            "compensation": {
+                "name": "demo.payments.refund",
+                "args": {
+                    "id": "{{ steps.charge.output.id }}",
+                    "order": "{{ input.order_id }}",
+                    "run_input": "{{ input.run_input }}",
+                },
+            },
+        }
     ],
 }
 
@@ -196,7 +242,9 @@ TRIP_SAGA: dict[str, Any] = {
     ],
 }
 
+#: In the order they are created: a workflow a child saga runs comes before its callers.
 DEMO_WORKFLOWS = [
+    ("payment", "Payment", PAYMENT_SAGA),
     ("order-fulfilment", "Order fulfilment", ORDER_SAGA),
     ("trip-booking", "Trip booking", TRIP_SAGA),
 ]
