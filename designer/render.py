@@ -38,6 +38,31 @@ def _graph() -> graphviz.Digraph:
     return graph
 
 
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _runs(step: Mapping[str, Any]) -> str | None:
+    """What a map runs for each item, or which workflow a child saga runs, in a line."""
+    if step.get("type") == "map":
+        items = step.get("items")
+        shown = _short(items.strip()) if isinstance(items, str) and items.strip() else "?"
+        inner = _mapping(step.get("do"))
+        kind = str(inner.get("type") or "?")
+        action = _mapping(inner.get("action"))
+        target = action.get("name") if kind == "task" else action.get("url")
+        does = f"{kind} {_short(target, 48)}" if isinstance(target, str) and target else kind
+        return f"for each {shown}: {does}"
+    if step.get("type") == "subsaga":
+        workflow = _mapping(step.get("action")).get("workflow")
+        return f"runs {workflow}" if isinstance(workflow, str) and workflow else "runs ?"
+    return None
+
+
 def _label(step: Mapping[str, Any]) -> str:
     name = str(step.get("name") or step.get("id"))
     found = KINDS.get(str(step.get("type")))
@@ -47,14 +72,20 @@ def _label(step: Mapping[str, Any]) -> str:
         marks.append("pivot")
     if step.get("compensation"):
         marks.append("↩ compensates")
-    lines = [graphviz.escape(name), graphviz.escape(f"{step.get('id')} · {kind}")]
+    lines = [name, f"{step.get('id')} · {kind}"]
+    runs = _runs(step)
+    if runs:
+        lines.append(runs)
     when = step.get("when")
     if isinstance(when, str) and when:
-        shown = when if len(when) <= 40 else when[:39] + "…"
-        lines.append(graphviz.escape(f"if {shown}"))
+        lines.append(f"if {_short(when)}")
     if marks:
-        lines.append(graphviz.escape(" · ".join(marks)))
-    return "\n".join(lines)
+        lines.append(" · ".join(marks))
+    # Each line's backslashes are literal (escape), and so is the whole (nohtml): joined,
+    # a label starting with '<' and ending with '>' (a name, then "for each
+    # input.lines.filter(l, l.qty > 0)") would be read as graphviz's HTML-like label,
+    # whose markup breaks the picture or is drawn as markup.
+    return graphviz.nohtml("\n".join(graphviz.escape(line) for line in lines))
 
 
 def _node_id(step_id: str) -> str:
