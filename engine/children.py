@@ -26,7 +26,7 @@ from saga.vocabulary import TERMINAL, RunStatus, StepStatus
 
 log = logging.getLogger("sagaboard.engine")
 
-__all__ = ["child_ended", "compensate_child", "start_child", "tell_waiting_parents"]
+__all__ = ["ask_again", "child_ended", "compensate_child", "start_child", "tell_waiting_parents"]
 
 
 def start_child(action: Mapping[str, Any], work: Work) -> Outcome | Waiting:
@@ -105,8 +105,34 @@ def child_ended(run_id: Any) -> None:
         run_apply(child.parent_run_id, happening)
 
 
+def ask_again(limit: int = 500) -> int:
+    """Children whose parent compensates their step, yet who are not compensating (the
+    worker that was to ask them was lost): asked again, and the parent told when they
+    cannot be undone."""
+    asked = 0
+    rows = StepRun.objects.filter(
+        type="subsaga", status=StepStatus.COMPENSATING, next_attempt_at__isnull=True
+    ).exclude(run__status__in=TERMINAL)
+    for step in rows[:limit]:
+        child = Run.objects.filter(parent_run_id=step.run_id, parent_step=step.step_id).first()
+        if child is None or child.status in TERMINAL - {RunStatus.COMPLETED}:
+            continue  # nothing to undo, or its end is told by tell_waiting_parents
+        if (child.core or {}).get("compensating"):
+            continue  # asked already
+        try:
+            run_apply(child.pk, saga.ParentCompensates(parent=str(step.run_id)))
+        except saga.ActNotAllowed as exc:
+            failed = saga.CompensationFailed(
+                step.step_id, step.compensation_attempt, str(exc), retryable=False
+            )
+            run_apply(step.run_id, failed)
+        asked += 1
+    return asked
+
+
 def tell_waiting_parents(limit: int = 500) -> int:
-    """Parents still waiting on a child that has ended (its message lost): told again."""
+    """Parents still waiting on a child that has ended (its message lost): told again;
+    and children not yet asked to compensate by a parent that does: asked again."""
     ended = Run.objects.filter(
         parent_run__isnull=False,
         status__in=TERMINAL,
@@ -124,4 +150,8 @@ def tell_waiting_parents(limit: int = 500) -> int:
             told += 1
         except Exception:
             log.exception("could not tell the parent of child run %s that it ended", run_id)
+    try:
+        told += ask_again(limit)
+    except Exception:
+        log.exception("could not ask child runs to compensate again")
     return told

@@ -206,7 +206,7 @@ def claim(
 ) -> tuple[tuple[Any, ...], tuple[Any, Any]] | None:
     """Claim an iteration's attempt for worker ``by``: the run's ``fields`` and the
     iteration's item and output, or None when the attempt is not there to claim (see
-    :func:`engine.store.claim_step`, which this mirrors)."""
+    :func:`engine.claims.claim_step`, which this mirrors)."""
     conn = db()
     now = Iteration._meta.get_field("claimed_at").get_db_prep_save(datetime.now(tz=UTC), conn)
     pk = pk_value(Run, run_id)

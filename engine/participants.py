@@ -27,7 +27,7 @@ from django.conf import settings
 
 from common.activities import ActivityError, ActivityInput, get_activity
 from engine import children
-from engine.store import set_callback_token
+from engine.claims import set_callback_token
 from saga.steps.base import Outcome, Waiting, Work
 
 log = logging.getLogger("sagaboard.engine")

@@ -14,7 +14,6 @@ import random
 import time
 import uuid
 from collections.abc import Sequence
-from types import MappingProxyType
 from typing import Any
 
 import jsonschema
@@ -26,8 +25,10 @@ import saga
 from common.errors import Conflict, InvalidInput
 from common.people import User
 from designer.models import Workflow
-from engine import dispatch, histories, iterations, tracing
+from engine import dispatch, tracing
 from engine.acts import decider_refusal
+from engine.answers import decide_answered
+from engine.claims import spend_callback_token, step_for_token
 from engine.eventlog import event_message
 from engine.models import Run, StepRun
 from engine.store import (
@@ -40,13 +41,10 @@ from engine.store import (
     run_state,
     save_decision,
     save_output,
-    spend_callback_token,
-    step_for_token,
     workflow_slug,
 )
 from engine.streams import publish
-from saga import ActNotAllowed, Decision, Happening, decide
-from saga.expressions import ExpressionError, activation, condition, items
+from saga import ActNotAllowed, Decision, Happening
 from saga.templates import TemplateError, render
 
 log = logging.getLogger("sagaboard.engine")
@@ -147,79 +145,6 @@ def after_commit(
             log.exception("could not publish the events of run %s", run_id)
 
 
-def _decide(
-    run: Run, state: saga.RunState, happening: Happening, *, now: float, jitter: float
-) -> Decision:
-    """``decide``, with the conditions and items it asks for evaluated and answered at
-    once, in the same transaction: one decision of them all. Each is in the run's history.
-    A map that succeeds gets its output, gathered from its iterations."""
-    decision = _gathered(run, decide(state, happening, now=now, jitter=jitter))
-    histories.record(run.pk, run.version_id, state, happening, now, jitter, decision)
-    asks = _asks(decision)
-    if decision.ignored or not asks:
-        return decision
-    commands = [c for c in decision.commands if not isinstance(c, _Ask)]
-    current = decision
-    for _ in range(2 * len(state.steps)):  # each step is asked at most twice
-        if not asks:
-            break
-        answer = _evaluated(asks[0], run, current.state)
-        before = current.state
-        current = _gathered(run, decide(current.state, answer, now=now, jitter=jitter))
-        histories.record(run.pk, run.version_id, before, answer, now, jitter, current)
-        commands += [c for c in current.commands if not isinstance(c, _Ask)]
-        asks = _asks(current)
-    return Decision(state=current.state, commands=tuple(commands))
-
-
-_Ask = saga.EvaluateCondition | saga.EvaluateItems
-
-
-def _asks(decision: Decision) -> list[saga.EvaluateCondition | saga.EvaluateItems]:
-    return [c for c in decision.commands if isinstance(c, _Ask)]
-
-
-def _evaluated(
-    ask: saga.EvaluateCondition | saga.EvaluateItems, run: Run, state: saga.RunState
-) -> saga.Happening:
-    names = activation(run.input, state.steps)
-    try:
-        if isinstance(ask, saga.EvaluateItems):
-            found = items(ask.expression, names)
-        else:
-            return saga.ConditionEvaluated(ask.step, condition(ask.expression, names))
-    except ExpressionError as exc:
-        if isinstance(ask, saga.EvaluateItems):
-            return saga.ItemsEvaluated(ask.step, error=str(exc))
-        return saga.ConditionEvaluated(ask.step, error=str(exc))
-    iterations.create(run.pk, ask.step, found)
-    return saga.ItemsEvaluated(ask.step, len(found))
-
-
-def _gathered(run: Run, decision: Decision) -> Decision:
-    """The decision, with the output of each map it completes gathered from its iterations
-    (the kernel leaves it to the shell, which keeps them)."""
-    state = decision.state
-    done = [
-        sid
-        for sid in state.definition.maps
-        if state.steps[sid].status is saga.StepStatus.SUCCEEDED
-        and state.steps[sid].output is None
-        and state.steps[sid].fan is not None
-    ]
-    if not done:
-        return decision
-    steps = dict(state.steps)
-    for sid in done:
-        fan = steps[sid].fan
-        assert fan is not None
-        steps[sid] = dataclasses.replace(
-            steps[sid], output=iterations.gather(run.pk, sid, fan.iterations)
-        )
-    new = dataclasses.replace(state, steps=MappingProxyType(steps))
-    return dataclasses.replace(decision, state=new)
-
-
 def run_apply(run_id: Any, happening: Happening) -> Decision:
     """Apply one happening to a run, in its own transaction.
 
@@ -236,7 +161,7 @@ def run_apply_and_continue(
     with transaction.atomic():
         run, rows = lock_run(run_id, about=happening)
         state = run_state(run, rows)
-        decision = _decide(run, state, happening, now=time.time(), jitter=random.random())
+        decision = decide_answered(run, state, happening, now=time.time(), jitter=random.random())
         if decision.ignored:
             return decision, None, run
         continuation = _commit(run, rows, state, decision, claim_next=claim_next)
@@ -344,7 +269,7 @@ def run_start(
             else:  # a database that does not return the new rows' ids
                 run, rows = lock_run(run.pk)
             state = run_state(run, rows)
-            decision = _decide(run, state, saga.RunStarted(), now=time.time(), jitter=1.0)
+            decision = decide_answered(run, state, saga.RunStarted(), now=time.time(), jitter=1.0)
             _commit(run, rows, state, decision)
     except IntegrityError:
         # The same key, used at the same moment by another request.

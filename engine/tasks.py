@@ -21,10 +21,11 @@ from celery import shared_task
 import saga
 from common.logs import log_context
 from engine import children, dispatch, iterations, reconciler, tracing
+from engine.claims import claim_step, release_claim
 from engine.models import StepRun
 from engine.participants import WorkerParticipants
 from engine.services import run_apply, run_apply_and_continue
-from engine.store import claim_step, definition_for_version, release_claim, workflow_slug
+from engine.store import definition_for_version, workflow_slug
 from saga.steps import kind_of
 from saga.steps.base import WAITING, Outcome, Waiting, Work
 from saga.templates import TemplateError, find_references, render

@@ -95,7 +95,8 @@ def start_compensation(d: Draft, step_id: Key, attempt: int, *, new_round: bool)
     sdef = d.sdef(step_id)
     current = d.steps[step_id]
     whole_map = sdef.fans_out and not isinstance(step_id, tuple)
-    deadline = None if sdef.timeout_s is None or whole_map else d.now + sdef.timeout_s
+    unbounded = whole_map or d.kind(step_id).waits_unbounded  # as long as its child takes
+    deadline = None if sdef.timeout_s is None or unbounded else d.now + sdef.timeout_s
     d.move(
         step_id,
         S.COMPENSATING,

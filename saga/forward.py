@@ -202,7 +202,8 @@ def on_waiting(d: Draft, step_id: str, attempt: int) -> bool:
         d.fail(step_id, ABANDONED_COMPENSATING, abandoned=True)
     else:
         # In a compensating run, a step with a compensation waits for its turn to be undone.
-        d.move(step_id, S.WAITING)
+        unbounded = d.kind(step_id).waits_unbounded
+        d.move(step_id, S.WAITING, **({"deadline_at": None} if unbounded else {}))
         d.emit(
             EventType.STEP_WAITING,
             step_id,

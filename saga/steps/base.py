@@ -146,6 +146,9 @@ class StepKind:
     answers_later: ClassVar[bool] = False
     #: A delay: its timer ends its wait, successfully.
     timer_ends_wait: ClassVar[bool] = False
+    #: A child saga: its wait, and its compensation, last as long as another run takes;
+    #: only the attempt that starts it has a deadline (``timeout_s``).
+    waits_unbounded: ClassVar[bool] = False
     #: Whether the simulation can fail it.
     can_fail: ClassVar[bool] = True
     #: Step fields of the kind's own beside the common ones (a map's ``items``): their JSON

@@ -46,13 +46,15 @@ class Subsaga(StepKind):
     }
     action_def = "subsaga_action"
     answers_later = True
+    # The child takes as long as it takes (it may wait for people): only starting it has
+    # a deadline, so that a worker lost while starting it is noticed and tried again.
+    waits_unbounded = True
 
     def settings(
         self, action: Mapping[str, Any], *, timeout_s: float | None, retry: RetryPolicy
     ) -> dict[str, Any]:
-        # The child takes as long as it takes (it may wait for people); compensating the
-        # step compensates the child, so every child saga step has a compensation.
-        return {"timeout_s": None, "retry": retry, "has_compensation": True}
+        # Compensating the step compensates the child: every child saga step has one.
+        return {"timeout_s": timeout_s, "retry": retry, "has_compensation": True}
 
     def issues(self, step_id: str, step: Mapping[str, Any], catalog: Catalog) -> Iterable[Issue]:
         action = step.get("action")

@@ -8,10 +8,14 @@ from typing import Any
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
+import saga as kernel
 from common.errors import InvalidInput
 from demo.models import LedgerEntry
 from designer import services as designer
+from designer.models import Workflow
+from engine import children, services
 from engine.models import Event, Run, StepRun
 from tests.factories import UserFactory, grant, make_published, make_workflow
 from tests.sagas import TERMINAL, client_for, publish, saga, start, task, wait_for
@@ -148,3 +152,41 @@ def test_a_child_with_a_pivot_before_the_parents_is_warned_of() -> None:
     workflow = make_workflow("orders")
     _, result = designer.version_create(workflow=workflow, by=workflow.created_by, spec=orders())
     assert any(w.step == "pay" and "has a pivot" in w.message for w in result.warnings)
+
+
+def test_a_lost_request_to_compensate_the_child_is_made_again() -> None:
+    """The worker that was to ask the child to compensate died: the reconciler asks."""
+    make_published(make_workflow("payment"), payment())
+    orders_workflow = make_workflow("orders")
+    make_published(orders_workflow, orders())
+    parent, _ = services.run_start(workflow=orders_workflow, by=None, input={"order_id": "o-1"})
+    child, _ = services.run_start(
+        workflow=Workflow.objects.get(slug="payment"),
+        by=None,
+        input={"order_id": "o-1"},
+        parent=(parent.pk, "pay"),
+    )
+    services.run_apply(child.pk, kernel.StepSucceeded("charge", 1, {"id": "pay-1"}))
+    assert Run.objects.get(pk=child.pk).status == "completed"
+    # The parent compensates its step; the attempt's worker is gone, the child not asked.
+    StepRun.objects.filter(run=parent, step_id="pay").update(
+        status="compensating", compensation_attempt=1, claimed_at=timezone.now()
+    )
+    Run.objects.filter(pk=parent.pk).update(status="compensating", core={"compensating": True})
+    assert children.ask_again() == 1
+    child.refresh_from_db()
+    assert child.status == "compensating"
+    assert Event.objects.get(run_id=child.pk, type="act.compensate").actor == f"run {parent.pk}"
+    assert children.ask_again() == 0  # asked once
+
+
+def test_only_starting_a_child_has_a_deadline() -> None:
+    spec = orders()
+    spec["steps"] = spec["steps"][1:2]
+    spec["steps"][0]["after"] = []
+    definition = kernel.definition_from_spec(spec)
+    state = kernel.decide(kernel.initial_state(definition), kernel.RunStarted(), now=100.0).state
+    assert state.steps["pay"].deadline_at == 100.0 + 30  # the default timeout_s
+    state = kernel.decide(state, kernel.StepWaiting("pay", 1), now=101.0).state
+    assert state.steps["pay"].status == "waiting" and state.steps["pay"].deadline_at is None
+    assert kernel.due_happenings(state, 10_000_000.0) == []
