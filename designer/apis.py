@@ -224,7 +224,10 @@ class ValidateApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = ValidateInSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        result = services.spec_validate(serializer.validated_data["spec"])
+        slug = serializer.validated_data.get("workflow")
+        # Only a workflow the user may see: the answer tells what calls it.
+        workflow = workflow_access(request.user, slug).slug if slug else None
+        result = services.spec_validate(serializer.validated_data["spec"], workflow=workflow)
         return Response(
             {
                 "valid": result.valid,

@@ -142,6 +142,10 @@ class IssueSerializer(serializers.Serializer):
 
 class ValidateInSerializer(serializers.Serializer):
     spec = SpecField()
+    workflow = serializers.SlugField(
+        required=False,
+        help_text="The workflow the spec is a version of: its child sagas may not call it back.",
+    )
 
 
 class ValidateOutSerializer(serializers.Serializer):

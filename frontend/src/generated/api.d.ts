@@ -987,6 +987,8 @@ export interface components {
         TypeEnum: "event";
         ValidateInRequest: {
             spec: unknown;
+            /** @description The workflow the spec is a version of: its child sagas may not call it back. */
+            workflow?: string;
         };
         ValidateOut: {
             valid: boolean;
