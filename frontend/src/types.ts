@@ -201,6 +201,8 @@ export type Issue = Schemas["Issue"];
 export type ValidationResult = Schemas["ValidateOut"];
 export type Activity = Schemas["Activity"];
 export type Group = Schemas["Group"];
+/** A workflow as listed: a child saga may run one that has a published version. */
+export type Workflow = Schemas["Workflow"];
 export type Diff = Schemas["Diff"];
 
 /** A version; a save's answer adds the validator's warnings, which the schema does not say. */

@@ -5,7 +5,7 @@ import { ControlButton, Controls, MiniMap, ReactFlow, ReactFlowProvider } from "
 import { useCallback, useEffect, useMemo } from "react";
 import { zones } from "../graph/model";
 import { Grid } from "../graph/nodes";
-import { nodeTypes } from "../graph/StepNode";
+import { nodeTypes, WorkflowNames } from "../graph/StepNode";
 import type { DesignerConfig } from "./config";
 import { useCanvasElements } from "./elements";
 import { useCanvasEditing } from "./hooks/useCanvasEditing";
@@ -51,7 +51,7 @@ function DesignerCanvas({ config }: { config: DesignerConfig }) {
   const versions = useVersion(config, doc, edited.note);
   const { version, readOnly, dirty } = versions;
   const catalog = useCatalog();
-  const validation = useValidation(doc.spec);
+  const validation = useValidation(doc.spec, config.workflow.slug);
   const unsaved = useUnsavedWork({ config, version, doc, note: edited.note, dirty });
   const selection = useSelection();
   const sample = useSampleInput(config, doc.spec);
@@ -76,6 +76,7 @@ function DesignerCanvas({ config }: { config: DesignerConfig }) {
   );
 
   const zoneMap = useMemo(() => zones(doc.spec), [doc.spec]);
+  const workflowNames = useMemo(() => new Map((catalog.workflows ?? []).map((w) => [w.slug, w.name])), [catalog.workflows]);
   const issueMap = useMemo(() => issuesByNode(doc.spec, validation.result), [doc.spec, validation.result]);
   const { nodes, edges } = useCanvasElements({
     doc,
@@ -88,7 +89,7 @@ function DesignerCanvas({ config }: { config: DesignerConfig }) {
     readOnly,
   });
   const editing = useCanvasEditing({ edited, selection, readOnly, edges });
-  const adding = useNewSteps({ edited, catalog, readOnly, pane: layout.pane, inspect });
+  const adding = useNewSteps({ edited, catalog, readOnly, pane: layout.pane, inspect, workflow: config.workflow.slug });
   const clipboard = useClipboard({ edited, selection: selection.selection, select, readOnly, notify });
   const files = useImportExport({ config, version, edited, select, notify, fitSoon: layout.fitSoon });
 
@@ -180,37 +181,39 @@ function DesignerCanvas({ config }: { config: DesignerConfig }) {
       <div className="designer-body">
         {!readOnly && <Palette onAdd={adding.addAtCentre} />}
         <div className="designer-canvas" ref={layout.pane} onDragOver={adding.onDragOver} onDrop={adding.onDrop}>
-          <ReactFlow
-            nodes={nodes}
-            edges={edges}
-            nodeTypes={nodeTypes}
-            onNodesChange={editing.onNodesChange}
-            onEdgesChange={editing.onEdgesChange}
-            onConnect={editing.onConnect}
-            onNodeDragStart={editing.onNodeDragStart}
-            onNodeDragStop={editing.onNodeDragStop}
-            nodesDraggable={!readOnly}
-            nodesConnectable={!readOnly}
-            elementsSelectable
-            deleteKeyCode={null}
-            selectionKeyCode="Shift"
-            multiSelectionKeyCode={["Meta", "Control"]}
-            defaultViewport={layout.firstView}
-            minZoom={MIN_ZOOM}
-            maxZoom={2}
-            defaultEdgeOptions={{ type: "default" }}
-          >
-            <Grid />
-            <MiniMap pannable zoomable nodeClassName={(n) => `minimap-node ${String((n.data as { zone?: string }).zone ?? "")}`} />
-            <Controls showInteractive={false} showFitView={false}>
-              {/* The designer's own fit (as F and the toolbar's Fit): never below a readable zoom. */}
-              <ControlButton className="react-flow__controls-fitview" onClick={() => layout.fit()} title="Fit view (F)" aria-label="Fit view">
-                <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 30" aria-hidden="true">
-                  <path d={FIT_ICON} />
-                </svg>
-              </ControlButton>
-            </Controls>
-          </ReactFlow>
+          <WorkflowNames.Provider value={workflowNames}>
+            <ReactFlow
+              nodes={nodes}
+              edges={edges}
+              nodeTypes={nodeTypes}
+              onNodesChange={editing.onNodesChange}
+              onEdgesChange={editing.onEdgesChange}
+              onConnect={editing.onConnect}
+              onNodeDragStart={editing.onNodeDragStart}
+              onNodeDragStop={editing.onNodeDragStop}
+              nodesDraggable={!readOnly}
+              nodesConnectable={!readOnly}
+              elementsSelectable
+              deleteKeyCode={null}
+              selectionKeyCode="Shift"
+              multiSelectionKeyCode={["Meta", "Control"]}
+              defaultViewport={layout.firstView}
+              minZoom={MIN_ZOOM}
+              maxZoom={2}
+              defaultEdgeOptions={{ type: "default" }}
+            >
+              <Grid />
+              <MiniMap pannable zoomable nodeClassName={(n) => `minimap-node ${String((n.data as { zone?: string }).zone ?? "")}`} />
+              <Controls showInteractive={false} showFitView={false}>
+                {/* The designer's own fit (as F and the toolbar's Fit): never below a readable zoom. */}
+                <ControlButton className="react-flow__controls-fitview" onClick={() => layout.fit()} title="Fit view (F)" aria-label="Fit view">
+                  <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 30" aria-hidden="true">
+                    <path d={FIT_ICON} />
+                  </svg>
+                </ControlButton>
+              </Controls>
+            </ReactFlow>
+          </WorkflowNames.Provider>
           <ToastView toast={toast} onDismiss={dismiss} />
           {doc.spec.steps.length === 0 && !readOnly && (
             <div className="canvas-empty">
@@ -228,6 +231,7 @@ function DesignerCanvas({ config }: { config: DesignerConfig }) {
           issueMap={issueMap}
           catalog={catalog}
           sample={sample}
+          workflow={config.workflow.slug}
           readOnly={readOnly}
           copy={clipboard.copy}
           deleteSelection={editing.deleteSelection}

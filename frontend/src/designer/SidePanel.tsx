@@ -25,6 +25,8 @@ interface Props {
   issueMap: Map<string, StepIssues>;
   catalog: Catalog;
   sample: SampleInput;
+  /** The workflow being edited. */
+  workflow: string;
   readOnly: boolean;
   copy: () => void;
   deleteSelection: () => void;
@@ -72,6 +74,8 @@ function PanelBody(props: Props & { selectedIds: string[]; single: string | null
         readOnly={readOnly}
         activities={props.catalog.activities}
         groups={props.catalog.groups}
+        workflows={props.catalog.workflows}
+        workflow={props.workflow}
         sample={props.sample}
         onEditSample={() => simulation.setMode("simulate")}
         // No key: each toggle is an undo step of its own.

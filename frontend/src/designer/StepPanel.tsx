@@ -14,6 +14,7 @@ import {
   type JsonObject,
   type RetryPolicy,
   type StepType,
+  type Workflow,
 } from "../types";
 import { HttpFields, TaskFields, TEMPLATES_HELP } from "./ActionFields";
 import { ConditionSection } from "./ConditionSection";
@@ -21,6 +22,7 @@ import { Checkbox, IssueList, matches, NumberInput, Row, Section, Select, TextIn
 import type { SampleInput } from "./hooks/useSampleInput";
 import type { PanelIssue } from "./issues";
 import { MapSection } from "./MapSection";
+import { SubsagaSection } from "./SubsagaSection";
 
 /** A copy of `obj` with `value` at `path`; undefined removes it, and empty objects with it. */
 export function setIn<T extends object>(obj: T, path: string[], value: Json | undefined): T {
@@ -56,6 +58,11 @@ function calls(step: AnyStep): { type: StepType | undefined; base: string[]; act
   return { type: step.type, base: [], action: step.action ?? {}, compensation: step.compensation };
 }
 
+/** A child saga takes as long as its child run does: the kernel gives it no timeout. */
+function untimed(step: AnyStep): boolean {
+  return step.type === "subsaga";
+}
+
 /** The fields the panel shows for a step: issues about anything else go at the top. */
 function shownKeys(step: AnyStep): string[] {
   const keys = ["id", "name", "after", "pivot", "when", "optional"];
@@ -65,6 +72,7 @@ function shownKeys(step: AnyStep): string[] {
     approval: ["group", "instructions", "timeout_s", "on_timeout"],
     delay: ["seconds"],
     callback: HTTP,
+    subsaga: ["workflow", "input"],
   };
   const { type, base, compensation } = calls(step);
   const at = (key: string) => [...base, key].join(".");
@@ -75,7 +83,8 @@ function shownKeys(step: AnyStep): string[] {
     if (compensation) keys.push(...(type === "task" ? TASK : HTTP).map((k) => at(`compensation.${k}`)));
   }
   if (step.type !== "approval" && step.type !== "delay") {
-    keys.push(at("timeout_s"), ...RETRY.map((k) => at(`retry.${k}`)));
+    if (!untimed(step)) keys.push(at("timeout_s"));
+    keys.push(...RETRY.map((k) => at(`retry.${k}`)));
   }
   return keys;
 }
@@ -89,6 +98,9 @@ interface Props {
   readOnly: boolean;
   activities: Activity[];
   groups: Group[];
+  /** The workflows the user may see (null while read), and the one edited: for a child saga. */
+  workflows: Workflow[] | null;
+  workflow: string;
   sample: SampleInput;
   onChange: (step: AnyStep, key: string) => void;
   onRename: (id: string) => string | null;
@@ -99,7 +111,7 @@ interface Props {
   onEditSample: () => void;
 }
 
-export function StepPanel({ step, steps, zone, issues, readOnly, activities, groups, sample, onChange, onRename, onDelete, onOptional, onEditSample }: Props) {
+export function StepPanel({ step, steps, zone, issues, readOnly, activities, groups, workflows, workflow, sample, onChange, onRename, onDelete, onOptional, onEditSample }: Props) {
   const keys = shownKeys(step);
   const loose = issues.filter((i) => !keys.some((k) => matches(i, k, k.endsWith("compensation"))));
   const set = (path: string[], value: Json | undefined) => onChange(setIn(step, path, value), path.join("."));
@@ -171,6 +183,8 @@ export function StepPanel({ step, steps, zone, issues, readOnly, activities, gro
 
       {isMap ? (
         <MapSection step={step} issues={issues} sample={sample} disabled={disabled} activities={activities} set={set} onEditSample={onEditSample} />
+      ) : step.type === "subsaga" ? (
+        <SubsagaSection step={step} issues={issues} disabled={disabled} workflows={workflows} self={workflow} set={set} />
       ) : (
         <Section title={`Action · ${typeTitle(step.type)}`}>
           {step.type === "http" && <HttpFields path={["action"]} value={action} {...part} help={TEMPLATES_HELP} />}
@@ -217,7 +231,12 @@ export function StepPanel({ step, steps, zone, issues, readOnly, activities, gro
       )}
 
       <Section title="Compensation">
-        {!compensable ? (
+        {step.type === "subsaga" ? (
+          <p className="panel-help">
+            Nothing to write: undoing this step compensates its child run, the child's steps last first. A child run
+            past its own pivot cannot be undone; the run then stops as stuck, saying why.
+          </p>
+        ) : !compensable ? (
           <p className="panel-help">{typeTitle(step.type)} steps have nothing to undo.</p>
         ) : (
           <>
@@ -266,8 +285,8 @@ export function StepPanel({ step, steps, zone, issues, readOnly, activities, gro
       </Section>
 
       {step.type !== "approval" && step.type !== "delay" && (
-        <Section title={isMap ? "Timeout and retries of each iteration" : "Timeout and retries"}>
-          <RetryFields base={inner.base} owner={isMap ? step.do : step} issues={issues} disabled={disabled} set={set} />
+        <Section title={isMap ? "Timeout and retries of each iteration" : untimed(step) ? "Retries of starting the child run" : "Timeout and retries"}>
+          <RetryFields base={inner.base} owner={isMap ? step.do : step} issues={issues} disabled={disabled} set={set} timed={!untimed(step)} />
         </Section>
       )}
     </div>
@@ -275,15 +294,19 @@ export function StepPanel({ step, steps, zone, issues, readOnly, activities, gro
 }
 
 /** A step's (or a map's iteration's) timeout and retry policy, at ``base``. */
-function RetryFields({ base, owner, issues, disabled, set }: { base: string[]; owner: { timeout_s?: number; retry?: RetryPolicy } | undefined; issues: PanelIssue[]; disabled: boolean; set: (path: string[], value: Json | undefined) => void }) {
+function RetryFields({ base, owner, issues, disabled, set, timed }: { base: string[]; owner: { timeout_s?: number; retry?: RetryPolicy } | undefined; issues: PanelIssue[]; disabled: boolean; set: (path: string[], value: Json | undefined) => void; timed: boolean }) {
   const key = (k: string) => [...base, k].join(".");
   const put = (path: string[], value: Json | undefined) => set([...base, ...path], value);
   const retry = owner?.retry;
   return (
     <>
-      <Row label="Timeout per attempt (s)" field={key("timeout_s")} issues={issues} help="Empty: the workflow's default.">
-        {(id) => <NumberInput id={id} value={owner?.timeout_s} placeholder="default" disabled={disabled} onChange={(v) => put(["timeout_s"], v)} />}
-      </Row>
+      {timed ? (
+        <Row label="Timeout per attempt (s)" field={key("timeout_s")} issues={issues} help="Empty: the workflow's default.">
+          {(id) => <NumberInput id={id} value={owner?.timeout_s} placeholder="default" disabled={disabled} onChange={(v) => put(["timeout_s"], v)} />}
+        </Row>
+      ) : (
+        <p className="panel-help">No timeout: the step waits as long as its child run takes, which may wait for people.</p>
+      )}
       <div className="panel-grid">
         <Row label="Max attempts" field={key("retry.max_attempts")} issues={issues}>
           {(id) => <NumberInput id={id} step="1" min={1} value={retry?.max_attempts} placeholder="default" disabled={disabled} onChange={(v) => put(["retry", "max_attempts"], v)} />}

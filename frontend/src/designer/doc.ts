@@ -3,7 +3,7 @@
 // undo is a matter of keeping the old ones.
 import { cleanLayout, nodeIds, type Doc } from "../graph/model";
 import { typeLabel } from "../graph/spec";
-import { FORMAT, STEP_ID_PATTERN, type Activity, type AnyStep, type Group, type Layout, type Position, type Spec, type StepType } from "../types";
+import { FORMAT, STEP_ID_PATTERN, type Activity, type AnyStep, type Group, type Layout, type Position, type Spec, type StepType, type Workflow } from "../types";
 
 export type { Doc } from "../graph/model";
 
@@ -28,11 +28,19 @@ export function defaultActivity(activities: Activity[]): string {
   return activities.find((a) => a.name === "demo.noop")?.name ?? activities[0]?.name ?? "";
 }
 
+/** The workflows a child saga may run: those with a published version, but this one. */
+export function childWorkflows(workflows: readonly Workflow[] | null, self: string): Workflow[] {
+  return (workflows ?? []).filter((w) => w.published_version !== null && w.slug !== self);
+}
+
 export function newStep(
   type: StepType,
   taken: Iterable<string>,
   activities: Activity[],
   groups: Group[],
+  /** The workflows the user may see, and the one being edited: a child saga runs another. */
+  workflows: readonly Workflow[] | null = null,
+  self = "",
 ): AnyStep {
   const id = uniqueId(taken, type);
   const step: AnyStep = { id, name: `New ${typeLabel(type).toLowerCase()}`, type, after: [] };
@@ -55,6 +63,10 @@ export function newStep(
     case "map":
       step.items = "input.items";
       step.do = { type: "task", action: { name: defaultActivity(activities) } };
+      break;
+    case "subsaga":
+      // Empty when no other workflow is published: the validator then says so under the field.
+      step.action = { workflow: childWorkflows(workflows, self)[0]?.slug ?? "", input: {} };
       break;
   }
   return step;

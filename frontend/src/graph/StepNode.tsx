@@ -2,11 +2,21 @@
 // badge, name, id and what it does, marked for compensation coverage, validation
 // issues, simulation and diff.
 import { Handle, Position, useStore, type Node, type NodeProps, type ReactFlowState } from "@xyflow/react";
-import { memo } from "react";
+import { createContext, memo, useContext } from "react";
 import type { AnyStep, Issue, StepStatus } from "../types";
 import type { Zone } from "./model";
 import { NODE_HEIGHT, NODE_WIDTH } from "./nodes";
 import { mapInner, stepSummary, typeBadge } from "./spec";
+
+/** The names of the workflows the user may see, by slug: a child saga's box names the
+ * workflow it runs. Pages that do not know them leave it empty. */
+export const WorkflowNames = createContext<ReadonlyMap<string, string>>(new Map());
+
+/** The workflow a child saga runs, when it names one. */
+function childSlug(step: AnyStep): string | null {
+  const slug = step.type === "subsaga" ? step.action?.workflow : null;
+  return typeof slug === "string" && slug ? slug : null;
+}
 
 export type DiffMark = "added" | "removed" | "changed" | "same";
 
@@ -76,6 +86,9 @@ function StepNodeView({ data, selected }: NodeProps<StepFlowNode>) {
   const first = errors[0] ?? null;
   const inner = mapInner(step);
   const compensated = !!(step.compensation ?? step.do?.compensation);
+  const names = useContext(WorkflowNames);
+  const child = childSlug(step);
+  const childName = child ? names.get(child) : undefined;
   if (level > 0) {
     return (
       <div
@@ -137,6 +150,12 @@ function StepNodeView({ data, selected }: NodeProps<StepFlowNode>) {
         <div className="step-line step-do" title={`Each item: ${inner.type} ${inner.summary}`}>
           <span className={`step-badge step-do-badge badge-type-${inner.type}`}>{typeBadge(inner.type)}</span>
           <span className="step-summary">{inner.summary}</span>
+        </div>
+      )}
+      {childName !== undefined && (
+        <div className="step-line step-child" title={`Runs the published version of ${childName} (${child}) as a child run`}>
+          <span className="step-child-mark" aria-hidden="true">↳</span>
+          <span className="step-summary">{childName}</span>
         </div>
       )}
       {sim && (

@@ -85,6 +85,8 @@ export function stepSummary(step: AnyStep): string {
         : "waits for a callback";
     case "map":
       return `for each ${step.items?.trim() || "?"}`;
+    case "subsaga":
+      return typeof action.workflow === "string" && action.workflow ? `runs ${action.workflow}` : "no workflow yet";
     default:
       return "";
   }

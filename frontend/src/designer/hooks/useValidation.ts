@@ -1,18 +1,20 @@
 // The server's validator, asked about the spec a moment after each change: its answer
-// counts only while the spec is still the one it was asked about.
+// counts only while the spec is still the one it was asked about. It is told whose
+// version the spec is, so that a child saga calling this workflow back is refused here
+// as saving would refuse it.
 import { useEffect, useState } from "react";
 import { ApiError, client, ok } from "../../common/client";
 import type { Spec, ValidationResult } from "../../types";
 
 const VALIDATE_DELAY_MS = 300;
 
-export function useValidation(spec: Spec) {
+export function useValidation(spec: Spec, workflow: string) {
   const [validation, setValidation] = useState<{ spec: Spec; result: ValidationResult } | null>(null);
 
   useEffect(() => {
     const controller = new AbortController();
     const timer = window.setTimeout(() => {
-      ok(client.POST("/api/validate/", { body: { spec }, signal: controller.signal })).then(
+      ok(client.POST("/api/validate/", { body: { spec, workflow }, signal: controller.signal })).then(
         (result) => setValidation({ spec, result }),
         (err: unknown) => {
           if (controller.signal.aborted) return;
@@ -26,7 +28,7 @@ export function useValidation(spec: Spec) {
       window.clearTimeout(timer);
       controller.abort();
     };
-  }, [spec]);
+  }, [spec, workflow]);
 
   const checked = validation !== null && validation.spec === spec;
   const result = validation?.result ?? null;
