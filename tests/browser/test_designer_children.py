@@ -110,6 +110,8 @@ def test_a_child_saga_from_the_palette_runs_a_published_workflow_picked_with_the
     link = field.get_by_role("link", name=re.compile("^Open workflow"))
     expect(link).to_have_attribute("href", "/workflows/payment/")
     canvas.panel.get_by_label("Input (JSON object)").fill('{"amount": "{{ input.amount }}"}')
+    # Only starting the child has a deadline; the wait for it has none.
+    canvas.panel.get_by_label("Time to start it (s)").fill("30")
     canvas.panel.get_by_label("Add a step it runs after").select_option("reserve")
     canvas.field("after").get_by_role("button", name="Add").click()
     expect(node.locator(".step-summary").first).to_have_text("runs payment")
@@ -131,6 +133,7 @@ def test_a_child_saga_from_the_palette_runs_a_published_workflow_picked_with_the
         "type": "subsaga",
         "after": ["reserve"],
         "action": {"workflow": "payment", "input": {"amount": "{{ input.amount }}"}},
+        "timeout_s": 30,
     }
     # Opened again, the box still names the workflow it runs.
     page.reload()

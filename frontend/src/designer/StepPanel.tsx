@@ -58,11 +58,6 @@ function calls(step: AnyStep): { type: StepType | undefined; base: string[]; act
   return { type: step.type, base: [], action: step.action ?? {}, compensation: step.compensation };
 }
 
-/** A child saga takes as long as its child run does: the kernel gives it no timeout. */
-function untimed(step: AnyStep): boolean {
-  return step.type === "subsaga";
-}
-
 /** The fields the panel shows for a step: issues about anything else go at the top. */
 function shownKeys(step: AnyStep): string[] {
   const keys = ["id", "name", "after", "pivot", "when", "optional"];
@@ -83,8 +78,7 @@ function shownKeys(step: AnyStep): string[] {
     if (compensation) keys.push(...(type === "task" ? TASK : HTTP).map((k) => at(`compensation.${k}`)));
   }
   if (step.type !== "approval" && step.type !== "delay") {
-    if (!untimed(step)) keys.push(at("timeout_s"));
-    keys.push(...RETRY.map((k) => at(`retry.${k}`)));
+    keys.push(at("timeout_s"), ...RETRY.map((k) => at(`retry.${k}`)));
   }
   return keys;
 }
@@ -285,8 +279,8 @@ export function StepPanel({ step, steps, zone, issues, readOnly, activities, gro
       </Section>
 
       {step.type !== "approval" && step.type !== "delay" && (
-        <Section title={isMap ? "Timeout and retries of each iteration" : untimed(step) ? "Retries of starting the child run" : "Timeout and retries"}>
-          <RetryFields base={inner.base} owner={isMap ? step.do : step} issues={issues} disabled={disabled} set={set} timed={!untimed(step)} />
+        <Section title={isMap ? "Timeout and retries of each iteration" : step.type === "subsaga" ? "Starting the child run: timeout and retries" : "Timeout and retries"}>
+          <RetryFields base={inner.base} owner={isMap ? step.do : step} issues={issues} disabled={disabled} set={set} child={step.type === "subsaga"} />
         </Section>
       )}
     </div>
@@ -294,19 +288,20 @@ export function StepPanel({ step, steps, zone, issues, readOnly, activities, gro
 }
 
 /** A step's (or a map's iteration's) timeout and retry policy, at ``base``. */
-function RetryFields({ base, owner, issues, disabled, set, timed }: { base: string[]; owner: { timeout_s?: number; retry?: RetryPolicy } | undefined; issues: PanelIssue[]; disabled: boolean; set: (path: string[], value: Json | undefined) => void; timed: boolean }) {
+function RetryFields({ base, owner, issues, disabled, set, child = false }: { base: string[]; owner: { timeout_s?: number; retry?: RetryPolicy } | undefined; issues: PanelIssue[]; disabled: boolean; set: (path: string[], value: Json | undefined) => void; child?: boolean }) {
   const key = (k: string) => [...base, k].join(".");
   const put = (path: string[], value: Json | undefined) => set([...base, ...path], value);
   const retry = owner?.retry;
   return (
     <>
-      {timed ? (
-        <Row label="Timeout per attempt (s)" field={key("timeout_s")} issues={issues} help="Empty: the workflow's default.">
-          {(id) => <NumberInput id={id} value={owner?.timeout_s} placeholder="default" disabled={disabled} onChange={(v) => put(["timeout_s"], v)} />}
-        </Row>
-      ) : (
-        <p className="panel-help">No timeout: the step waits as long as its child run takes, which may wait for people.</p>
-      )}
+      <Row
+        label={child ? "Time to start it (s)" : "Timeout per attempt (s)"}
+        field={key("timeout_s")}
+        issues={issues}
+        help={child ? "Empty: the workflow's default. Only starting the child run has a deadline: the step then waits as long as the child takes, which may wait for people." : "Empty: the workflow's default."}
+      >
+        {(id) => <NumberInput id={id} value={owner?.timeout_s} placeholder="default" disabled={disabled} onChange={(v) => put(["timeout_s"], v)} />}
+      </Row>
       <div className="panel-grid">
         <Row label="Max attempts" field={key("retry.max_attempts")} issues={issues}>
           {(id) => <NumberInput id={id} step="1" min={1} value={retry?.max_attempts} placeholder="default" disabled={disabled} onChange={(v) => put(["retry", "max_attempts"], v)} />}
