@@ -33,8 +33,9 @@ def due_happenings(
     lost_after: float = LOST_AFTER_S,
     held_before: float | None = None,
 ) -> list[Happening]:
-    """What is due at ``now``: timers, attempts and waits past their deadline, attempts
-    whose message was lost, and the run's own progress deadline.
+    """What is due at ``now``: timers, attempts and waits past their deadline (an attempt's
+    counted from its claim), attempts whose message was lost, and the run's own progress
+    deadline.
 
     ``held_before``: every claim made before this moment belongs to a worker known to
     be gone (a single-process install that restarted), and every unclaimed attempt
@@ -63,7 +64,7 @@ def _due(
     lost_after: float,
     held_before: float | None,
 ) -> list[Happening]:
-    overdue = step.deadline_at is not None and step.deadline_at <= now
+    overdue = _overdue(state, step_id, index, step, now)
     due = step.due_at is not None and step.due_at <= now
     if step.status in (S.RUNNING, S.WAITING) and overdue:
         return [StepTimedOut(step_id, step.attempt, index)]
@@ -82,6 +83,24 @@ def _due(
         attempt = step.compensation_attempt if compensation else step.attempt
         return [AttemptLost(step_id, attempt, compensation, step.claimed_at, index)]
     return []
+
+
+def _overdue(state: RunState, step_id: str, index: int | None, step: StepState, now: float) -> bool:
+    """Past its deadline. An attempt (or compensation attempt) in flight has its timeout
+    from when a worker claimed it: one still waiting in the broker's queue behind others
+    is not late (and one whose message was lost is sent again, see :func:`_lost`)."""
+    if step.deadline_at is None:
+        return False
+    in_flight = step.status is S.RUNNING or (step.status is S.COMPENSATING and step.due_at is None)
+    if not in_flight:
+        return step.deadline_at <= now
+    if step.claimed_at is None:
+        return False
+    sdef = state.definition.step(step_id)
+    timeout = (sdef.do if index is not None and sdef.do is not None else sdef).timeout_s
+    if timeout is None:
+        return step.deadline_at <= now
+    return max(step.deadline_at, step.claimed_at + timeout) <= now
 
 
 def _lost(step: StepState, sent_before: float, held_before: float | None) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -879,7 +880,12 @@ def test_due_happenings_names_overdue_work() -> None:
     run = Run(define(step("a", timeout_s=10), step("b", timeout_s=10)))
     run(StepFailed("b", 1, "x", True), jitter=0.5)  # due half a second later
     assert due_happenings(run.state, T0 + 1) == [TimerFired("b", 1)]
-    assert due_happenings(run.state, T0 + 10) == [StepTimedOut("a", 1), TimerFired("b", 1)]
+    # An attempt's timeout counts from its claim: one still queued is not late.
+    assert due_happenings(run.state, T0 + 10) == [TimerFired("b", 1)]
+    a = dataclasses.replace(run.state.steps["a"], claimed_at=T0 + 4)
+    claimed = dataclasses.replace(run.state, steps={**run.state.steps, "a": a})
+    assert due_happenings(claimed, T0 + 13) == [TimerFired("b", 1)]
+    assert due_happenings(claimed, T0 + 14) == [StepTimedOut("a", 1), TimerFired("b", 1)]
 
 
 def test_simulate_shows_the_happy_path() -> None:

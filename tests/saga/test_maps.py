@@ -5,6 +5,7 @@ iterations are compensated highest index first; operators retry or skip one iter
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -234,7 +235,12 @@ def test_what_is_due_names_the_iteration() -> None:
     assert fan is not None
     deadline = fan.iterations[0].deadline_at
     assert deadline is not None
-    due = due_happenings(run.state, deadline + 1)
+    # Claimed by a worker: its timeout counts from then.
+    claimed = dataclasses.replace(fan.iterations[0], claimed_at=deadline - 30)  # at once
+    fan = dataclasses.replace(fan, iterations={**fan.iterations, 0: claimed})
+    lines = dataclasses.replace(run.state.steps["lines"], fan=fan)
+    state = dataclasses.replace(run.state, steps={**run.state.steps, "lines": lines})
+    due = due_happenings(state, deadline + 1)
     assert StepTimedOut("lines", 1, 0) in due
     assert not any(getattr(h, "step", "") == "lines" and h.index is None for h in due)
     lost = due_happenings(run.state, run.now + 20)

@@ -11,7 +11,9 @@ checks are about what a participant would see, not about the core's own view.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
+from types import MappingProxyType
 from typing import Any
 
 from hypothesis import HealthCheck, event, settings
@@ -28,6 +30,7 @@ from saga import (
     STEP_MOVES,
     ActNotAllowed,
     ApprovalDecided,
+    AttemptLost,
     CallbackCompleted,
     CancelRun,
     Command,
@@ -142,6 +145,7 @@ def stale_attempt(state: RunState, happening: Happening) -> bool:
     compensation = isinstance(happening, (CompensationSucceeded, CompensationFailed))
     compensation |= isinstance(happening, CompensationTimedOut)
     compensation |= isinstance(happening, TimerFired) and happening.compensation
+    compensation |= isinstance(happening, AttemptLost) and happening.compensation
     return attempt != (step.compensation_attempt if compensation else step.attempt)
 
 
@@ -178,15 +182,19 @@ def check_decision(before: RunState, happening: Happening, decision: Decision, n
     if decision.ignored:
         assert decision.state is before and decision.commands == ()
         return
-    if not isinstance(happening, ACTS):
+    # AttemptLost sends the attempt again each time, harmlessly: the claim fences it.
+    if not isinstance(happening, (*ACTS, AttemptLost)):
         again = decide(after, happening, now=now)
         assert again.ignored, f"{happening} delivered twice changed the run twice"
     starts = [c for c in decision.commands if isinstance(c, STARTS)]
     if before.terminal or after.terminal:
         assert starts == [], f"work started in a finished run: {starts}"
     forward = [c for c in decision.commands if isinstance(c, FORWARD)]
-    if after.compensating:
-        assert forward == [], f"a compensating run moved forward: {forward}"
+    # A finished run records late answers; its compensating flag means nothing any more.
+    if after.compensating and not after.terminal:
+        # A lost message of an attempt still in flight is sent again: no step forward.
+        if not isinstance(happening, AttemptLost):
+            assert forward == [], f"a compensating run moved forward: {forward}"
         assert not past_a_pivot(after), "compensating past a pivot"
     if past_a_pivot(after):
         assert not any(isinstance(c, StartCompensation) for c in decision.commands)
@@ -219,7 +227,8 @@ def check_decision(before: RunState, happening: Happening, decision: Decision, n
         if isinstance(command, StartStep):
             step = after.steps[command.step]
             assert step.status is StepStatus.RUNNING and step.attempt == command.attempt
-            assert command.attempt > before.steps[command.step].attempt
+            if not isinstance(happening, AttemptLost):  # which sends the same one again
+                assert command.attempt > before.steps[command.step].attempt
         elif isinstance(command, StartCompensation):
             step = after.steps[command.step]
             assert step.status is StepStatus.COMPENSATING
@@ -410,6 +419,7 @@ class SagaRuns(RuleBasedStateMachine):
         # The worker claims the step with (status, attempt) as fencing token.
         if current.status is not StepStatus.RUNNING or current.attempt != attempt:
             return
+        self.claim(step_id)
         assert not self.applied[self.key(step_id, True)], f"{step_id} ran after its undoing"
         callback = self.definition.step(step_id).type == "callback"
         if outcome in ("ok", "die_after"):
@@ -423,6 +433,13 @@ class SagaRuns(RuleBasedStateMachine):
         elif outcome in ("retryable", "permanent"):
             self.inbox.append(StepFailed(step_id, attempt, outcome, outcome == "retryable"))
 
+    def claim(self, step_id: str) -> None:
+        """What the shell writes as a worker claims an attempt: its claim's time (an
+        attempt's timeout counts from it)."""
+        step = dataclasses.replace(self.state.steps[step_id], claimed_at=self.now)
+        steps = MappingProxyType({**self.state.steps, step_id: step})
+        self.state = dataclasses.replace(self.state, steps=steps)
+
     def run_compensation(self, command: StartCompensation, outcome: str) -> None:
         step_id, attempt = command.step, command.attempt
         current = self.state.steps[step_id]
@@ -432,6 +449,7 @@ class SagaRuns(RuleBasedStateMachine):
             or current.due_at is not None
         ):
             return
+        self.claim(step_id)
         if outcome in ("ok", "die_after"):
             self.check_compensation_may_take_effect(step_id)
             self.take_effect(self.key(step_id, True))
