@@ -116,6 +116,9 @@ class RunListApi(APIView):
             OpenApiParameter("since", OpenApiTypes.DATETIME, description="created at or after"),
             OpenApiParameter("until", OpenApiTypes.DATETIME, description="created before"),
             OpenApiParameter(
+                "children", OpenApiTypes.BOOL, description="false: leave child runs out"
+            ),
+            OpenApiParameter(
                 "order",
                 OpenApiTypes.STR,
                 enum=list(RUN_ORDERINGS),

@@ -50,6 +50,8 @@ class RunFilters:
     since: datetime | None = None
     until: datetime | None = None
     order: str = "created"
+    #: False: leave out child runs (those a child saga step started).
+    children: bool = True
 
 
 def _bad(field: str, message: str) -> InvalidInput:
@@ -85,7 +87,8 @@ def _moment(field: str, value: str | None) -> datetime | None:
 
 def run_filters(params: Mapping[str, str]) -> RunFilters:
     """Parse ``workflow``, ``status`` (each comma-separated), ``since``, ``until`` (ISO 8601,
-    on the creation time: since inclusive, until exclusive) and ``order``; 400 on nonsense."""
+    on the creation time: since inclusive, until exclusive), ``order`` and ``children``
+    (``false`` leaves child runs out); 400 on nonsense."""
     statuses = _split(params.get("status"))
     unknown = [s for s in statuses if s not in RUN_STATUSES]
     if unknown:
@@ -96,7 +99,12 @@ def run_filters(params: Mapping[str, str]) -> RunFilters:
     since, until = _moment("since", params.get("since")), _moment("until", params.get("until"))
     if since and until and since >= until:
         raise _bad("until", "must be later than since")
-    return RunFilters(_split(params.get("workflow")), statuses, since, until, order)
+    children = (params.get("children") or "true").lower()
+    if children not in ("true", "false"):
+        raise _bad("children", "true or false")
+    return RunFilters(
+        _split(params.get("workflow")), statuses, since, until, order, children == "true"
+    )
 
 
 def runs_filtered(user: Visitor, filters: RunFilters) -> QuerySet[Run]:
@@ -115,6 +123,8 @@ def runs_filtered(user: Visitor, filters: RunFilters) -> QuerySet[Run]:
         runs = runs.filter(created_at__gte=filters.since)
     if filters.until:
         runs = runs.filter(created_at__lt=filters.until)
+    if not filters.children:
+        runs = runs.filter(parent_run__isnull=True)
     if filters.order == RunStatus.STUCK:
         # Every stuck run has stuck_since (the engine sets both in one write); saying
         # "IS NOT NULL" too made the planner guess 40 rows where there were 2,000, and

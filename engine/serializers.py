@@ -116,8 +116,14 @@ class RunSummarySerializer(serializers.ModelSerializer):
         ]
 
 
+class ParentSerializer(serializers.Serializer):
+    run = serializers.CharField()
+    step = serializers.CharField()
+
+
 class RunListItemSerializer(RunSummarySerializer):
-    """A run in a list: the summary, and for a stuck run the step that holds it up."""
+    """A run in a list: the summary, for a stuck run the step that holds it up, and for a
+    child run the run and step that started it."""
 
     workflow_name = serializers.CharField(source="workflow.name")
     stuck_step = serializers.CharField(default=None, allow_null=True, read_only=True)
@@ -125,6 +131,26 @@ class RunListItemSerializer(RunSummarySerializer):
 
     class Meta(RunSummarySerializer.Meta):
         fields = [*RunSummarySerializer.Meta.fields, "workflow_name", "stuck_step", "stuck_error"]
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        # Declared here: "parent" names every DRF field's own serializer as an attribute.
+        fields["parent"] = serializers.SerializerMethodField(
+            method_name="get_parent_run",
+            help_text="a child run: the run and the child saga step that started it",
+        )
+        return fields
+
+    @extend_schema_field(ParentSerializer(allow_null=True))
+    def get_parent_run(self, run: Run) -> dict[str, str] | None:
+        return parent_of(run)
+
+
+def parent_of(run: Run) -> dict[str, str] | None:
+    """A child run's parent: its run and its child saga step."""
+    if run.parent_run_id is None:
+        return None
+    return {"run": str(run.parent_run_id), "step": run.parent_step}
 
 
 class StepActsSerializer(serializers.Serializer):
@@ -146,11 +172,6 @@ class RunStepSerializer(StepRunSerializer):
 
     class Meta(StepRunSerializer.Meta):
         fields = [*StepRunSerializer.Meta.fields, "name", "skip"]
-
-
-class ParentSerializer(serializers.Serializer):
-    run = serializers.CharField()
-    step = serializers.CharField()
 
 
 class ChildSerializer(serializers.Serializer):
@@ -178,9 +199,7 @@ class RunSerializer(RunSummarySerializer):
 
     @extend_schema_field(ParentSerializer(allow_null=True))
     def get_parent_run(self, run: Run) -> dict[str, str] | None:
-        if run.parent_run_id is None:
-            return None
-        return {"run": str(run.parent_run_id), "step": run.parent_step}
+        return parent_of(run)
 
     @extend_schema_field(ChildSerializer(many=True))
     def get_children(self, run: Run) -> list[dict[str, str]]:

@@ -70,7 +70,10 @@ def _page(request: HttpRequest, filters: RunFilters, size: int) -> dict[str, Any
 
 def _board_query(request: HttpRequest) -> dict[str, str]:
     """The board's query string as the API's filters: a period stands for its ``since``."""
-    query = {key: request.GET.get(key, "") for key in ("workflow", "status", "since", "until")}
+    query = {
+        key: request.GET.get(key, "")
+        for key in ("workflow", "status", "since", "until", "children")
+    }
     hours = {value: h for value, _, h in BOARD_PERIODS}.get(request.GET.get("period", ""))
     if hours is not None:
         query["since"] = (timezone.now() - timedelta(hours=hours)).isoformat()
@@ -95,7 +98,9 @@ def board(request: HttpRequest) -> HttpResponse:
         problem = exc.detail
         filters = RunFilters()
     workflows = list(visible_workflows(request.user).order_by("name").values("slug", "name"))
-    stuck = RunFilters(workflows=filters.workflows, order=RunStatus.STUCK)
+    stuck = RunFilters(
+        workflows=filters.workflows, order=RunStatus.STUCK, children=filters.children
+    )
     config = {
         "api": reverse("api:run-list"),
         "ws": "/ws/board/",
@@ -107,6 +112,7 @@ def board(request: HttpRequest) -> HttpResponse:
             "status": ",".join(filters.statuses),
             "since": filters.since.isoformat() if filters.since else "",
             "until": filters.until.isoformat() if filters.until else "",
+            "children": "" if filters.children else "false",
         },
         "page_size": RunPagination.page_size,
         "runs": _page(request, filters, RunPagination.page_size),
@@ -120,7 +126,7 @@ def board(request: HttpRequest) -> HttpResponse:
         "periods": BOARD_PERIODS,
         "chosen": {
             key: request.GET.get(key, "")
-            for key in ("workflow", "status", "period", "since", "until")
+            for key in ("workflow", "status", "period", "since", "until", "children")
         },
     }
     return render(request, "engine/board.html", context, status=400 if problem else 200)

@@ -836,7 +836,10 @@ export interface components {
             /** @description a child run: the run and the child saga step that started it */
             readonly parent: components["schemas"]["Parent"] | null;
         };
-        /** @description A run in a list: the summary, and for a stuck run the step that holds it up. */
+        /**
+         * @description A run in a list: the summary, for a stuck run the step that holds it up, and for a
+         *     child run the run and step that started it.
+         */
         RunListItem: {
             /** Format: uuid */
             readonly id: string;
@@ -858,6 +861,8 @@ export interface components {
             workflow_name: string;
             readonly stuck_step: string | null;
             readonly stuck_error: string | null;
+            /** @description a child run: the run and the child saga step that started it */
+            readonly parent: components["schemas"]["Parent"] | null;
         };
         RunStartRequest: {
             input?: unknown;
@@ -1667,6 +1672,8 @@ export interface operations {
     runs_list: {
         parameters: {
             query?: {
+                /** @description false: leave child runs out */
+                children?: boolean;
                 /** @description from a page's next link */
                 cursor?: string;
                 /** @description created: newest first (default); stuck: only the runs stuck now, the longest stuck first */

@@ -163,7 +163,7 @@ export interface BoardConfig {
   ws: string;
   run_url: string;
   overview_url: string;
-  query: { workflow: string; status: string; since: string; until: string };
+  query: { workflow: string; status: string; since: string; until: string; children: string };
   /** How many runs a page of the board holds. */
   page_size: number;
   /** The first pages of the runs and of the stuck runs; ``next``: the cursor of the next page. */
