@@ -797,12 +797,23 @@ class ChaosRun:
         else:
             # A kill or a dropped connection may use up a step's attempts, so that it gives
             # up where no fault was injected: legitimate, when its log shows that failure.
+            maps = self.graph[run.scenario.workflow]["maps"]
             diverted = [
                 sid
                 for sid, st in statuses.items()
-                if st in ("failed", "compensation_failed")
-                and expected.steps.get(sid) != st
-                and self._chaos_failure(log_rows, sid, compensation=st != "failed")
+                if expected.steps.get(sid) != st
+                and (
+                    (
+                        st in ("failed", "compensation_failed")
+                        and self._chaos_failure(log_rows, sid, compensation=st != "failed")
+                    )
+                    # a map an iteration of which gave up, compensated since
+                    or (
+                        sid in maps
+                        and st == "compensated"
+                        and self._chaos_failure(log_rows, sid, compensation=False)
+                    )
+                )
             ]
             if diverted:
                 counts["diverted"] += 1
@@ -839,7 +850,10 @@ class ChaosRun:
                         bad(f"{name}: {sid}[{index}] is {status}, its effect applied {action}x")
                 if status == "compensated" and undo != 1:
                     bad(f"{name}: {sid}[{index}] is compensated, its compensation applied {undo}x")
-                if status != "compensated" and undo:
+                lost = status == "compensation_failed" and self._chaos_failure(
+                    events[run.id], sid, compensation=True
+                )
+                if status != "compensated" and undo and not lost:
                     bad(f"{name}: {sid}[{index}] is {status} but its compensation was applied")
             if statuses.get(sid) == "compensated" and set(found.values()) - {
                 "compensated",
@@ -987,7 +1001,11 @@ class ChaosRun:
                     bad(f"{name}: {sid} is {st} but its effect was applied {action} times")
             if st == "compensated" and undo != 1:
                 bad(f"{name}: {sid} is compensated but its compensation applied {undo} times")
-            if st != "compensated" and undo:
+            # A compensation applied, whose attempts were then all lost to the chaos.
+            lost = st == "compensation_failed" and self._chaos_failure(
+                log_rows, sid, compensation=True
+            )
+            if st != "compensated" and undo and not lost:
                 bad(f"{name}: {sid} is {st} but its compensation was applied")
             if st == "failed" and action:
                 # Applied, then given up on: an effect no compensation will undo.
