@@ -21,6 +21,7 @@ import {
   context,
   gateOf,
   hold,
+  notTaken,
   orList,
   stepTally,
   stepWord,
@@ -257,6 +258,11 @@ export function RunPage({ config }: { config: RunPageConfig }) {
                     <span className="strong">{step.name || step.id}</span> <code>{step.id}</code>{" "}
                     <span className={`type type-${step.type}`}>{step.type}</span>
                     {step.type === "approval" && <StepGate gate={gateOf(config.spec, step.id)} />}
+                    {notTaken(step, config.spec, held.events) && (
+                      <span className="not-taken small muted" data-not-taken={step.id}>
+                        {notTaken(step, config.spec, held.events)}
+                      </span>
+                    )}
                     {(run.children ?? [])
                       .filter((child) => child.step === step.id)
                       .map((child) => (

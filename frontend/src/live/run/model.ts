@@ -106,6 +106,16 @@ export function stepWord(step: Pick<StepRow, "status" | "skip">, run: RunStatus)
   return statusWord(step.status);
 }
 
+/** Why a step was not taken, in words: its condition's value, or the branch it is on;
+ * null for a step that was not skipped by its condition. */
+export function notTaken(step: Pick<StepRow, "id" | "status" | "skip">, spec: Spec, events: RunEvent[]): string | null {
+  if (step.status !== "skipped" || step.skip !== "condition") return null;
+  const skipped = events.find((e) => e.step === step.id && e.event === "step.skipped");
+  if (skipped?.data.dead_path) return "not taken: no step before it ran";
+  const when = spec.steps.find((s) => s.id === step.id)?.when;
+  return when ? `not taken: ${when} was false` : "not taken: its condition was false";
+}
+
 /** The order in which the steps tile counts statuses: where the steps got to first (a
  * status left out is counted after these). */
 const COUNTED: readonly StepStatus[] = [
