@@ -54,7 +54,9 @@ def _runs(step: Mapping[str, Any]) -> str | None:
         inner = _mapping(step.get("do"))
         kind = str(inner.get("type") or "?")
         action = _mapping(inner.get("action"))
-        target = action.get("name") if kind == "task" else action.get("url")
+        target = {"task": action.get("name"), "subsaga": action.get("workflow")}.get(
+            kind, action.get("url")
+        )
         does = f"{kind} {_short(target, 48)}" if isinstance(target, str) and target else kind
         return f"for each {shown}: {does}"
     if step.get("type") == "subsaga":

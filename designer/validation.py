@@ -170,10 +170,12 @@ class PublishedWorkflows(Mapping[str, Published]):
             )
             for slug, spec in rows:
                 steps = [s for s in (spec or {}).get("steps", []) if isinstance(s, dict)]
+                # A map calls what its do does, for each item.
+                runs = [s.get("do") if s.get("type") == "map" else s for s in steps]
                 calls = frozenset(
                     str((s.get("action") or {}).get("workflow"))
-                    for s in steps
-                    if s.get("type") == "subsaga"
+                    for s in runs
+                    if isinstance(s, dict) and s.get("type") == "subsaga"
                 )
                 found[slug] = Published(pivot=any(s.get("pivot") for s in steps), calls=calls)
             self._found = found

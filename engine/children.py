@@ -1,11 +1,13 @@
 """Child runs: started by a parent's child saga step, compensated with it, and heard from.
 
 A child is an ordinary run of another workflow's published version, linked to the run
-and step that started it (``Run.parent_run``, ``Run.parent_step``) and started with the
-key ``<parent run id>:<step id>``, so starting it again finds it. When it ends, its
-parent's step is told, through the same fenced path as any participant's answer: a
-callback's answer going forward, a compensation's outcome going back. The message is a
-nudge; :func:`tell_waiting_parents` (the reconciler) finds the ones that were lost.
+and step that started it (``Run.parent_run``, ``Run.parent_step``; ``Run.parent_index``
+when the step is a map's, one child per iteration) and started with the step's (or the
+iteration's) idempotency key, ``<parent run id>:<step id>[:<index>]``, so starting it
+again finds it. When it ends, its parent's step (or iteration) is told, through the same
+fenced path as any participant's answer: a callback's answer going forward, a
+compensation's outcome going back. The message is a nudge; :func:`tell_waiting_parents`
+(the reconciler) finds the ones that were lost.
 """
 
 from __future__ import annotations
@@ -14,15 +16,15 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from django.db.models import F
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 
 import saga
 from common.errors import Conflict, InvalidInput
 from designer.models import Workflow
-from engine.models import Run, StepRun
+from engine.models import Iteration, Run, StepRun
 from engine.services import run_apply, run_start
 from saga.steps.base import WAITING, Outcome, Waiting, Work
-from saga.vocabulary import TERMINAL, RunStatus, StepStatus
+from saga.vocabulary import OPEN, TERMINAL, RunStatus, StepStatus
 
 log = logging.getLogger("sagaboard.engine")
 
@@ -41,8 +43,10 @@ def start_child(action: Mapping[str, Any], work: Work) -> Outcome | Waiting:
             workflow=workflow,
             by=None,
             input=action.get("input") or {},
-            idempotency_key=f"{work.run_id}:{work.step.id}",
+            # The attempt's key: <run id>:<step id>, and :<index> for an iteration's child.
+            idempotency_key=work.idempotency_key,
             parent=(work.run_id, work.step.id),
+            parent_index=work.index,
         )
     except (Conflict, InvalidInput) as exc:
         return Outcome(
@@ -60,7 +64,9 @@ def _outcome(child: Run) -> Outcome:
 def compensate_child(work: Work) -> Outcome | Waiting:
     """Have the step's child run compensated: ``WAITING`` while it compensates; failed for
     good when it cannot be (past its own pivot)."""
-    child = Run.objects.filter(parent_run__pk=work.run_id, parent_step=work.step.id).first()
+    child = Run.objects.filter(
+        parent_run__pk=work.run_id, parent_step=work.step.id, parent_index=work.index
+    ).first()
     if child is None or child.status == RunStatus.COMPENSATED:
         return Outcome(True)  # nothing was done, or it is undone already
     try:
@@ -76,58 +82,110 @@ def compensate_child(work: Work) -> Outcome | Waiting:
 
 
 def child_ended(run_id: Any) -> None:
-    """A child run ended: its parent's step hears what came of it."""
+    """A child run ended: its parent's step (or iteration) hears what came of it."""
     child = Run.objects.filter(pk=run_id).first()
     if child is None or child.parent_run_id is None or child.status not in TERMINAL:
         return
-    step = StepRun.objects.filter(run_id=child.parent_run_id, step_id=child.parent_step).first()
-    if step is None:
+    index = child.parent_index
+    rows = Iteration.objects if index is not None else StepRun.objects
+    found = (
+        rows.filter(run_id=child.parent_run_id, step_id=child.parent_step)
+        .filter(**({"index": index} if index is not None else {}))
+        .values_list("status", "attempt", "compensation_attempt", "next_attempt_at")
+        .first()
+    )
+    if found is None:
         return
+    status, attempt, compensation_attempt, next_attempt_at = found
+    step_id = child.parent_step
     happening: saga.Happening | None = None
-    if step.status in (StepStatus.RUNNING, StepStatus.WAITING):
+    if status in (StepStatus.RUNNING, StepStatus.WAITING):
         outcome = _outcome(child)
         happening = saga.CallbackCompleted(
-            step.step_id,
-            step.attempt,
+            step_id,
+            attempt,
             outcome.ok,
             outcome.output if outcome.ok else None,
             None if outcome.ok else outcome.error,
             retryable=False,
+            index=index,
         )
-    elif step.status == StepStatus.COMPENSATING and step.next_attempt_at is None:
-        attempt = step.compensation_attempt
+    elif status == StepStatus.COMPENSATING and next_attempt_at is None:
         if child.status == RunStatus.COMPENSATED:
-            happening = saga.CompensationSucceeded(step.step_id, attempt)
+            happening = saga.CompensationSucceeded(step_id, compensation_attempt, index)
         elif child.status == RunStatus.CANCELLED:
             error = f"the child run {child.pk} was cancelled before it was undone"
-            happening = saga.CompensationFailed(step.step_id, attempt, error, retryable=False)
+            happening = saga.CompensationFailed(
+                step_id, compensation_attempt, error, retryable=False, index=index
+            )
     if happening is not None:
         run_apply(child.parent_run_id, happening)
 
 
 def ask_again(limit: int = 500) -> int:
-    """Children whose parent compensates their step, yet who are not compensating (the
-    worker that was to ask them was lost): asked again, and the parent told when they
-    cannot be undone."""
+    """Children whose parent compensates their step (or iteration), yet who are not
+    compensating (the worker that was to ask them was lost): asked again, and the parent
+    told when they cannot be undone."""
     asked = 0
-    rows = StepRun.objects.filter(
-        type="subsaga", status=StepStatus.COMPENSATING, next_attempt_at__isnull=True
-    ).exclude(run__status__in=TERMINAL)
-    for step in rows[:limit]:
-        child = Run.objects.filter(parent_run_id=step.run_id, parent_step=step.step_id).first()
-        if child is None or child.status in TERMINAL - {RunStatus.COMPLETED}:
-            continue  # nothing to undo, or its end is told by tell_waiting_parents
-        if (child.core or {}).get("compensating"):
-            continue  # asked already
-        try:
-            run_apply(child.pk, saga.ParentCompensates(parent=str(step.run_id)))
-        except saga.ActNotAllowed as exc:
-            failed = saga.CompensationFailed(
-                step.step_id, step.compensation_attempt, str(exc), retryable=False
-            )
-            run_apply(step.run_id, failed)
-        asked += 1
+    steps = (
+        StepRun.objects.filter(
+            type="subsaga", status=StepStatus.COMPENSATING, next_attempt_at__isnull=True
+        )
+        .exclude(run__status__in=TERMINAL)
+        .values_list("run_id", "step_id", "compensation_attempt")
+    )
+    for parent, step_id, attempt in steps[:limit]:
+        child = Run.objects.filter(
+            parent_run_id=parent, parent_step=step_id, parent_index__isnull=True
+        ).first()
+        asked += _ask(parent, step_id, None, attempt, child)
+    # An iteration's child, found by a join (only iterations that have one come out).
+    for parent, step_id, index, attempt, child_id in _compensating_iterations(limit):
+        asked += _ask(parent, step_id, index, attempt, Run.objects.filter(pk=child_id).first())
     return asked
+
+
+def _compensating_iterations(limit: int) -> list[tuple[Any, str, int, int, Any]]:
+    """Iterations compensating now (no retry pending) whose child run has not ended, or
+    has completed, in runs that have not ended; with the child's id."""
+    child = _child_of_iteration()
+    rows = (
+        Iteration.objects.filter(status=StepStatus.COMPENSATING, next_attempt_at__isnull=True)
+        .exclude(run__status__in=TERMINAL)
+        .annotate(
+            child_id=Subquery(child.values("id")[:1]),
+            child_status=Subquery(child.values("status")[:1]),
+        )
+        .filter(child_status__in=OPEN | {RunStatus.COMPLETED})
+        .order_by()
+        .values_list("run_id", "step_id", "index", "compensation_attempt", "child_id")
+    )
+    return list(rows[:limit])
+
+
+def _child_of_iteration() -> QuerySet[Run]:
+    """The child run of the iteration an outer query is at, found by the index on the
+    child's parent run, step and index (a subquery: one probe of it per iteration)."""
+    return Run.objects.filter(
+        parent_run_id=OuterRef("run_id"),
+        parent_step=OuterRef("step_id"),
+        parent_index=OuterRef("index"),
+    ).order_by()
+
+
+def _ask(parent: Any, step_id: str, index: int | None, attempt: int, child: Run | None) -> int:
+    """Ask ``child`` to compensate, as its parent does, unless it is asked already or has
+    nothing to undo; 1 when asked."""
+    if child is None or child.status in TERMINAL - {RunStatus.COMPLETED}:
+        return 0  # nothing to undo, or its end is told by tell_waiting_parents
+    if (child.core or {}).get("compensating"):
+        return 0  # asked already
+    try:
+        run_apply(child.pk, saga.ParentCompensates(parent=str(parent)))
+    except saga.ActNotAllowed as exc:
+        failed = saga.CompensationFailed(step_id, attempt, str(exc), retryable=False, index=index)
+        run_apply(parent, failed)
+    return 1
 
 
 def tell_waiting_parents(limit: int = 500) -> int:
@@ -135,6 +193,7 @@ def tell_waiting_parents(limit: int = 500) -> int:
     and children not yet asked to compensate by a parent that does: asked again."""
     ended = Run.objects.filter(
         parent_run__isnull=False,
+        parent_index__isnull=True,
         status__in=TERMINAL,
         parent_run__steps__step_id=F("parent_step"),
         parent_run__steps__status__in=[
@@ -143,8 +202,10 @@ def tell_waiting_parents(limit: int = 500) -> int:
             StepStatus.COMPENSATING,
         ],
     ).exclude(parent_run__status__in=TERMINAL)
+    found = list(ended.values_list("id", flat=True)[:limit])
+    found += _ended_under_iterations(limit)
     told = 0
-    for run_id in ended.values_list("id", flat=True)[:limit]:
+    for run_id in found:
         try:
             child_ended(run_id)
             told += 1
@@ -155,3 +216,28 @@ def tell_waiting_parents(limit: int = 500) -> int:
     except Exception:
         log.exception("could not ask child runs to compensate again")
     return told
+
+
+def _ended_under_iterations(limit: int) -> list[Any]:
+    """Child runs that have ended whose parent's iteration still waits for them: going
+    forward (a child saga iteration waits once its child has started: one still running
+    has a deadline and finds its child again), or compensating and it was undone (or
+    cancelled). Driven from the iterations not at rest (a partial index holds them)."""
+    waiting = Q(status=StepStatus.WAITING)
+    compensating = Q(status=StepStatus.COMPENSATING, next_attempt_at__isnull=True)
+    undone = [RunStatus.COMPENSATED, RunStatus.CANCELLED]
+    child = _child_of_iteration()
+    rows = (
+        Iteration.objects.filter(waiting | compensating)
+        .exclude(run__status__in=TERMINAL)
+        .annotate(
+            child_id=Subquery(child.values("id")[:1]),
+            child_status=Subquery(child.values("status")[:1]),
+        )
+        .filter(
+            (waiting & Q(child_status__in=TERMINAL)) | (compensating & Q(child_status__in=undone))
+        )
+        .order_by()
+        .values_list("child_id", flat=True)
+    )
+    return list(rows[:limit])

@@ -54,11 +54,19 @@ class Run(models.Model):
     # The definition's output template, filled in when the run completes, or why it could not be.
     output = models.JSONField(null=True, blank=True)
     output_error = models.TextField(blank=True)
-    # A child run: the run, and its step, that started it (a subsaga step).
+    # A child run: the run, and its step, that started it (a subsaga step), and the
+    # iteration's index when that step is a map's (NULL for a subsaga step of its own).
+    # Indexed together by run_parent below, which serves lookups by parent run alone too.
     parent_run = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        db_index=False,
     )
     parent_step = models.CharField(max_length=64, blank=True)
+    parent_index = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -82,6 +90,14 @@ class Run(models.Model):
                 fields=["stuck_since", "id"],
                 condition=models.Q(status=vocabulary.RunStatus.STUCK),
                 name="run_stuck",
+            ),
+            # A child run by its parent's step and iteration: what starting, compensating
+            # and hearing from a child look up, and the reconciler joins open steps and
+            # iterations to. Partial: most runs have no parent.
+            models.Index(
+                fields=["parent_run", "parent_step", "parent_index"],
+                condition=models.Q(parent_run__isnull=False),
+                name="run_parent",
             ),
         ]
 

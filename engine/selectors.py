@@ -269,13 +269,21 @@ def iterations_page(
     run: Run, step: str, *, status: str | None, after: int, limit: int
 ) -> tuple[list[Iteration], int | None]:
     """A page of a map step's iterations in index order, after index ``after``, of one
-    status when asked; and the ``after`` of the next page (None on the last)."""
+    status when asked, each with the child run it started (``child``, a child saga map's);
+    and the ``after`` of the next page (None on the last)."""
     if not StepRun.objects.filter(run=run, step_id=step, type="map").exists():
         raise Http404(f"The run has no map step {step}.")
     query = Iteration.objects.filter(run=run, step_id=step, index__gt=after).order_by("index")
     if status:
         query = query.filter(status=status)
     found = list(query[: limit + 1])
-    if len(found) > limit:
-        return found[:limit], found[limit - 1].index
-    return found, None
+    following = found[limit - 1].index if len(found) > limit else None
+    found = found[:limit]
+    # The child run each iteration of a child saga map started, in one query by the index.
+    children = Run.objects.filter(
+        parent_run=run, parent_step=step, parent_index__in=[it.index for it in found]
+    ).values_list("parent_index", "id")
+    started = {index: str(pk) for index, pk in children}
+    for it in found:
+        it.child = started.get(it.index)  # type: ignore[attr-defined]
+    return found, following

@@ -68,6 +68,13 @@ class IterationSerializer(serializers.ModelSerializer):
 
     attempts = serializers.IntegerField(source="attempt")
     compensation_attempts = serializers.IntegerField(source="compensation_attempt")
+    child = serializers.CharField(
+        allow_null=True,
+        default=None,
+        read_only=True,
+        help_text="the child run the iteration started, when the map runs a child saga for "
+        "each item; null otherwise, or before it has started",
+    )
 
     class Meta:
         model = Iteration
@@ -83,6 +90,7 @@ class IterationSerializer(serializers.ModelSerializer):
             "output",
             "error",
             "next_attempt_at",
+            "child",
         ]
 
 
@@ -119,6 +127,9 @@ class RunSummarySerializer(serializers.ModelSerializer):
 class ParentSerializer(serializers.Serializer):
     run = serializers.CharField()
     step = serializers.CharField()
+    index = serializers.IntegerField(
+        allow_null=True, help_text="the iteration, when the step is a map's; null otherwise"
+    )
 
 
 class RunListItemSerializer(RunSummarySerializer):
@@ -137,20 +148,22 @@ class RunListItemSerializer(RunSummarySerializer):
         # Declared here: "parent" names every DRF field's own serializer as an attribute.
         fields["parent"] = serializers.SerializerMethodField(
             method_name="get_parent_run",
-            help_text="a child run: the run and the child saga step that started it",
+            help_text="a child run: the run and the child saga step (and the map's iteration) "
+            "that started it",
         )
         return fields
 
     @extend_schema_field(ParentSerializer(allow_null=True))
-    def get_parent_run(self, run: Run) -> dict[str, str] | None:
+    def get_parent_run(self, run: Run) -> dict[str, Any] | None:
         return parent_of(run)
 
 
-def parent_of(run: Run) -> dict[str, str] | None:
-    """A child run's parent: its run and its child saga step."""
+def parent_of(run: Run) -> dict[str, Any] | None:
+    """A child run's parent: its run, its child saga step, and the iteration when that step
+    is a map's."""
     if run.parent_run_id is None:
         return None
-    return {"run": str(run.parent_run_id), "step": run.parent_step}
+    return {"run": str(run.parent_run_id), "step": run.parent_step, "index": run.parent_index}
 
 
 class StepActsSerializer(serializers.Serializer):
@@ -185,7 +198,7 @@ class RunSerializer(RunSummarySerializer):
     steps = serializers.SerializerMethodField()
     acts = serializers.SerializerMethodField()
     children = serializers.SerializerMethodField(
-        help_text="the child runs its child saga steps started"
+        help_text="the child runs its child saga steps started (a map's are with its iterations)"
     )
 
     def get_fields(self) -> dict[str, Any]:
@@ -193,17 +206,22 @@ class RunSerializer(RunSummarySerializer):
         # Declared here: "parent" names every DRF field's own serializer as an attribute.
         fields["parent"] = serializers.SerializerMethodField(
             method_name="get_parent_run",
-            help_text="a child run: the run and the child saga step that started it",
+            help_text="a child run: the run and the child saga step (and the map's iteration) "
+            "that started it",
         )
         return fields
 
     @extend_schema_field(ParentSerializer(allow_null=True))
-    def get_parent_run(self, run: Run) -> dict[str, str] | None:
+    def get_parent_run(self, run: Run) -> dict[str, Any] | None:
         return parent_of(run)
 
     @extend_schema_field(ChildSerializer(many=True))
     def get_children(self, run: Run) -> list[dict[str, str]]:
-        found = run.children.values_list("id", "parent_step", "workflow__slug", "status")
+        # A map's children, one an iteration and up to 10,000, are listed with its
+        # iterations (GET .../steps/{step}/iterations/), a page at a time.
+        found = run.children.filter(parent_index__isnull=True).values_list(
+            "id", "parent_step", "workflow__slug", "status"
+        )
         return [
             {"run": str(pk), "step": step, "workflow": slug, "status": status}
             for pk, step, slug, status in found

@@ -232,11 +232,13 @@ def run_start(
     input: Any,
     idempotency_key: str | None = None,
     parent: tuple[Any, str] | None = None,
+    parent_index: int | None = None,
 ) -> tuple[Run, bool]:
     """Start a run of the workflow's published version; ``(run, created)``.
 
     A key already used for this workflow returns the run it started. ``parent``: the
-    run and the step (a child saga step) that start this one, as its child.
+    run and the step (a child saga step) that start this one, as its child;
+    ``parent_index``: the iteration, when that step is a map's.
     """
     if idempotency_key:
         existing = Run.objects.filter(workflow=workflow, idempotency_key=idempotency_key).first()
@@ -259,6 +261,7 @@ def run_start(
                 started_by=by,
                 parent_run_id=parent[0] if parent else None,
                 parent_step=parent[1] if parent else "",
+                parent_index=parent_index if parent else None,
             )
             definition = definition_for(run)
             created = new_rows(run, definition, version.spec["steps"])

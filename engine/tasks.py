@@ -183,13 +183,13 @@ def _attempt(
         except TemplateError as exc:
             outcome: Outcome | Waiting = Outcome(False, error=str(exc), retryable=False)
         else:
-            work = Work(run_id, sdef, attempt, compensation, action, key, span.headers)
+            work = Work(run_id, sdef, attempt, compensation, action, key, span.headers, index)
             outcome = kind_of(sdef.type).perform(work, WorkerParticipants())
         if isinstance(outcome, Outcome):
             span.outcome(outcome.ok, outcome.error, outcome.retryable)
     if outcome is WAITING:
         # A compensation that waits (a child run compensating) is answered when it ends.
-        return None if compensation else saga.StepWaiting(step_id, attempt)
+        return None if compensation else saga.StepWaiting(step_id, attempt, index)
     assert isinstance(outcome, Outcome)
     if compensation:
         if outcome.ok:

@@ -130,8 +130,8 @@ def _apply(d: Draft, h: Happening) -> bool:
             return True
         case StepTimedOut(step=step_id, attempt=attempt, index=index):
             return on_timed_out(d, key_of(step_id, index), attempt)
-        case StepWaiting(step=step_id, attempt=attempt):
-            return on_waiting(d, step_id, attempt)
+        case StepWaiting(step=step_id, attempt=attempt, index=index):
+            return on_waiting(d, key_of(step_id, index), attempt)
         case TimerFired(step=step_id, attempt=attempt, compensation=compensation, index=index):
             if compensation:
                 return on_compensation_timer(d, key_of(step_id, index), attempt)

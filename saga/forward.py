@@ -7,7 +7,7 @@ from typing import Any
 
 from saga.commands import EvaluateCondition, EvaluateItems, ScheduleRetry
 from saga.compensation import begin_compensation
-from saga.draft import ABANDONED_CANCELLED, ABANDONED_COMPENSATING, Draft, split
+from saga.draft import ABANDONED_CANCELLED, ABANDONED_COMPENSATING, Draft, key_of, split
 from saga.happenings import CallbackCompleted, ConditionEvaluated, ItemsEvaluated
 from saga.state import Key, pivot_passed
 from saga.vocabulary import DONE, EventType, StepStatus
@@ -191,7 +191,7 @@ def on_timed_out(d: Draft, step_id: Key, attempt: int) -> bool:
     return True
 
 
-def on_waiting(d: Draft, step_id: str, attempt: int) -> bool:
+def on_waiting(d: Draft, step_id: Key, attempt: int) -> bool:
     """A participant that answers later was called; the step now waits for its answer."""
     sdef = d.sdef(step_id)
     if not d.kind(step_id).answers_later or not is_current(d, step_id, attempt, S.RUNNING):
@@ -226,14 +226,13 @@ def on_timer(d: Draft, step_id: Key, attempt: int) -> bool:
 
 
 def on_callback(d: Draft, h: CallbackCompleted) -> bool:
-    """The participant of a step that answers later posted its result."""
+    """The participant of a step (or iteration) that answers later posted its result."""
+    key = key_of(h.step, h.index)
     # A quick participant may answer before the worker has recorded that the call was made.
-    if not d.kind(h.step).answers_later or not is_current(
-        d, h.step, h.attempt, S.RUNNING, S.WAITING
-    ):
+    if not d.kind(key).answers_later or not is_current(d, key, h.attempt, S.RUNNING, S.WAITING):
         return False
     if h.succeeded:
-        d.succeed(h.step, h.output)
+        d.succeed(key, h.output)
     else:
-        attempt_failed(d, h.step, h.error or "the participant reported a failure", h.retryable)
+        attempt_failed(d, key, h.error or "the participant reported a failure", h.retryable)
     return True

@@ -80,10 +80,13 @@ class StepTimedOut:
 
 @dataclass(frozen=True)
 class StepWaiting:
-    """A callback step's outgoing call was made; it now waits for the participant."""
+    """A step that answers later (a callback's call made, a child run started) now waits
+    for its answer."""
 
     step: str
     attempt: int
+    #: The iteration, for a step of a map (None: the step itself).
+    index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,8 @@ class ApprovalDecided:
 
 @dataclass(frozen=True)
 class CallbackCompleted:
-    """The participant of a callback step posted its result."""
+    """The participant of a step that answers later posted its result (a callback's), or
+    its child run ended (a child saga's)."""
 
     step: str
     attempt: int
@@ -118,6 +122,8 @@ class CallbackCompleted:
     output: Any = None
     error: str | None = None
     retryable: bool = True
+    #: The iteration, for a step of a map (None: the step itself).
+    index: int | None = None
 
 
 @dataclass(frozen=True)

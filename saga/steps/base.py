@@ -58,7 +58,8 @@ WAITING = Waiting()
 @dataclass(frozen=True)
 class Work:
     """One claimed attempt, as the worker hands it to its kind: ``action`` is the step's
-    action (or compensation) with its templates filled in."""
+    action (or compensation) with its templates filled in; ``index``, the iteration's, for
+    a step of a map."""
 
     run_id: str
     step: StepDef
@@ -67,6 +68,7 @@ class Work:
     action: Mapping[str, Any]
     idempotency_key: str
     trace_headers: Mapping[str, str] = field(default_factory=dict)
+    index: int | None = None
 
 
 class Participants(Protocol):

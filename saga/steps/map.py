@@ -4,8 +4,9 @@
 iterations are in flight at once, each with its own attempts, retry policy and
 idempotency key (``<run id>:<step id>:<index>``), and ``{{ item.x }}`` and
 ``{{ index }}`` in the templates of ``do``. The map itself is never sent to a
-worker: its iterations are, as steps of ``do``'s kind. What the map's status
-becomes is :mod:`saga.fan`'s.
+worker: its iterations are, as steps of ``do``'s kind (a child saga's iteration starts
+a child run of its own, answered by that run's end). What the map's status becomes is
+:mod:`saga.fan`'s.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from typing import Any
 
 from saga.definition import RetryPolicy, StepDef
 from saga.issues import Catalog, Issue
-from saga.steps import http, task
+from saga.steps import http, subsaga, task
 from saga.steps.base import Begin, StepKind, kind_rule
 from saga.vocabulary import EventType, StepStatus
 
 #: The kinds an iteration may be.
-INNER: Mapping[str, StepKind] = MappingProxyType({k.name: k for k in (task.KIND, http.KIND)})
+INNER: Mapping[str, StepKind] = MappingProxyType(
+    {k.name: k for k in (task.KIND, http.KIND, subsaga.KIND)}
+)
 #: The most iterations a map may keep in flight, and the most items it may have.
 MAX_CONCURRENCY = 1000
 MAX_ITEMS = 10_000
@@ -86,6 +89,15 @@ class Map(StepKind):
         if not isinstance(do, Mapping) or do.get("type") not in INNER:
             return
         for issue in INNER[do["type"]].issues(step_id, do, catalog):
+            yield Issue(issue.step, f"do.{issue.field}", issue.message)
+
+    def doubts(
+        self, step_id: str, step: Mapping[str, Any], catalog: Catalog, *, undoable: bool
+    ) -> Iterable[Issue]:
+        do = step.get("do")
+        if not isinstance(do, Mapping) or do.get("type") not in INNER:
+            return
+        for issue in INNER[do["type"]].doubts(step_id, do, catalog, undoable=undoable):
             yield Issue(issue.step, f"do.{issue.field}", issue.message)
 
     def begin(self, step: StepDef, attempt: int, now: float) -> Begin:

@@ -63,7 +63,11 @@ def test_a_child_saga_completes_and_its_output_is_the_steps(worker, operator) ->
     assert run["children"] == [
         {"run": str(child.pk), "step": "pay", "workflow": "payment", "status": "completed"}
     ]
-    assert client.get(f"/api/runs/{child.pk}/").json()["parent"] == {"run": run_id, "step": "pay"}
+    assert client.get(f"/api/runs/{child.pk}/").json()["parent"] == {
+        "run": run_id,
+        "step": "pay",
+        "index": None,
+    }
 
 
 def test_compensating_the_step_compensates_the_completed_child(worker, operator) -> None:
@@ -205,7 +209,7 @@ def test_the_run_list_shows_child_runs_with_their_parent_unless_asked_not_to(
     wait_for(client, run_id, TERMINAL)
     child = child_of(run_id)
     listed = {r["id"]: r for r in client.get("/api/runs/").json()["results"]}
-    assert listed[str(child.pk)]["parent"] == {"run": run_id, "step": "pay"}
+    assert listed[str(child.pk)]["parent"] == {"run": run_id, "step": "pay", "index": None}
     assert listed[run_id]["parent"] is None
     without = client.get("/api/runs/", {"children": "false"}).json()["results"]
     assert [r["id"] for r in without] == [run_id]

@@ -709,6 +709,8 @@ export interface components {
             error?: string;
             /** Format: date-time */
             next_attempt_at?: string | null;
+            /** @description the child run the iteration started, when the map runs a child saga for each item; null otherwise, or before it has started */
+            readonly child: string | null;
         };
         IterationPage: {
             results: components["schemas"]["Iteration"][];
@@ -755,6 +757,8 @@ export interface components {
         Parent: {
             run: string;
             step: string;
+            /** @description the iteration, when the step is a map's; null otherwise */
+            index: number | null;
         };
         PatchedVersionPatchRequest: {
             spec?: unknown;
@@ -831,9 +835,9 @@ export interface components {
             output_error?: string;
             readonly steps: components["schemas"]["RunStep"][];
             readonly acts: components["schemas"]["StepActs"];
-            /** @description the child runs its child saga steps started */
+            /** @description the child runs its child saga steps started (a map's are with its iterations) */
             readonly children: components["schemas"]["Child"][];
-            /** @description a child run: the run and the child saga step that started it */
+            /** @description a child run: the run and the child saga step (and the map's iteration) that started it */
             readonly parent: components["schemas"]["Parent"] | null;
         };
         /**
@@ -861,7 +865,7 @@ export interface components {
             workflow_name: string;
             readonly stuck_step: string | null;
             readonly stuck_error: string | null;
-            /** @description a child run: the run and the child saga step that started it */
+            /** @description a child run: the run and the child saga step (and the map's iteration) that started it */
             readonly parent: components["schemas"]["Parent"] | null;
         };
         RunStartRequest: {
@@ -1999,7 +2003,7 @@ export interface operations {
         parameters: {
             query?: {
                 after?: number;
-                /** @description false: leave out the events of map iterations */
+                /** @description false: leave out the events of map iterations (an operator's act on one iteration stays) */
                 iterations?: boolean;
             };
             header?: never;
