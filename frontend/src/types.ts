@@ -145,7 +145,7 @@ export type Step = HttpStep | TaskStep | ApprovalStep | DelayStep | CallbackStep
 
 /** The step a map runs for each item (its templates may read {{ item.x }}, {{ index }}). */
 export interface MapDo {
-  type: "task" | "http";
+  type: "task" | "http" | "subsaga";
   action: JsonObject;
   compensation?: JsonObject;
   timeout_s?: number;
@@ -155,7 +155,7 @@ export interface MapDo {
 /** The types a map's iteration may be (those the schema allows that the panel can edit),
  * and how many iterations it may keep in flight. */
 export const MAP_INNER_TYPES = SCHEMA.$defs.map_do.properties.type.enum.filter(
-  (t): t is MapDo["type"] => t === "task" || t === "http",
+  (t): t is MapDo["type"] => t === "task" || t === "http" || t === "subsaga",
 );
 export const MAX_CONCURRENCY = SCHEMA.$defs.step.properties.max_concurrency;
 

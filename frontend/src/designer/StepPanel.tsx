@@ -176,7 +176,7 @@ export function StepPanel({ step, steps, zone, issues, readOnly, activities, gro
       />
 
       {isMap ? (
-        <MapSection step={step} issues={issues} sample={sample} disabled={disabled} activities={activities} set={set} onEditSample={onEditSample} />
+        <MapSection step={step} issues={issues} sample={sample} disabled={disabled} activities={activities} workflows={workflows} self={workflow} set={set} onEditSample={onEditSample} />
       ) : step.type === "subsaga" ? (
         <SubsagaSection step={step} issues={issues} disabled={disabled} workflows={workflows} self={workflow} set={set} />
       ) : (

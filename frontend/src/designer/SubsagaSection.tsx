@@ -27,9 +27,28 @@ function optionLabel(w: Workflow): string {
   return w.name && w.name !== w.slug ? `${w.name} (${w.slug})` : w.slug;
 }
 
-export function SubsagaSection({ step, issues, disabled, workflows, self, set }: Props) {
-  const action = (step.action ?? {}) as JsonObject;
-  const slug = typeof action.workflow === "string" ? action.workflow : "";
+/** The workflow a child saga runs and its input, at ``path`` (a step's action, or a map's
+ * ``do.action``): shared by the child saga's panel and a map that runs one per item. */
+export function ChildSagaFields({
+  path,
+  value,
+  issues,
+  disabled,
+  workflows,
+  self,
+  set,
+  templatesHelp = TEMPLATES_HELP,
+}: {
+  path: string[];
+  value: JsonObject;
+  issues: PanelIssue[];
+  disabled: boolean;
+  workflows: Workflow[] | null;
+  self: string;
+  set: (path: string[], value: Json | undefined) => void;
+  templatesHelp?: string;
+}) {
+  const slug = typeof value.workflow === "string" ? value.workflow : "";
   const offered = childWorkflows(workflows, self);
   const chosen = offered.find((w) => w.slug === slug);
   const seen = workflows?.find((w) => w.slug === slug);
@@ -47,9 +66,10 @@ export function SubsagaSection({ step, issues, disabled, workflows, self, set }:
         : chosen
           ? `Runs its published version, v${chosen.published_version}, as a child run; this step waits for its end.`
           : "A workflow with a published version: this step starts a child run of it and waits for its end.";
+  const field = path.join(".");
   return (
-    <Section title="Runs a child saga">
-      <Row label="Workflow" field="action.workflow" issues={issues} help={help} exact>
+    <>
+      <Row label="Workflow" field={`${field}.workflow`} issues={issues} help={help} exact>
         {(id) => (
           <>
             <Select
@@ -58,7 +78,7 @@ export function SubsagaSection({ step, issues, disabled, workflows, self, set }:
               options={options}
               empty={slug ? undefined : workflows === null ? "Loading…" : "— choose a workflow —"}
               disabled={disabled}
-              onChange={(v) => set(["action", "workflow"], v ?? "")}
+              onChange={(v) => set([...path, "workflow"], v ?? "")}
             />
             {slug && seen && (
               <p className="child-open">
@@ -71,9 +91,18 @@ export function SubsagaSection({ step, issues, disabled, workflows, self, set }:
           </>
         )}
       </Row>
-      <Row label="Input (JSON object)" field="action.input" issues={issues} help={`The child run's input. ${TEMPLATES_HELP}`}>
-        {(id) => <JsonInput id={id} value={action.input} rows={4} placeholder='{"amount": "{{ input.amount }}"}' disabled={disabled} onChange={(v) => set(["action", "input"], v)} />}
+      <Row label="Input (JSON object)" field={`${field}.input`} issues={issues} help={`The child run's input. ${templatesHelp}`}>
+        {(id) => <JsonInput id={id} value={value.input} rows={4} placeholder='{"amount": "{{ input.amount }}"}' disabled={disabled} onChange={(v) => set([...path, "input"], v)} />}
       </Row>
+    </>
+  );
+}
+
+export function SubsagaSection({ step, issues, disabled, workflows, self, set }: Props) {
+  const action = (step.action ?? {}) as JsonObject;
+  return (
+    <Section title="Runs a child saga">
+      <ChildSagaFields path={["action"]} value={action} issues={issues} disabled={disabled} workflows={workflows} self={self} set={set} />
       <p className="panel-help">Its output is the child run's output: later steps read it as {`{{ steps.${step.id}.output.<path> }}`}.</p>
     </Section>
   );

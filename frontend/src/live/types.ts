@@ -81,9 +81,10 @@ export type RunBody = Omit<Sent<Schemas["Run"], "status" | "last_seq">, "input" 
   input: Json;
   steps: StepRow[];
   acts: { run: RunAct[]; steps: Record<string, StepAct[]> };
-  /** A child run: the run and the child saga step that started it. */
-  parent?: { run: string; step: string } | null;
-  /** The child runs its child saga steps started. */
+  /** A child run: the run and the child saga step that started it (and the iteration,
+   * when that step is a map's). */
+  parent?: { run: string; step: string; index?: number | null } | null;
+  /** The child runs its child saga steps started (a map's are with its iterations). */
   children?: { run: string; step: string; workflow: string; status: string }[];
 };
 

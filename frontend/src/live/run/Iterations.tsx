@@ -1,12 +1,13 @@
 // A map step's iterations: its progress at a glance, and the list of its iterations a
 // page at a time (GET /api/runs/{id}/steps/{step}/iterations/), with each one's item,
-// attempts and error, and the acts on one iteration where the map allows them.
+// attempts and error, a link to the child run it started (a map of child sagas), and the
+// acts on one iteration where the map allows them.
 import { useCallback, useEffect, useState } from "react";
 import { client, messageOf, ok } from "../../common/client";
 import { latency } from "../../common/time";
 import { statusWord } from "../../common/words";
 import type { Json, StepStatus } from "../../types";
-import { Clamped, StatusBadge } from "../common";
+import { Clamped, shortId, StatusBadge } from "../common";
 import type { MapProgress, StepAct, StepRow } from "../types";
 import type { ActTarget } from "./ActDialog";
 
@@ -50,6 +51,8 @@ interface Iteration {
   compensation_attempts: number;
   latency_ms: number | null;
   error: string;
+  /** The child run the iteration started, when the map runs a child saga for each item. */
+  child: string | null;
 }
 
 interface Page {
@@ -153,6 +156,14 @@ export function IterationList({
                 <td className="num">{it.index}</td>
                 <td className="clip">
                   <code className="item">{JSON.stringify(it.item)}</code>
+                  {it.child && (
+                    <>
+                      {" "}
+                      <a className="iteration-child" href={`/runs/${it.child}/`} data-child={it.child}>
+                        child run {shortId(it.child)}
+                      </a>
+                    </>
+                  )}
                 </td>
                 <td>
                   <StatusBadge status={it.status} />

@@ -103,7 +103,8 @@ export function RunPage({ config }: { config: RunPageConfig }) {
       {problem && <p className="alert alert-error">The run could not be read again: {problem}</p>}
       {run.parent && (
         <p className="run-parent" data-parent={run.parent.run}>
-          A child run, started by step <code>{run.parent.step}</code> of run{" "}
+          A child run, started by step <code>{run.parent.step}</code>
+          {run.parent.index != null && <> (iteration {run.parent.index})</>} of run{" "}
           <a href={`/runs/${run.parent.run}/`}>{shortId(run.parent.run)}</a>: only that run
           compensates it.
         </p>
