@@ -11,7 +11,7 @@ costs what a step of a small one does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from types import MappingProxyType
@@ -27,11 +27,12 @@ from saga.vocabulary import AT_REST
 __all__ = [
     "FIELDS",
     "claim",
+    "claim_waiting",
     "create",
     "fan_core",
     "fan_of",
     "gather",
-    "item",
+    "items",
     "load",
     "release",
     "update",
@@ -109,13 +110,19 @@ def _top_sql(vendor: str, maps: int) -> str:
 
 
 def load(
-    run: Run, definition: Definition, rows: Mapping[str, StepRun], *, about: Happening | None
+    run: Run,
+    definition: Definition,
+    rows: Mapping[str, StepRun],
+    *,
+    about: Sequence[Happening] | None,
 ) -> dict[str, Any]:
-    """The iterations a change of the run by ``about`` needs, as rows by map step and index.
+    """The iterations a change of the run by the happenings ``about`` (applied in turn)
+    needs, as rows by map step and index; None: any change.
 
     A quiet change (an iteration's success in a map where nothing failed, in a run going
-    forward) needs only the iteration it is about: the rules read the counts. Any other
-    needs every iteration not at rest, and the succeeded ones next to be compensated.
+    forward) needs only the iteration it is about: the rules read the counts. A quiet
+    change leaves the map calm, so a run of them needs only theirs. Any other needs every
+    iteration not at rest, and the succeeded ones next to be compensated.
     """
     maps = [sid for sid in definition.maps if (rows[sid].core or {}).get(_COUNTS) is not None]
     found: dict[str, dict[int, Iteration]] = {sid: {} for sid in maps}
@@ -124,12 +131,15 @@ def load(
     full = [
         sid
         for sid in maps
-        if needs_every_iteration(
-            about,
-            run_status=RunStatus(run.status),
-            compensating=bool((run.core or {}).get("compensating")),
-            map_status=StepStatus(rows[sid].status),
-            counts={StepStatus(s): n for s, n in rows[sid].core[_COUNTS]["counts"].items()},
+        if any(
+            needs_every_iteration(
+                happening,
+                run_status=RunStatus(run.status),
+                compensating=bool((run.core or {}).get("compensating")),
+                map_status=StepStatus(rows[sid].status),
+                counts={StepStatus(s): n for s, n in rows[sid].core[_COUNTS]["counts"].items()},
+            )
+            for happening in (about if about is not None else (None,))
         )
     ]
     pk = pk_value(Run, run.pk)
@@ -139,18 +149,22 @@ def load(
         for sid in full:
             params += [pk, sid, definition.step(sid).max_concurrency]
         _read(_top_sql(db().vendor, len(full)), params, found, full)
-    step, index = getattr(about, "step", None), getattr(about, "index", None)
-    if step in found and index is not None and index not in found[step]:
-        _read(_one_sql(db().vendor), [pk, step, index], found, [step])
+    named: dict[str, list[int]] = {}
+    for happening in about or ():
+        step, index = getattr(happening, "step", None), getattr(happening, "index", None)
+        if step in found and index is not None and index not in found[step]:
+            named.setdefault(step, []).append(index)
+    for step, indexes in named.items():
+        _read(_some_sql(db().vendor, len(indexes)), [pk, step, *indexes], found, [step])
     return found
 
 
-@lru_cache(maxsize=4)
-def _one_sql(vendor: str) -> str:
+@lru_cache(maxsize=64)
+def _some_sql(vendor: str, n: int) -> str:
     cols = ", ".join(quote(f.column) for f in _all_fields())
     return (
-        f"SELECT {cols} FROM {table(Iteration)} "
-        f"WHERE run_id = %s AND step_id = %s AND {quote('index')} = %s"
+        f"SELECT {cols} FROM {table(Iteration)} WHERE run_id = %s AND step_id = %s "
+        f"AND {quote('index')} IN ({', '.join(['%s'] * n)})"
     )
 
 
@@ -251,20 +265,70 @@ def claim(
     return facts, tuple(convert(own, found[-2:]))
 
 
-def item(run_id: Any, step_id: str, index: int) -> tuple[Any, Any]:
-    """The item of one iteration, and its output (when it has succeeded)."""
+def claim_waiting(run_id: Any, step_id: str, *, by: str) -> tuple[int, int, Any] | None:
+    """Claim for worker ``by`` another iteration of the map that has begun and waits for a
+    worker (its message on its way through the broker): its index, attempt and item, or
+    None when none waits. The message then finds it claimed, as a duplicate would."""
+    conn = db()
+    now = Iteration._meta.get_field("claimed_at").get_db_prep_save(datetime.now(tz=UTC), conn)
+    pk = pk_value(Run, run_id)
+    waiting = (
+        f"SELECT id FROM {table(Iteration)} WHERE run_id = %s AND step_id = %s "
+        f"AND status = '{StepStatus.RUNNING}' AND claimed_at IS NULL "
+        f"ORDER BY {quote('index')} LIMIT 1"
+    )
+    with conn.cursor() as cursor:
+        if conn.vendor == "postgresql":
+            # Another worker's claim, or a change of the run not yet committed, skips a row.
+            cursor.execute(
+                f"UPDATE {table(Iteration)} SET claimed_at = %s, claimed_by = %s "
+                f"WHERE id = ({waiting} FOR UPDATE SKIP LOCKED) AND claimed_at IS NULL "
+                f"RETURNING {quote('index')}, attempt, item",
+                [now, by, pk, step_id],
+            )
+            found = cursor.fetchone()
+        else:  # SQLite: one writer at a time
+            cursor.execute(waiting, [pk, step_id])
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            cursor.execute(
+                f"UPDATE {table(Iteration)} SET claimed_at = %s, claimed_by = %s "
+                f"WHERE id = %s AND claimed_at IS NULL",
+                [now, by, row[0]],
+            )
+            if cursor.rowcount != 1:
+                return None
+            cursor.execute(
+                f"SELECT {quote('index')}, attempt, item FROM {table(Iteration)} WHERE id = %s",
+                [row[0]],
+            )
+            found = cursor.fetchone()
+    if found is None:
+        return None
+    index, attempt, raw = found
+    (item_value,) = convert((Iteration._meta.get_field("item"),), [raw])
+    return index, attempt, item_value
+
+
+def items(run_id: Any, step_id: str, indexes: list[int]) -> dict[int, tuple[Any, Any]]:
+    """The items of these iterations, and their outputs (when they have succeeded)."""
+    if not indexes:
+        return {}
     own = (Iteration._meta.get_field("item"), Iteration._meta.get_field("output"))
     with db().cursor() as cursor:
-        cursor.execute(_item_sql(db().vendor), [pk_value(Run, run_id), step_id, index])
-        found = cursor.fetchone()
-    return tuple(convert(own, found))
+        cursor.execute(
+            _items_sql(db().vendor, len(indexes)), [pk_value(Run, run_id), step_id, *indexes]
+        )
+        found = cursor.fetchall()
+    return {index: tuple(convert(own, values)) for index, *values in found}
 
 
-@lru_cache(maxsize=4)
-def _item_sql(vendor: str) -> str:
+@lru_cache(maxsize=64)
+def _items_sql(vendor: str, n: int) -> str:
     return (
-        f"SELECT item, output FROM {table(Iteration)} "
-        f"WHERE run_id = %s AND step_id = %s AND {quote('index')} = %s"
+        f"SELECT {quote('index')}, item, output FROM {table(Iteration)} "
+        f"WHERE run_id = %s AND step_id = %s AND {quote('index')} IN ({', '.join(['%s'] * n)})"
     )
 
 

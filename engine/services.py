@@ -68,23 +68,30 @@ def _commit(
     decision: Decision,
     *,
     claim_next: str = "",
-) -> Continuation | None:
+    claim_iterations: int = 0,
+) -> list[Continuation]:
     """Persist a decision taken on the locked ``run`` and dispatch its commands on commit.
 
     With ``claim_next`` (the caller's worker name), the first step the decision
     starts is claimed for the caller in this transaction and returned instead
     of being sent: a sequence of steps then runs without a broker hop between
-    them. If the caller dies, the claim's deadline hands the step back.
+    them; so are up to ``claim_iterations`` iterations of a map it starts, besides. If
+    the caller dies, the claim's deadline hands them back.
     """
     now = timezone.now()
     commands = [c for c in decision.commands if not isinstance(c, saga.Emit)]
-    continuation: Continuation | None = None
+    continuations: list[Continuation] = []
     if claim_next:
+        more = claim_iterations
         for command in commands:
-            if isinstance(command, Continuation):
-                continuation = command
-                commands.remove(command)
-                break
+            if not isinstance(command, Continuation):
+                continue
+            if not continuations:
+                continuations.append(command)
+            elif more and isinstance(command, saga.StartStep) and command.index is not None:
+                continuations.append(command)
+                more -= 1
+        commands = [c for c in commands if c not in continuations]
     writes = Writes()
     events = append_events(run, decision.events, now=now, writes=writes)
     save_decision(
@@ -94,7 +101,7 @@ def _commit(
         state,
         decision.state,
         now=now,
-        claimed=_key(continuation) if continuation else None,
+        claimed=frozenset(_key(c) for c in continuations),
         claimed_by=claim_next,
     )
     new = decision.state
@@ -113,7 +120,7 @@ def _commit(
     if tracing.enabled() and run.finished_at and state.finished_at is None:
         started, status, finished = run.created_at, run.status, run.finished_at
         transaction.on_commit(lambda: tracing.record_run(run_id, slug, status, started, finished))
-    return continuation
+    return continuations
 
 
 def _key(command: Continuation) -> saga.state.Key:
@@ -158,14 +165,41 @@ def run_apply_and_continue(
     run_id: Any, happening: Happening, *, claim_next: str = ""
 ) -> tuple[Decision, Continuation | None, Run | None]:
     """``run_apply``, and with ``claim_next`` the step the caller should run next (claimed)."""
+    decisions, following, run = run_apply_all(run_id, (happening,), claim_next=claim_next)
+    return decisions[0], (following[0] if following else None), run
+
+
+def run_apply_all(
+    run_id: Any,
+    happenings: Sequence[Happening],
+    *,
+    claim_next: str = "",
+    claim_iterations: int = 0,
+) -> tuple[list[Decision], list[Continuation], Run | None]:
+    """Apply ``happenings`` to a run in turn, each decided on the state the one before left,
+    in one transaction: one lock of the run, one write, one commit (a worker's outcomes of
+    several iterations of a map). A decision for each; with ``claim_next`` what the caller
+    should run next, claimed (see :func:`_commit`)."""
     with transaction.atomic():
-        run, rows = lock_run(run_id, about=happening)
-        state = run_state(run, rows)
-        decision = decide_answered(run, state, happening, now=time.time(), jitter=random.random())
-        if decision.ignored:
-            return decision, None, run
-        continuation = _commit(run, rows, state, decision, claim_next=claim_next)
-    return decision, continuation, run
+        run, rows = lock_run(run_id, about=happenings)
+        state = first = run_state(run, rows)
+        decisions: list[Decision] = []
+        commands: list[saga.Command] = []
+        for happening in happenings:
+            decision = decide_answered(
+                run, state, happening, now=time.time(), jitter=random.random()
+            )
+            decisions.append(decision)
+            if not decision.ignored:
+                state = decision.state
+                commands += decision.commands
+        if all(d.ignored for d in decisions):
+            return decisions, [], run
+        whole = Decision(state=state, commands=tuple(commands))
+        following = _commit(
+            run, rows, first, whole, claim_next=claim_next, claim_iterations=claim_iterations
+        )
+    return decisions, following, run
 
 
 # Starting runs

@@ -10,7 +10,7 @@ themselves are built from the models by :mod:`engine.sql`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from types import MappingProxyType
@@ -233,14 +233,14 @@ def save_decision(
     new: RunState,
     *,
     now: datetime,
-    claimed: Key | None = None,
+    claimed: Collection[Key] = (),
     claimed_by: str = "",
 ) -> None:
     """Bring the run row and its changed step (and iteration) rows up to the new state,
     into ``writes``.
 
-    ``claimed`` names a step (or an iteration) whose new attempt the caller claims in
-    this same transaction (to run it at once, without a trip through the broker).
+    ``claimed`` names steps (or iterations) whose new attempts the caller claims in
+    this same transaction (to run them itself, without a trip through the broker).
     """
     fields = _step_fields()
     sql = update_sql(StepRun, fields)
@@ -250,7 +250,7 @@ def save_decision(
             continue
         row = rows[sid]
         _write_step(row, state, before)
-        if sid == claimed:
+        if sid in claimed:
             row.claimed_at = now
             row.claimed_by = claimed_by
         writes.add(sql, [*prep(fields, row), row.pk])
@@ -273,7 +273,7 @@ def _write_iterations(
     state: StepState,
     before: StepState,
     now: datetime,
-    claimed: Key | None,
+    claimed: Collection[Key],
     claimed_by: str,
 ) -> None:
     assert state.fan is not None
@@ -285,7 +285,7 @@ def _write_iterations(
             continue
         it_row = loaded.get(index) or Iteration(run_id=run.pk, step_id=row.step_id, index=index)
         _write_step(it_row, iteration, was)
-        if claimed == (row.step_id, index):
+        if (row.step_id, index) in claimed:
             it_row.claimed_at = now
             it_row.claimed_by = claimed_by
         iterations.update(writes, run.pk, row.step_id, index, it_row)
@@ -360,9 +360,11 @@ def _lock_sql(vendor: str) -> str:
     return f"SELECT 1 FROM {table(Run)} WHERE {quote('id')} = %s FOR UPDATE;\n{read}"
 
 
-def lock_run(run_id: Any, *, about: Happening | None = None) -> tuple[Run, dict[str, StepRun]]:
+def lock_run(
+    run_id: Any, *, about: Sequence[Happening] | None = None
+) -> tuple[Run, dict[str, StepRun]]:
     """The run, its row locked until the transaction ends, and its step rows by step id
-    (a map's with the iterations the change ``about`` needs: see
+    (a map's with the iterations the change by the happenings ``about`` needs: see
     :func:`engine.iterations.load`)."""
     run, rows = _fetch(run_id, _lock_sql(db().vendor))
     return with_iterations(run, rows, about=about)
@@ -376,10 +378,10 @@ def read_run(run_id: Any) -> tuple[Run, dict[str, StepRun]]:
 
 
 def with_iterations(
-    run: Run, rows: dict[str, StepRun], *, about: Happening | None = None
+    run: Run, rows: dict[str, StepRun], *, about: Sequence[Happening] | None = None
 ) -> tuple[Run, dict[str, StepRun]]:
-    """The run's step rows, each map's with the iterations a change by ``about`` needs
-    (all it may need, when ``about`` is None)."""
+    """The run's step rows, each map's with the iterations a change by the happenings
+    ``about`` needs (all it may need, when ``about`` is None)."""
     definition = definition_for(run)
     if definition.maps:
         found = iterations.load(run, definition, rows, about=about)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -24,7 +25,7 @@ from engine import children, dispatch, iterations, reconciler, tracing
 from engine.claims import claim_step, release_claim
 from engine.models import StepRun
 from engine.participants import WorkerParticipants
-from engine.services import run_apply, run_apply_and_continue
+from engine.services import Continuation, run_apply, run_apply_all
 from engine.store import definition_for_version, workflow_slug
 from saga.steps import kind_of
 from saga.steps.base import WAITING, Outcome, Waiting, Work
@@ -37,6 +38,10 @@ WORKER = f"{socket.gethostname()}:{os.getpid()}"
 # How many steps one worker runs back to back before handing on through the broker,
 # so one long saga cannot keep a worker from everything else.
 MAX_CONTINUATIONS = 50
+# At most how many iterations of a map, and for how long, a worker carries out before
+# recording what came of them together (see _attempts).
+BATCH = 20
+BATCH_S = 0.05
 
 
 class RunFacts(NamedTuple):
@@ -130,34 +135,103 @@ def execute_step(
             run_id,
         )
         return
-    run = claimed.run
+    jobs = [Job(step_id, attempt, compensation, claimed)]
     for _ in range(MAX_CONTINUATIONS):
-        with log_context(run_id=run_id, step_id=step_id, correlation_id=run.correlation_id):
-            happening = _attempt(run_id, claimed, step_id, attempt, compensation)
-        if happening is None:
-            return
-        decision, following, _ = run_apply_and_continue(run_id, happening, claim_next=WORKER)
-        if decision.ignored:
-            log.info(
-                "outcome of attempt %s of %s in run %s came too late", attempt, step_id, run_id
+        happenings, fast = _attempts(run_id, jobs)
+        if happenings:
+            decisions, following, _ = run_apply_all(
+                run_id, happenings, claim_next=WORKER, claim_iterations=BATCH if fast else 0
             )
-        if following is None:
+            for happening, decision in zip(happenings, decisions, strict=True):
+                if decision.ignored:
+                    log.info("an outcome came too late for run %s: %r", run_id, happening)
+            jobs += _jobs(run_id, claimed.run, following)
+        if not fast:
+            # Slow work: what this worker holds beyond its next attempt goes back
+            # through the broker, for other workers to take at the same time.
+            _hand_back(run_id, jobs[1:])
+            del jobs[1:]
+        if not jobs:
             return
-        step_id, attempt, index = following.step, following.attempt, following.index
-        compensation = isinstance(following, saga.StartCompensation)
-        claimed = Claimed(run, index, *_item(run_id, step_id, index))
-    # Enough in a row: the next one goes through the broker like any other.
-    if index is None:
-        release_claim(run_id, step_id, by=WORKER)
-    else:
-        iterations.release(run_id, step_id, index, by=WORKER)
-    dispatch.execute(run_id, step_id, attempt, compensation, index)
+    # Enough in a row: the rest goes through the broker like any other.
+    _hand_back(run_id, jobs)
 
 
-def _item(run_id: str, step_id: str, index: int | None) -> tuple[Any, Any]:
-    if index is None:
-        return None, None
-    return iterations.item(run_id, step_id, index)
+@dataclass(frozen=True)
+class Job:
+    """An attempt this worker has claimed and is to carry out."""
+
+    step_id: str
+    attempt: int
+    compensation: bool
+    claimed: Claimed
+
+
+def _jobs(run_id: str, run: RunFacts, following: list[Continuation]) -> list[Job]:
+    """The attempts a recorded change handed this worker (claimed for it), with their
+    iterations' items and outputs, read together."""
+    own: dict[tuple[str, int], tuple[Any, Any]] = {}
+    indexes: dict[str, list[int]] = {}
+    for c in following:
+        if c.index is not None:
+            indexes.setdefault(c.step, []).append(c.index)
+    for step_id, wanted in indexes.items():
+        for index, found in iterations.items(run_id, step_id, wanted).items():
+            own[(step_id, index)] = found
+    jobs = []
+    for c in following:
+        item, output = (None, None) if c.index is None else own.get((c.step, c.index), (None, None))
+        compensation = isinstance(c, saga.StartCompensation)
+        jobs.append(Job(c.step, c.attempt, compensation, Claimed(run, c.index, item, output)))
+    return jobs
+
+
+def _hand_back(run_id: str, jobs: list[Job]) -> None:
+    """Give up these claimed attempts and send them through the broker."""
+    for job in jobs:
+        index = job.claimed.index
+        if index is None:
+            release_claim(run_id, job.step_id, by=WORKER)
+        else:
+            iterations.release(run_id, job.step_id, index, by=WORKER)
+        dispatch.execute(run_id, job.step_id, job.attempt, job.compensation, index)
+
+
+def _attempts(run_id: str, jobs: list[Job]) -> tuple[list[saga.Happening], bool]:
+    """Carry out the first of ``jobs`` (taking it off the list), and what happened; and
+    whether that was fast.
+
+    An iteration of a map that succeeds is not recorded at once: this worker goes on
+    with more iterations of the same map, those it holds and then those waiting for a
+    worker (claiming each), while they succeed, up to ``BATCH`` of them and for at most
+    ``BATCH_S``; their outcomes are then recorded together, in one transaction. A map's
+    iterations all change one run, whose row each change locks, so one at a time they
+    could not go faster than one worker; in batches they go as fast as steps of many
+    runs do. A worker that dies holding outcomes loses nothing: each of those iterations
+    times out from its claim and is sent again.
+    """
+    done: list[saga.Happening] = []
+    began = time.monotonic()
+    while jobs:
+        job = jobs.pop(0)
+        with log_context(
+            run_id=run_id, step_id=job.step_id, correlation_id=job.claimed.run.correlation_id
+        ):
+            happening = _attempt(run_id, job.claimed, job.step_id, job.attempt, job.compensation)
+        fast = time.monotonic() - began <= BATCH_S
+        if happening is not None:
+            done.append(happening)
+        if not isinstance(happening, saga.StepSucceeded) or job.claimed.index is None:
+            return done, fast
+        if len(done) >= BATCH or not fast:
+            return done, fast
+        if not jobs or jobs[0].step_id != job.step_id or jobs[0].claimed.index is None:
+            waiting = iterations.claim_waiting(run_id, job.step_id, by=WORKER)
+            if waiting is None:
+                return done, fast
+            index, attempt, item = waiting
+            jobs.insert(0, Job(job.step_id, attempt, False, Claimed(job.claimed.run, index, item)))
+    return done, True
 
 
 def _attempt(
