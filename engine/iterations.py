@@ -38,7 +38,8 @@ __all__ = [
     "update",
 ]
 
-#: The columns a decision writes of an iteration (its item is written once, at creation).
+#: The columns a decision writes of an iteration (its item is written once, at creation),
+#: and of a step (:data:`engine.store.STEP_FIELDS`, which adds its callback token).
 FIELDS = (
     "status",
     "attempt",

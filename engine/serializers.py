@@ -101,7 +101,26 @@ class IterationPageSerializer(serializers.Serializer):
     )
 
 
+class ParentSerializer(serializers.Serializer):
+    run = serializers.CharField()
+    step = serializers.CharField()
+    index = serializers.IntegerField(
+        allow_null=True, help_text="the iteration, when the step is a map's; null otherwise"
+    )
+
+
+def parent_of(run: Run) -> dict[str, Any] | None:
+    """A child run's parent: its run, its child saga step, and the iteration when that step
+    is a map's."""
+    if run.parent_run_id is None:
+        return None
+    return {"run": str(run.parent_run_id), "step": run.parent_step, "index": run.parent_index}
+
+
 class RunSummarySerializer(serializers.ModelSerializer):
+    """What every answer about a run says of it; for a child run, the run, step and
+    iteration that started it."""
+
     workflow = serializers.CharField(source="workflow.slug")
     version = serializers.IntegerField(source="version.number")
     started_by = serializers.CharField(source="started_by.get_username", default=None)
@@ -123,26 +142,6 @@ class RunSummarySerializer(serializers.ModelSerializer):
             "last_seq",
         ]
 
-
-class ParentSerializer(serializers.Serializer):
-    run = serializers.CharField()
-    step = serializers.CharField()
-    index = serializers.IntegerField(
-        allow_null=True, help_text="the iteration, when the step is a map's; null otherwise"
-    )
-
-
-class RunListItemSerializer(RunSummarySerializer):
-    """A run in a list: the summary, for a stuck run the step that holds it up, and for a
-    child run the run and step that started it."""
-
-    workflow_name = serializers.CharField(source="workflow.name")
-    stuck_step = serializers.CharField(default=None, allow_null=True, read_only=True)
-    stuck_error = serializers.CharField(default=None, allow_null=True, read_only=True)
-
-    class Meta(RunSummarySerializer.Meta):
-        fields = [*RunSummarySerializer.Meta.fields, "workflow_name", "stuck_step", "stuck_error"]
-
     def get_fields(self) -> dict[str, Any]:
         fields = super().get_fields()
         # Declared here: "parent" names every DRF field's own serializer as an attribute.
@@ -158,12 +157,16 @@ class RunListItemSerializer(RunSummarySerializer):
         return parent_of(run)
 
 
-def parent_of(run: Run) -> dict[str, Any] | None:
-    """A child run's parent: its run, its child saga step, and the iteration when that step
-    is a map's."""
-    if run.parent_run_id is None:
-        return None
-    return {"run": str(run.parent_run_id), "step": run.parent_step, "index": run.parent_index}
+class RunListItemSerializer(RunSummarySerializer):
+    """A run in a list: the summary, for a stuck run the step that holds it up, and for a
+    child run the run and step that started it."""
+
+    workflow_name = serializers.CharField(source="workflow.name")
+    stuck_step = serializers.CharField(default=None, allow_null=True, read_only=True)
+    stuck_error = serializers.CharField(default=None, allow_null=True, read_only=True)
+
+    class Meta(RunSummarySerializer.Meta):
+        fields = [*RunSummarySerializer.Meta.fields, "workflow_name", "stuck_step", "stuck_error"]
 
 
 class StepActsSerializer(serializers.Serializer):
@@ -200,20 +203,6 @@ class RunSerializer(RunSummarySerializer):
     children = serializers.SerializerMethodField(
         help_text="the child runs its child saga steps started (a map's are with its iterations)"
     )
-
-    def get_fields(self) -> dict[str, Any]:
-        fields = super().get_fields()
-        # Declared here: "parent" names every DRF field's own serializer as an attribute.
-        fields["parent"] = serializers.SerializerMethodField(
-            method_name="get_parent_run",
-            help_text="a child run: the run and the child saga step (and the map's iteration) "
-            "that started it",
-        )
-        return fields
-
-    @extend_schema_field(ParentSerializer(allow_null=True))
-    def get_parent_run(self, run: Run) -> dict[str, Any] | None:
-        return parent_of(run)
 
     @extend_schema_field(ChildSerializer(many=True))
     def get_children(self, run: Run) -> list[dict[str, str]]:

@@ -167,23 +167,8 @@ def _step_insert_fields() -> tuple[Any, ...]:
     return tuple(f for f in StepRun._meta.concrete_fields if f is not StepRun._meta.pk)
 
 
-STEP_FIELDS = (
-    "status",
-    "attempt",
-    "compensation_attempt",
-    "deadline_at",
-    "next_attempt_at",
-    "started_at",
-    "finished_at",
-    "output",
-    "error",
-    "core",
-    "latency_ms",
-    "claimed_at",
-    "claimed_by",
-    "callback_token",
-    "updated_at",
-)
+#: The columns a decision writes of a step: an iteration's, and the callback token.
+STEP_FIELDS = (*iterations.FIELDS, "callback_token")
 RUN_STATE_COLUMNS = (
     "status",
     "core",
