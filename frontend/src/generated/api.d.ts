@@ -812,6 +812,10 @@ export interface components {
             /** @default  */
             comment: string;
         };
+        /**
+         * @description What every answer about a run says of it; for a child run, the run, step and
+         *     iteration that started it.
+         */
         Run: {
             /** Format: uuid */
             readonly id: string;
