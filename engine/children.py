@@ -16,7 +16,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 import saga
 from common.errors import Conflict, InvalidInput
@@ -191,19 +191,7 @@ def _ask(parent: Any, step_id: str, index: int | None, attempt: int, child: Run 
 def tell_waiting_parents(limit: int = 500) -> int:
     """Parents still waiting on a child that has ended (its message lost): told again;
     and children not yet asked to compensate by a parent that does: asked again."""
-    ended = Run.objects.filter(
-        parent_run__isnull=False,
-        parent_index__isnull=True,
-        status__in=TERMINAL,
-        parent_run__steps__step_id=F("parent_step"),
-        parent_run__steps__status__in=[
-            StepStatus.RUNNING,
-            StepStatus.WAITING,
-            StepStatus.COMPENSATING,
-        ],
-    ).exclude(parent_run__status__in=TERMINAL)
-    found = list(ended.values_list("id", flat=True)[:limit])
-    found += _ended_under_iterations(limit)
+    found = _ended_under_steps(limit) + _ended_under_iterations(limit)
     told = 0
     for run_id in found:
         try:
@@ -216,6 +204,32 @@ def tell_waiting_parents(limit: int = 500) -> int:
     except Exception:
         log.exception("could not ask child runs to compensate again")
     return told
+
+
+def _ended_under_steps(limit: int) -> list[Any]:
+    """Child runs that have ended whose parent's child saga step still waits for them, or
+    compensates them and they were undone (or cancelled). Driven from the open child saga
+    steps (a partial index holds them), never from every child run that ever ended."""
+    going = Q(status__in=[StepStatus.RUNNING, StepStatus.WAITING])
+    compensating = Q(status=StepStatus.COMPENSATING, next_attempt_at__isnull=True)
+    child = Run.objects.filter(
+        parent_run=OuterRef("run_id"), parent_step=OuterRef("step_id"), parent_index__isnull=True
+    )
+    rows = (
+        StepRun.objects.filter(going | compensating, type="subsaga")
+        .exclude(run__status__in=TERMINAL)
+        .annotate(
+            child_id=Subquery(child.values("id")[:1]),
+            child_status=Subquery(child.values("status")[:1]),
+        )
+        .filter(
+            (going & Q(child_status__in=TERMINAL))
+            | (compensating & Q(child_status__in=[RunStatus.COMPENSATED, RunStatus.CANCELLED]))
+        )
+        .order_by()
+        .values_list("child_id", flat=True)
+    )
+    return list(rows[:limit])
 
 
 def _ended_under_iterations(limit: int) -> list[Any]:

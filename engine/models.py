@@ -164,6 +164,20 @@ class StepRun(models.Model):
                 condition=models.Q(deadline_at__isnull=False),
                 name="steprun_deadline",
             ),
+            # Child saga steps waiting for their child, or compensating it: where the
+            # reconciler starts when it looks for a child's end whose message was lost.
+            models.Index(
+                fields=["status"],
+                condition=models.Q(
+                    type="subsaga",
+                    status__in=[
+                        vocabulary.StepStatus.RUNNING,
+                        vocabulary.StepStatus.WAITING,
+                        vocabulary.StepStatus.COMPENSATING,
+                    ],
+                ),
+                name="steprun_subsaga_open",
+            ),
         ]
 
     def __str__(self) -> str:
