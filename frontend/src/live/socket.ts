@@ -3,7 +3,7 @@
 // and workflow streams get a fresh snapshot on connect). Close codes are those
 // of engine/consumers.py: some end the stream for good, the rest are retried.
 import { useEffect, useRef, useState } from "react";
-import type { Frame, SnapshotRun, RunEvent } from "./types";
+import type { Frame, Progress, SnapshotRun, RunEvent } from "./types";
 
 export type LiveState = "connecting" | "live" | "reconnecting" | "stopped";
 
@@ -17,6 +17,8 @@ export interface LiveStatus {
 
 export interface LiveHandlers {
   onEvents: (events: RunEvent[]) => void;
+  /** A run stream's progress of its maps, after the events of the same frame. */
+  onProgress?: (progress: Progress) => void;
   onSnapshot?: (runs: SnapshotRun[], truncated: boolean) => void;
   /** Query parameters of each connection, e.g. {after: "12"} to resume a run stream. */
   query?: () => Record<string, string>;
@@ -141,9 +143,17 @@ export class LiveSocket {
       case "event":
         this.handlers.onEvents([frame]);
         break;
-      case "batch":
-        this.handlers.onEvents(frame.events);
+      case "progress":
+        this.handlers.onProgress?.(frame);
         break;
+      case "batch": {
+        // The events go first: a progress moves the page's seq cursor, and an event of the
+        // frame after it (a higher seq) or before it (lower) must not find it moved past.
+        const events = frame.events.filter((e): e is RunEvent => e.type === "event");
+        if (events.length) this.handlers.onEvents(events);
+        for (const e of frame.events) if (e.type === "progress") this.handlers.onProgress?.(e);
+        break;
+      }
       case "snapshot":
         this.handlers.onSnapshot?.(frame.runs, frame.truncated);
         break;
@@ -186,6 +196,7 @@ export function useLiveSocket(path: string, handlers: LiveHandlers): LiveStatus 
       path,
       {
         onEvents: (events) => latest.current.onEvents(events),
+        onProgress: (progress) => latest.current.onProgress?.(progress),
         onSnapshot: (runs, truncated) => latest.current.onSnapshot?.(runs, truncated),
         query: () => latest.current.query?.() ?? {},
         onReconnect: () => latest.current.onReconnect?.(),

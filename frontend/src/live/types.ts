@@ -20,9 +20,22 @@ export interface SnapshotRun {
   updated_at: string;
 }
 
+/** A run stream's summary of a map's iteration events, sent in their place (the log keeps
+ * each): ``seq``, the last seq it covers (every seq up to it that the page was not sent is
+ * an iteration event); ``maps``, the progress those events left each map they moved in
+ * (as its StepRow's ``iterations``; empty when nothing but the cursor moved). At most one a
+ * frame; board and workflow streams send none. */
+export interface Progress {
+  type: "progress";
+  run: string;
+  seq: number;
+  maps: Record<string, MapProgress | null>;
+}
+
 export type Frame =
   | RunEvent
-  | { type: "batch"; events: RunEvent[] }
+  | Progress
+  | { type: "batch"; events: (RunEvent | Progress)[] }
   | { type: "snapshot"; runs: SnapshotRun[]; truncated: boolean }
   | { type: "pong" }
   | { type: "error"; detail: string };

@@ -71,8 +71,8 @@ export function IterationList({
   run: string;
   step: StepRow;
   acts: StepAct[];
-  /** Changes when the run does: the list is read again. */
-  version: number;
+  /** Changes when the run or the map moves: the list is read again. */
+  version: string;
   ask: (target: ActTarget) => void;
 }) {
   const [status, setStatus] = useState<StepStatus | "">("");

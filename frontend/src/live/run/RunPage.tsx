@@ -17,6 +17,7 @@ import { IterationList, MapBar, progressWords } from "./Iterations";
 import {
   applyBody,
   applyEvents,
+  applyProgress,
   asRunBody,
   context,
   gateOf,
@@ -39,6 +40,9 @@ const ACT_LABELS: Record<StepAct | RunAct, string> = {
   compensate: "Compensate",
   cancel: "Cancel run",
 };
+
+/** The least time between two reads of an open list of iterations while its map moves. */
+const LIST_MS = 1000;
 
 /** The graph's colours, in the legend's order. */
 const LEGEND: readonly StepStatus[] = ["pending", "running", "waiting", "retrying", "succeeded", "failed", "compensating", "compensated"];
@@ -64,11 +68,20 @@ export function RunPage({ config }: { config: RunPageConfig }) {
       .catch((err: unknown) => setProblem(messageOf(err)));
   }, 300);
 
+  // An open list of iterations is read again as its map moves, at most every LIST_MS.
+  const [listed, setListed] = useState(0);
+  const relist = useThrottled(() => setListed((n) => n + 1), LIST_MS);
+
   const status = useLiveSocket(config.ws, {
     query: () => ({ after: String(current.current.lastSeq) }),
     onEvents: (events) => {
       setHeld((h) => applyEvents(h, events));
       refresh();
+    },
+    // A map's counts come with the frame: no read of the run is needed for them.
+    onProgress: (progress) => {
+      setHeld((h) => applyProgress(h, progress));
+      if (opened !== null && progress.maps[opened]) relist();
     },
     onReconnect: refresh,
   });
@@ -308,7 +321,7 @@ export function RunPage({ config }: { config: RunPageConfig }) {
                         run={run.id}
                         step={step}
                         acts={run.acts.steps[step.id] ?? []}
-                        version={run.last_seq}
+                        version={`${run.last_seq}.${listed}`}
                         ask={ask}
                       />
                     </td>

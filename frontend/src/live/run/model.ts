@@ -4,7 +4,7 @@ import { statusWord } from "../../common/words";
 import type { components } from "../../generated/api";
 import { TERMINAL } from "../../generated/vocabulary";
 import { isRunStatus, isStepStatus, type JsonObject, type RunStatus, type Spec, type StepStatus } from "../../types";
-import type { RunAct, RunBody, RunEvent, StepAct, StepRow } from "../types";
+import type { Progress, RunAct, RunBody, RunEvent, StepAct, StepRow } from "../types";
 
 /** A run as the API answers it (GET /api/runs/{id}/, an act): the schema leaves its steps
  * and acts open; they are as RunBody says. */
@@ -15,20 +15,51 @@ export function asRunBody(answer: components["schemas"]["Run"]): RunBody {
 export interface Held {
   run: RunBody;
   events: RunEvent[];
+  /** The stream's cursor: the last seq the page has, or knows it need not have. */
   lastSeq: number;
+  /** For each map step, the seq its ``iterations`` (progress) in ``run`` are as of: a read
+   * of the run or a progress frame of the stream, whichever is newer. */
+  counted: Record<string, number>;
 }
 
 /** The run and its log as the page starts; ``through``: the last seq the log accounts
  * for, the events of map iterations left out. */
 export function hold(run: RunBody, events: RunEvent[], through = 0): Held {
   const lastSeq = Math.max(through, events.length ? events[events.length - 1].seq : 0);
-  return { run, events, lastSeq };
+  return { run, events, lastSeq, counted: countedAt(run.steps, run.last_seq, {}) };
 }
 
-/** An event of one iteration of a map: its step's progress is read from the API, and its
- * list of iterations a page at a time; the page's log and timeline leave them out. */
+/** The steps whose progress a read of the run as of ``seq`` brings, stamped with it. */
+function countedAt(steps: StepRow[], seq: number, counted: Record<string, number>): Record<string, number> {
+  const out = { ...counted };
+  for (const step of steps) if (step.iterations && (out[step.id] ?? -1) <= seq) out[step.id] = seq;
+  return out;
+}
+
+/** An event of one iteration of a map: its step's progress comes with the stream's progress
+ * frames and the reads of the run, and its list of iterations a page at a time; the page's
+ * log and timeline leave them out. An operator's act on one iteration is no such event. */
 export function isIteration(event: RunEvent): boolean {
-  return event.data !== null && typeof event.data === "object" && "index" in event.data;
+  return (
+    event.data !== null && typeof event.data === "object" && "index" in event.data && !event.event.startsWith("act.")
+  );
+}
+
+/** A progress frame applied: the cursor moves to its seq, and each map it names takes its
+ * counts unless the page already has newer ones. */
+export function applyProgress(held: Held, progress: Progress): Held {
+  let { run, counted } = held;
+  const maps = Object.entries(progress.maps).filter(
+    ([step, counts]) => counts !== null && progress.seq > (counted[step] ?? -1),
+  );
+  if (maps.length) {
+    counted = { ...counted };
+    const fresh = new Map(maps);
+    for (const [step] of maps) counted[step] = progress.seq;
+    run = { ...run, steps: run.steps.map((s) => (fresh.has(s.id) ? { ...s, iterations: fresh.get(s.id) ?? null } : s)) };
+  }
+  if (progress.seq <= held.lastSeq && !maps.length) return held;
+  return { ...held, run, counted, lastSeq: Math.max(held.lastSeq, progress.seq) };
 }
 
 /** Events after ``lastSeq`` appended, and the statuses they carry applied. */
@@ -67,13 +98,16 @@ export function applyEvents(held: Held, incoming: RunEvent[]): Held {
   }
   const last = arrived[arrived.length - 1].seq;
   run = { ...run, steps: run.steps.map((s) => steps.get(s.id) ?? s), last_seq: Math.max(run.last_seq, last) };
-  return { run, events: [...held.events, ...fresh], lastSeq: last };
+  return { ...held, run, events: [...held.events, ...fresh], lastSeq: last };
 }
 
-/** A fresh read of the run replaces what events had moved on; nothing older wins. */
+/** A fresh read of the run replaces what events had moved on; nothing older wins (a map's
+ * progress from a frame newer than the read stays). */
 export function applyBody(held: Held, body: RunBody): Held {
   if (body.last_seq < held.run.last_seq) return held;
-  return { ...held, run: body };
+  const newer = new Map(held.run.steps.filter((s) => (held.counted[s.id] ?? -1) > body.last_seq).map((s) => [s.id, s.iterations]));
+  const steps = newer.size ? body.steps.map((s) => (newer.has(s.id) ? { ...s, iterations: newer.get(s.id) ?? s.iterations } : s)) : body.steps;
+  return { ...held, run: { ...body, steps }, counted: countedAt(body.steps, body.last_seq, held.counted) };
 }
 
 /** What a step's templates may refer to: ``input``, each step's ``output``, ``run.id``. */
