@@ -164,7 +164,8 @@ class RunEventsApi(APIView):
             OpenApiParameter(
                 "iterations",
                 OpenApiTypes.BOOL,
-                description="false: leave out the events of map iterations",
+                description="false: leave out the events of map iterations "
+                "(an operator's act on one iteration stays)",
             ),
         ],
         responses=EventSerializer(many=True),

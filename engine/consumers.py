@@ -8,6 +8,20 @@ most one frame per ``FRAME_INTERVAL`` per connection), ``{"type": "snapshot",
 "runs": [...], "truncated": bool}`` (board and workflow streams, on connect and
 on resume), ``{"type": "pong"}`` and ``{"type": "error", "detail": ...}``.
 
+Map iterations. The events of a map's iterations (those carrying ``index``, an
+operator's acts aside) are kept in the log but never streamed one by one. A run
+stream sends, in their place, ``{"type": "progress", "run", "seq", "maps":
+{<map step id>: {"total", "started", "counts"} | null}}``, alone or in a batch
+at the place of the events it stands for: ``seq`` is the last seq it covers (a
+client's cursor moves on to it; every seq it passes over that the client was
+not sent is an iteration event) and ``maps`` the progress of each map those
+events moved, as the run's ``steps[].iterations`` says it (``maps`` may be
+empty: nothing but the cursor moved). At most one a frame, and a frame of
+progress alone at most every ``PROGRESS_EVERY``. A replay ends with one, with
+every map's progress, when iteration events end the log. Board and workflow
+streams carry no iteration event and no progress: a run's seqs jump over its
+iterations there.
+
 Client frames (JSON text, at most 4 KB): ``{"type": "resume", "after": seq}``
 on a run stream replays the log after ``seq``; ``{"type": "resume"}`` on the
 board or a workflow stream sends a fresh snapshot; ``{"type": "ping"}``.
@@ -28,12 +42,13 @@ browser cannot read why a handshake failed; nothing is sent before the close.
 - 1011: the server failed; reconnect as after 4008.
 
 Ordering: per run, events are sent in ``seq`` order with no gap and no
-duplicate. The consumer joins its group before it reads the log, keeps what
-arrives live while it reads, then sends the rest, dropping any ``seq`` it has
-already sent; a gap in what arrives live (a reordered or dropped layer
-message) is filled from the log before the later event goes out. Events whose
-publish was lost with nothing after them come from the process's periodic sweep
-of the log (``engine.streams``), through ``behind``.
+duplicate (iteration events aside, as said above). The consumer joins its
+group before it reads the log, keeps what arrives live while it reads, then
+sends the rest, dropping any ``seq`` it has already sent; a gap in what
+arrives live (a reordered or dropped layer message) is filled from the log,
+without its iteration events, before the later event goes out. Events whose
+publish was lost with nothing after them come from the process's periodic
+sweep of the log (``engine.hub``), through ``behind``.
 """
 
 from __future__ import annotations
@@ -49,7 +64,7 @@ from django.utils import timezone
 from common.errors import NotAllowed
 from designer.access import visible_workflows, workflow_access
 from engine import eventlog
-from engine.groups import BOARD_GROUP, run_group, workflow_group
+from engine.groups import BOARD_GROUP, PROGRESS_TYPE, run_group, workflow_group
 from engine.models import Run
 from engine.selectors import run_access, visible_runs
 from engine.sockets import (
@@ -80,7 +95,10 @@ __all__ = [
 
 
 class RunConsumer(StreamConsumer):
-    """/ws/runs/<id>/: one run's events, replayed from ``?after=`` (default 0), then live."""
+    """/ws/runs/<id>/: one run's events, replayed from ``?after=`` (default 0), then live;
+    its maps' iteration events summarised as ``progress`` frames."""
+
+    SENDS_PROGRESS = True
 
     def authorize(self, user: Any) -> list[str]:
         try:
@@ -106,17 +124,31 @@ class RunConsumer(StreamConsumer):
         self._wake.set()
 
     async def resync(self, after: int) -> None:
-        """Send the log after ``after`` in chunks; live events that arrive meanwhile wait."""
+        """Send the log after ``after`` in chunks, without its iteration events, then a
+        progress frame with each map's counts that covers them; live events that arrive
+        meanwhile wait."""
         self._last_sent[self.run_id] = after
+        through, maps = await database_sync_to_async(eventlog.run_progress)(self.run_id)
         while True:
             rows = await database_sync_to_async(eventlog.events_after)(
-                self.run_id, self.workflow, self._last_sent[self.run_id], self.REPLAY_CHUNK
+                self.run_id,
+                self.workflow,
+                self._last_sent[self.run_id],
+                self.REPLAY_CHUNK,
+                iterations=False,
             )
             if rows:
                 await self.send_events(rows)
                 self._last_sent[self.run_id] = rows[-1]["seq"]
             if len(rows) < self.REPLAY_CHUNK:
-                return
+                break
+        # The log up to ``through`` (read first) has been read: what was not sent of it
+        # is iteration events. The counts were read after it, so they are no older.
+        if through > self._last_sent[self.run_id]:
+            self._last_sent[self.run_id] = through
+            await self.send_events(
+                [{"type": PROGRESS_TYPE, "run": self.run_id, "seq": through, "maps": maps}]
+            )
 
 
 def parse_after(value: Any) -> int:

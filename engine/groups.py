@@ -1,5 +1,10 @@
 """Where a committed event goes: the channel-layer groups of its run, its workflow and the
-board, and the messages that carry a commit's events to them."""
+board, and the messages that carry a commit's events to them.
+
+A ``progress`` message (the summary of a map's iteration events,
+:func:`engine.eventlog.stream_messages`) goes to its run's group alone: iteration
+events change neither a run's status nor a board's rows, and a map of 10,000 items
+would otherwise send some 30,000 of them to every board."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ __all__ = [
     "BATCH_TYPE",
     "BOARD_GROUP",
     "MAX_BATCH",
+    "PROGRESS_TYPE",
     "group_batches",
     "layer_messages",
     "run_group",
@@ -20,6 +26,8 @@ __all__ = [
 BOARD_GROUP = "board"
 #: The channel-layer message type of published events.
 BATCH_TYPE = "stream.batch"
+#: The type of the messages that stand for a map's iteration events (run groups only).
+PROGRESS_TYPE = "progress"
 #: At most this many events in one channel-layer message.
 MAX_BATCH = 200
 
@@ -38,6 +46,9 @@ def group_batches(messages: Iterable[dict[str, Any]]) -> dict[str, list[dict[str
     """The events each group receives, in the order given."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for message in messages:
+        if message.get("type") == PROGRESS_TYPE:
+            groups.setdefault(run_group(message["run"]), []).append(message)
+            continue
         for group in (
             run_group(message["run"]),
             workflow_group(message["workflow"]),

@@ -5,7 +5,10 @@ The sockets of a process do not each hold a channel: one channel per process
 them in process (:func:`subscribe`). channels-redis costs about 0.1 ms of CPU
 per message per receiving channel; with fifty board sockets that was half a
 core at 100 commits/s, before any socket was written. A periodic sweep reads
-from the log what a subscriber missed (a dropped publish, a gap in ``seq``).
+from the log what a subscriber missed (a dropped publish, a gap in ``seq``):
+the events no stream sends one by one, a map's iterations', left out, and the
+seqs they hold covered by ``progress`` messages without maps, so that a cursor
+moves past them and the next sweep does not read them again.
 """
 
 from __future__ import annotations

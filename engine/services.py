@@ -8,6 +8,7 @@ commands to the broker once that transaction has committed.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import random
@@ -25,11 +26,11 @@ import saga
 from common.errors import Conflict, InvalidInput
 from common.people import User
 from designer.models import Workflow
-from engine import dispatch, tracing
+from engine import dispatch, iterations, tracing
 from engine.acts import decider_refusal
 from engine.answers import decide_answered
 from engine.claims import spend_callback_token, step_for_token
-from engine.eventlog import event_message
+from engine.eventlog import stream_messages
 from engine.models import Run, StepRun
 from engine.store import (
     Writes,
@@ -110,7 +111,7 @@ def _commit(
             save_output(writes, run, *_run_output(run, new))
     writes.execute()
     slug = workflow_slug(run.workflow_id)
-    messages = [event_message(e, slug, run.status) for e in events]
+    messages = stream_messages(events, slug, run.status, functools.partial(_progress, new))
     run_id = str(run.pk)
     transaction.on_commit(lambda: after_commit(run_id, commands, messages))
     if run.parent_run_id and new.terminal and not state.terminal:
@@ -121,6 +122,12 @@ def _commit(
         started, status, finished = run.created_at, run.status, run.finished_at
         transaction.on_commit(lambda: tracing.record_run(run_id, slug, status, started, finished))
     return continuations
+
+
+def _progress(state: saga.RunState, step_id: str) -> dict[str, Any] | None:
+    """A map's progress in ``state``, as its row keeps it (the run's ``steps[].iterations``)."""
+    fan = state.steps[step_id].fan
+    return iterations.fan_core(fan) if fan is not None else None
 
 
 def _key(command: Continuation) -> saga.state.Key:

@@ -24,6 +24,7 @@ from django.contrib import auth
 from django.http import HttpRequest
 
 from engine import eventlog, hub, streams
+from engine.groups import PROGRESS_TYPE
 
 log = logging.getLogger("sagaboard.streams")
 
@@ -90,6 +91,14 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
     RECHECK_EVERY = 15.0
     #: Runs whose last sent seq is remembered (board and workflow streams).
     MAX_TRACKED_RUNS = 10_000
+    #: Whether the client is sent ``progress`` frames, the summary of a map's iteration
+    #: events (run streams). Other streams never receive them live; the log's gaps that
+    #: iteration events leave are covered for them too, and only move their cursors.
+    SENDS_PROGRESS = False
+    #: Seconds between frames holding nothing but progress: a running map's counts move
+    #: at most ten times a second on the page, not with every frame. Events never wait
+    #: for this; a progress held back goes out with them.
+    PROGRESS_EVERY = 0.1
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -103,6 +112,10 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         #: When the last snapshot was read (board and workflow streams).
         self._snapshot_at: datetime | None = None
         self._resync: Any = None
+        #: A progress frame held back (``PROGRESS_EVERY``), and when the last one went out.
+        self._held_progress: dict[str, Any] | None = None
+        self._progress_at = 0.0
+        self._progress_timer: asyncio.TimerHandle | None = None
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
@@ -255,6 +268,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
                     await self.send_json(self._control.popleft())
                 if self._resync is not None:
                     request, self._resync = self._resync, None
+                    self._held_progress = None  # the resync says where the maps are
                     await self.resync(request)
                 delay = last_frame + self.FRAME_INTERVAL - loop.time()
                 if delay > 0:
@@ -276,34 +290,71 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             await self._shut(CLOSE_SERVER_ERROR)
 
     async def _ready(self) -> list[dict[str, Any]]:
-        """The pending live events still to send, gaps filled from the log, duplicates dropped."""
+        """The pending live events still to send, gaps filled from the log, duplicates dropped;
+        their ``progress`` messages merged into one, where the last of them stood."""
         out: list[dict[str, Any]] = []
+        summary, self._held_progress = self._held_progress, None
+        if summary is not None:
+            out.append(summary)
         while self._pending and len(out) < self.MAX_FRAME_EVENTS:
             event = self._pending.popleft()
             run, seq = event["run"], event["seq"]
+            progress = event.get("type") == PROGRESS_TYPE
+            # A progress message stands for the iteration events from its "from" to its seq.
+            first = event["from"] if progress else seq
             last = self._last_sent.get(run)
             if last is not None:
                 if seq <= last:
                     continue
-                if seq > last + 1:
-                    out.extend(
-                        await database_sync_to_async(eventlog.events_between)(
-                            run, event["workflow"], last, seq
-                        )
-                    )
+                if first > last + 1:
+                    out.extend(await self._fill(run, event["workflow"], last, first))
+            elif progress:
+                continue  # a run not followed here (yet): nothing to move past
             elif seq > 1 and self._untracked_since is not None:
                 # A run the snapshot did not hold, most often one started since. Its
                 # earlier events may still be on their way: each process publishes its own
                 # commits, so a worker's can overtake the web process's. They come from the
                 # log now, and are dropped as sent when they arrive.
                 out.extend(
-                    await database_sync_to_async(eventlog.events_between)(
-                        run, event["workflow"], 0, seq, since=self._untracked_since
-                    )
+                    await self._fill(run, event["workflow"], 0, seq, since=self._untracked_since)
                 )
             self._sent_up_to(run, seq)
-            out.append(event)
+            if not progress:
+                out.append(event)
+            elif self.SENDS_PROGRESS:
+                # One summary a frame: the latest progress of each map, at the place of the
+                # last (what came before it in the frame, it covers too).
+                maps = dict(summary["maps"]) if summary is not None else {}
+                maps.update(event["maps"])
+                if summary is not None:
+                    out.remove(summary)
+                summary = {"type": PROGRESS_TYPE, "run": run, "seq": seq, "maps": maps}
+                out.append(summary)
+        if summary is not None and len(out) == 1:
+            wait = self._progress_at + self.PROGRESS_EVERY - asyncio.get_running_loop().time()
+            if wait > 0:
+                self._held_progress = summary
+                if self._progress_timer is None:
+                    self._progress_timer = asyncio.get_running_loop().call_later(
+                        wait, self._progress_due
+                    )
+                return []
+        if summary is not None:
+            self._progress_at = asyncio.get_running_loop().time()
         return out
+
+    def _progress_due(self) -> None:
+        self._progress_timer = None
+        self._wake.set()
+
+    async def _fill(
+        self, run: str, workflow: str, after: int, before: int, *, since: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """The run's events between two seqs from the log, for a gap in what arrived live;
+        without its iteration events, which no stream sends."""
+        return await database_sync_to_async(eventlog.events_between)(
+            run, workflow, after, before, since=since, iterations=False
+        )
 
     def _sent_up_to(self, run: str, seq: int) -> None:
         last = self._last_sent.pop(run, None)
@@ -317,7 +368,12 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
 
     async def send_events(self, events: list[dict[str, Any]]) -> None:
         """One frame: an event alone, or a batch of several in order."""
-        parts = [encoded(event) for event in events]
+        parts = [
+            json.dumps(event, separators=(",", ":"))
+            if event.get("type") == PROGRESS_TYPE
+            else encoded(event)
+            for event in events
+        ]
         if len(parts) == 1:
             await self.send(text_data=parts[0])
         else:
@@ -365,6 +421,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=code)
 
     async def _stop_tasks(self) -> None:
+        if self._progress_timer is not None:
+            self._progress_timer.cancel()
+            self._progress_timer = None
         current = asyncio.current_task()
         tasks = [t for t in self._tasks if t is not current]
         self._tasks = []

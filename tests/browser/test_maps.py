@@ -5,6 +5,8 @@ PostgreSQL and Redis, as in test_live.py."""
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
@@ -96,4 +98,66 @@ def test_a_map_shows_its_progress_and_an_operator_skips_its_failed_iteration(
     expect(row).to_contain_text("12 of 12 done")
     act = Event.objects.get(run_id=run_id, type="act.skip")
     assert act.data["index"] == 7 and act.actor == "olga"
+    assert page_errors == []
+
+
+def test_a_running_maps_progress_moves_live_without_its_iteration_events(
+    live: Live, worker: Worker, page_errors: PageErrors
+) -> None:
+    """The stream sends the map's counts, not its iterations' events: the page's counts
+    move while it runs and end right, from far fewer frames than iteration events."""
+    items = 300
+    slow = {"name": "demo.noop", "args": {"latency_ms": 1500}}
+    noop = {"name": "demo.noop", "args": {"latency_ms": 10}}
+    spec = saga(
+        {"id": "prepare", "type": "task", "after": [], "action": slow},
+        {
+            "id": "pack",
+            "name": "Pack each item",
+            "type": "map",
+            "after": ["prepare"],
+            "items": "input.items",
+            "max_concurrency": 20,
+            "do": {"type": "task", "action": noop},
+        },
+    )
+    spec["input_schema"]["properties"]["items"] = {"type": "array"}
+    orders = make_workflow("orders")
+    make_published(orders, spec)
+    vera = grant(UserFactory(username="vera"), orders, "view_workflow", "run_workflow")
+    client = client_for(vera)
+    run_id = start(client, "orders", input={"order_id": "o-1", "items": list(range(items))})["id"]
+
+    live.sign_in(vera)
+    page = live.page
+    frames: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda frame: frames.append(frame)))
+    live.open(f"/runs/{run_id}/")
+    row = page.locator('.steps-table [data-map-progress="pack"]')
+    # Seen while the map runs: some iterations done, not all (read as the page shows them).
+    seen: set[int] = set()
+    for _ in range(600):
+        text = row.text_content() if row.count() else ""
+        found = re.search(rf"(\d+) of {items} done", text or "")
+        if found:
+            seen.add(int(found.group(1)))
+        if items in seen:
+            break
+        page.wait_for_timeout(50)
+    assert len([n for n in seen if 0 < n < items]) >= 2, seen
+    expect(row).to_contain_text(f"{items} of {items} done")
+    expect(page.locator('.run-node [data-map-progress="pack"]')).to_contain_text(f"{items}/{items}")
+    body = wait_for(client, run_id, {"completed"})
+    assert {s["id"]: s for s in body["steps"]}["pack"]["iterations"]["counts"] == {
+        "succeeded": items
+    }
+    iteration_events = Event.objects.filter(run_id=run_id, data__has_key="index").count()
+    assert iteration_events >= 2 * items
+    # What the frames carried: the run's other events and the map's progress, one at most
+    # a frame, at most ten times a second; not one of the iteration events.
+    carried = [json.loads(f) for f in frames if isinstance(f, str)]
+    items_sent = [i for f in carried for i in (f["events"] if f["type"] == "batch" else [f])]
+    assert len(items_sent) < iteration_events / 4, len(items_sent)
+    assert not any("index" in i.get("data", {}) for i in items_sent)
+    assert {i["type"] for i in items_sent} == {"event", "progress"}
     assert page_errors == []

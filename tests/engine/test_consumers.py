@@ -503,8 +503,10 @@ async def test_events_committed_during_the_replay_arrive_once_in_order(orders, v
     real = eventlog.events_after
     calls: list[tuple[int, int]] = []
 
-    def replay_with_commits(run: str, workflow: str, after: int, limit: int) -> list[dict]:
-        rows = real(run, workflow, after, limit)
+    def replay_with_commits(
+        run: str, workflow: str, after: int, limit: int, **options: Any
+    ) -> list[dict]:
+        rows = real(run, workflow, after, limit, **options)
         calls.append((after, len(rows)))
         if len(calls) == 1:
             # Committed after the first chunk was read: later chunks read them
