@@ -7,12 +7,21 @@ and the reconciler that recovers them, dead workers, approvals and operator
 acts. A participant ledger records what actually took effect, keyed as the
 participants key it (``<run>:<step>``, ``<run>:<step>:compensate``), so the
 checks are about what a participant would see, not about the core's own view.
+
+Steps may carry a condition (``when``) over the run's input, true, false or failing
+to evaluate for the input a run is given, in shapes of their own beside the random
+ones: the optional step (``s0 -> s1 -> s2`` plus ``s0 -> s2``), two branches and
+their join, a pivot on a branch. The model answers the kernel's ``EvaluateCondition``
+as the engine's shell does, at once, and knows what each condition should come to
+without asking CEL; the event log must say the same, and the happenings recorded
+rebuild the run without evaluating anything again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Callable, Iterator
 from types import MappingProxyType
 from typing import Any
 
@@ -38,13 +47,16 @@ from saga import (
     CompensationFailed,
     CompensationSucceeded,
     CompensationTimedOut,
+    ConditionEvaluated,
     Decision,
     Definition,
     Emit,
+    EvaluateCondition,
     EventType,
     Happening,
     Jitter,
     OnTimeout,
+    ParentCompensates,
     RetryPolicy,
     RetryStep,
     RunDeadlinePassed,
@@ -64,13 +76,17 @@ from saga import (
     StepWaiting,
     TimerFired,
     WaitForApproval,
+    act_allowed,
     decide,
     due_happenings,
     initial_state,
 )
+from saga.expressions import ExpressionError, activation, condition
+from saga.history import happening_from_json, happening_json
+from saga.vocabulary import DONE
 
 STARTS = (StartStep, StartCompensation, ScheduleRetry, ScheduleCompensationRetry, StartTimer)
-FORWARD = (StartStep, ScheduleRetry, StartTimer, WaitForApproval)
+FORWARD = (StartStep, ScheduleRetry, StartTimer, WaitForApproval, EvaluateCondition)
 ACTS = (ApprovalDecided, RetryStep, SkipStep, CompensateRun, CancelRun)
 OUTCOMES = ("ok",) * 6 + ("retryable", "retryable", "permanent", "die_before", "die_after")
 # Hypothesis leans towards the first of a choice: make it the one that moves things on.
@@ -81,20 +97,71 @@ OWED = {StepStatus.SUCCEEDED, StepStatus.WAITING, StepStatus.COMPENSATING}
 OWED |= {StepStatus.COMPENSATION_FAILED}
 
 
+ERROR = "error"
+#: Conditions over a run's input, each with what it comes to for an input, worked out
+#: here rather than by CEL: true, false, or an error (a missing field, a type error).
+CONDITIONS: dict[str, Callable[[dict[str, Any]], bool | str]] = {
+    "input.amount > 10000": lambda i: i["amount"] > 10000,
+    "input.amount <= 10000": lambda i: i["amount"] <= 10000,
+    "input.vip": lambda i: i["vip"],
+    "!input.vip": lambda i: not i["vip"],
+    "input.country == 'NL'": lambda i: i["country"] == "NL",
+    "input.country != 'NL'": lambda i: i["country"] != "NL",
+    "input.coupon > 0": lambda i: ERROR,
+    "input.country > 3": lambda i: ERROR,
+}
+#: Pairs of conditions of which exactly one holds: two branches, one taken.
+EITHER_OR = (
+    ("input.amount > 10000", "input.amount <= 10000"),
+    ("input.vip", "!input.vip"),
+    ("input.country == 'NL'", "input.country != 'NL'"),
+)
+SHAPES = ("random", "optional", "branches")
+
+
+def run_inputs() -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {
+            "amount": st.sampled_from([500, 20_000]),
+            "vip": st.booleans(),
+            "country": st.sampled_from(["NL", "DE"]),
+        }
+    )
+
+
 @st.composite
 def definitions(draw: st.DrawFn) -> Definition:
-    """A small random DAG; compensations only where validation allows them."""
-    n = draw(st.integers(min_value=2, max_value=6))
+    """A small random DAG; compensations only where validation allows them.
+
+    Some steps have a condition. Besides random graphs, a definition may start with
+    the optional step (``s0 -> s1 -> s2`` plus ``s0 -> s2``, ``s1`` conditional) or with
+    two branches of which one is taken and their join (``s0 -> s1 | s2 -> s3``), its
+    pivot then maybe on a branch.
+    """
+    shape = draw(st.sampled_from(SHAPES))
+    fixed = {"random": 0, "optional": 3, "branches": 4}[shape]
+    n = draw(st.integers(min_value=max(2, fixed), max_value=6))
     ids = [f"s{i}" for i in range(n)]
-    # A pivot late in the graph leaves room for compensations before it.
-    pivot = draw(st.none() | st.sampled_from(ids[n // 2 :]))
+    whens: list[str | None] = [None] * n
+    afters: list[tuple[str, ...]] = [()] * n
+    if shape == "optional":
+        afters[1:3] = [("s0",), ("s0", "s1")]
+        whens[1] = draw(st.sampled_from(sorted(CONDITIONS)))
+    elif shape == "branches":
+        afters[1:4] = [("s0",), ("s0",), ("s1", "s2")]
+        whens[1], whens[2] = draw(st.sampled_from(EITHER_OR))
+    for i in range(fixed, n):
+        if i:
+            afters[i] = tuple(draw(st.lists(st.sampled_from(ids[:i]), unique=True, max_size=2)))
+        if draw(st.integers(0, 3)) == 0:
+            whens[i] = draw(st.sampled_from(sorted(CONDITIONS)))
+    # A pivot late in the graph leaves room for compensations before it; one on a branch
+    # may be on the branch not taken.
+    pivot = draw(st.none() | st.sampled_from(ids[n // 2 :] if shape == "random" else ids[1:]))
     compensate = draw(st.integers(0, 4)) > 0
     kinds = st.sampled_from(["task", "task", "task", "http", "callback"] + ["approval", "delay"])
     steps: list[StepDef] = []
     for i, step_id in enumerate(ids):
-        after = (
-            tuple(draw(st.lists(st.sampled_from(ids[:i]), unique=True, max_size=2))) if i else ()
-        )
         kind = draw(kinds)
         retry = RetryPolicy(
             max_attempts=1 if kind == "approval" else draw(st.integers(1, 3)),
@@ -104,7 +171,7 @@ def definitions(draw: st.DrawFn) -> Definition:
             StepDef(
                 id=step_id,
                 type=kind,
-                after=after,
+                after=afters[i],
                 pivot=step_id == pivot,
                 has_compensation=compensate
                 and kind in ("task", "http", "callback")
@@ -119,6 +186,7 @@ def definitions(draw: st.DrawFn) -> Definition:
                 ),
                 on_timeout=draw(st.sampled_from(list(OnTimeout))),
                 delay_s=5.0 if kind == "delay" else 0.0,
+                when=whens[i],
             )
         )
     draft = Definition(steps=tuple(steps))
@@ -150,8 +218,10 @@ def stale_attempt(state: RunState, happening: Happening) -> bool:
 
 
 def past_a_pivot(state: RunState) -> bool:
+    """A pivot succeeded, or an operator skipped it; one on a branch not taken is none."""
     return any(
         state.steps[s.id].status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
+        and not state.steps[s.id].skipped_by_condition
         for s in state.definition.steps
         if s.pivot
     )
@@ -187,7 +257,8 @@ def check_decision(before: RunState, happening: Happening, decision: Decision, n
         again = decide(after, happening, now=now)
         assert again.ignored, f"{happening} delivered twice changed the run twice"
     starts = [c for c in decision.commands if isinstance(c, STARTS)]
-    if before.terminal or after.terminal:
+    # A completed child run goes back when its parent compensates the step that started it.
+    if (before.terminal and not isinstance(happening, ParentCompensates)) or after.terminal:
         assert starts == [], f"work started in a finished run: {starts}"
     forward = [c for c in decision.commands if isinstance(c, FORWARD)]
     # A finished run records late answers; its compensating flag means nothing any more.
@@ -241,7 +312,104 @@ def check_decision(before: RunState, happening: Happening, decision: Decision, n
             assert all(s.status is not StepStatus.RUNNING for s in after.steps.values())
 
 
-def drive_to_the_end(state: RunState, now: float, *, doom_one: bool = False) -> RunState:
+def check_conditions(before: RunState, happening: Happening, decision: Decision) -> None:
+    """What conditions and dead-path elimination promise, of any decision."""
+    if decision.ignored:
+        return
+    after, definition = decision.state, before.definition
+
+    def ran(step_id: str) -> bool:
+        return not after.steps[step_id].skipped_by_condition
+
+    for command in decision.commands:
+        if isinstance(command, EvaluateCondition):
+            sdef = definition.step(command.step)
+            assert command.expression == sdef.when
+            assert after.steps[command.step].status is StepStatus.PENDING
+            assert not after.compensating and not after.terminal
+            assert all(after.steps[a].status in DONE for a in sdef.after)
+            # Dead-path elimination: a step none of whose after steps ran is not evaluated.
+            assert not sdef.after or any(map(ran, sdef.after)), f"{command.step} evaluated"
+    for emitted in decision.events:
+        if emitted.step is None or emitted.event_type.is_act:
+            continue
+        old, new = before.steps[emitted.step], after.steps[emitted.step]
+        sdef = definition.step(emitted.step)
+        # A step not taken is never started, compensated or touched again.
+        assert not old.skipped_by_condition, f"{emitted.step}, not taken, got {emitted}"
+        if old.status is not StepStatus.PENDING:
+            continue
+        if emitted.data.get("reason") == "condition" and emitted.status == StepStatus.SKIPPED:
+            assert new.skipped_by_condition
+            if emitted.data.get("dead_path"):
+                assert sdef.after and not any(map(ran, sdef.after)), emitted
+            else:  # the outcome of its condition, recorded as the event says
+                assert happening == ConditionEvaluated(emitted.step, False), emitted
+                assert emitted.data.get("condition") is False
+        elif emitted.event_type in (EventType.STEP_STARTED, EventType.STEP_WAITING):
+            # A join runs once every step before it has settled and at least one ran.
+            assert all(after.steps[a].status in DONE for a in sdef.after), emitted
+            assert not sdef.after or any(map(ran, sdef.after)), f"{emitted.step} on a dead path"
+            if sdef.when is not None:
+                assert happening == ConditionEvaluated(emitted.step, True), emitted
+                assert emitted.data.get("condition") is True
+        elif emitted.event_type is EventType.STEP_FAILED:
+            # Before any attempt: its condition failed to evaluate, for good, saying why.
+            assert isinstance(happening, ConditionEvaluated) and happening.error, emitted
+            assert emitted.data.get("reason") == "condition"
+            assert happening.error in (emitted.error or "") and happening.error in (new.error or "")
+            assert new.status is StepStatus.FAILED and new.attempt == 0
+            assert not act_allowed(after, RetryStep(emitted.step, by="olga", reason="again"))
+    if isinstance(happening, ConditionEvaluated):
+        new = after.steps[happening.step]
+        if happening.error is not None:
+            assert new.status is StepStatus.FAILED
+        elif happening.value:
+            assert new.status in (StepStatus.RUNNING, StepStatus.WAITING)
+        else:
+            assert new.status is StepStatus.SKIPPED and new.skipped_by_condition
+    # A failure for good turns the run back unless a pivot really passed: one on a branch
+    # not taken does not count.
+    failed = [e for e in decision.events if e.event_type is EventType.STEP_FAILED]
+    if failed and not (before.compensating or before.terminal or after.terminal):
+        if not past_a_pivot(before):
+            assert after.compensating, f"{failed} did not turn the run back"
+
+
+def evaluated(ask: EvaluateCondition, run_input: dict[str, Any], state: RunState) -> Happening:
+    """The shell's answer to ``ask``: the condition evaluated over the run's input."""
+    try:
+        value = condition(ask.expression, activation(run_input, state.steps))
+    except ExpressionError as exc:
+        outcome: bool | str = ERROR
+        answer = ConditionEvaluated(ask.step, error=str(exc))
+    else:
+        outcome, answer = value, ConditionEvaluated(ask.step, value)
+    assert outcome == CONDITIONS[ask.expression](run_input), (ask, run_input)
+    return answer
+
+
+def answered(
+    state: RunState, happening: Happening, *, now: float, jitter: float, run_input: dict[str, Any]
+) -> Iterator[tuple[RunState, Happening, Decision]]:
+    """``decide``, each decision checked, with the conditions it asks for answered at once,
+    one at a time (the next decision asks again for any other), as the engine's shell
+    does in the same transaction."""
+    while True:
+        decision = decide(state, happening, now=now, jitter=jitter)
+        check_decision(state, happening, decision, now)
+        check_conditions(state, happening, decision)
+        yield state, happening, decision
+        asks = [c for c in decision.commands if isinstance(c, EvaluateCondition)]
+        if not asks:
+            return
+        state = decision.state
+        happening = evaluated(asks[0], run_input, state)
+
+
+def drive_to_the_end(
+    state: RunState, now: float, run_input: dict[str, Any], *, doom_one: bool = False
+) -> RunState:
     """Answer everything with success, retry what failed for good; must reach an end.
 
     With ``doom_one``, the first attempt in flight after something undoable
@@ -255,11 +423,16 @@ def drive_to_the_end(state: RunState, now: float, *, doom_one: bool = False) -> 
         doomed = doomed_attempt(state) if doom_one else None
         if doomed is not None:
             happening, doom_one = doomed, False
-        decision = decide(state, happening, now=now)
-        check_decision(state, happening, decision, now)
-        state = decision.state
+        for _, _, decision in answered(state, happening, now=now, jitter=1.0, run_input=run_input):
+            state = decision.state
         now += 1.0
     raise AssertionError(f"no end after {bound} moves: {state}")
+
+
+def claimed(state: RunState, step_id: str, now: float) -> RunState:
+    """What the shell writes as a worker claims an attempt: its claim's time."""
+    step = dataclasses.replace(state.steps[step_id], claimed_at=now)
+    return dataclasses.replace(state, steps=MappingProxyType({**state.steps, step_id: step}))
 
 
 def doomed_attempt(state: RunState) -> StepFailed | None:
@@ -298,14 +471,17 @@ def next_good_move(state: RunState) -> Happening:
                 return TimerFired(step_id, step.compensation_attempt, compensation=True)
             case StepStatus.COMPENSATING:
                 return CompensationSucceeded(step_id, step.compensation_attempt)
-    # Nothing in flight: the run is stuck on something that failed for good.
-    for step_id in state.definition.order:
-        if state.steps[step_id].status in (StepStatus.FAILED, StepStatus.COMPENSATION_FAILED):
-            act = RetryStep(step_id, by="driver", reason="liveness")
-            try:
-                decide(state, act, now=0.0)
-            except ActNotAllowed:
-                continue
+    # Nothing in flight: the run is stuck on something that failed for good. Retry it, or
+    # skip it where a retry would fail again (a condition that failed to evaluate).
+    stuck = [
+        step_id
+        for step_id in state.definition.order
+        if state.steps[step_id].status in (StepStatus.FAILED, StepStatus.COMPENSATION_FAILED)
+    ]
+    for act in [RetryStep(s, by="driver", reason="liveness") for s in stuck] + [
+        SkipStep(s, by="driver", reason="liveness") for s in stuck
+    ]:
+        if act_allowed(state, act):
             return act
     raise AssertionError(f"nothing to do, yet the run has not ended: {state}")
 
@@ -318,15 +494,21 @@ class SagaRuns(RuleBasedStateMachine):
         self.now = 1_000.0
         self.runs = 0
         self.definitions: list[Definition] = []
+        self.inputs: list[dict[str, Any]] = []
         self.driven: RunState | None = None
 
-    @initialize(workflows=st.lists(definitions(), min_size=1, max_size=3))
-    def create(self, workflows: list[Definition]) -> None:
+    @initialize(
+        workflows=st.lists(definitions(), min_size=1, max_size=3),
+        inputs=st.lists(run_inputs(), min_size=1, max_size=3),
+    )
+    def create(self, workflows: list[Definition], inputs: list[dict[str, Any]]) -> None:
         self.definitions = workflows
+        self.inputs = inputs
         self.start_a_run()
 
     def start_a_run(self) -> None:
         self.definition = self.definitions[self.runs % len(self.definitions)]
+        self.input = self.inputs[self.runs % len(self.inputs)]
         self.runs += 1
         self.run_id = f"run-{self.runs}"
         self.state = initial_state(self.definition)
@@ -339,6 +521,12 @@ class SagaRuns(RuleBasedStateMachine):
         self.compensation_started_ever: set[str] = set()
         self.compensation_skipped: set[str] = set()
         self.pivot_passed = False
+        self.started_ever: set[str] = set()
+        self.not_taken: set[str] = set()  # skipped by a condition, or on a dead path
+        self.evaluated: dict[str, bool | str] = {}  # each condition's outcome, as answered
+        self.events: list[Emit] = []  # the run's event log
+        # What changed the run, in order: decided happenings, and the shell's claims.
+        self.log: list[tuple[Happening, float, float] | tuple[str, float]] = []
         self.apply(RunStarted())
 
     def key(self, step_id: str, compensation: bool = False) -> str:
@@ -354,18 +542,28 @@ class SagaRuns(RuleBasedStateMachine):
     # ------------------------------------------------------------------ the engine
 
     def apply(self, happening: Happening, jitter: float = 0.5) -> Decision:
-        before = self.state
-        decision = decide(before, happening, now=self.now, jitter=jitter)
-        check_decision(before, happening, decision, self.now)
-        self.state = decision.state
-        if not isinstance(happening, ACTS):
-            self.history.append(happening)
-        for command in decision.commands:
-            if isinstance(command, Emit):
-                self.record(command)
-            elif not isinstance(command, WaitForApproval):
-                self.outbox.append(command)
-        return decision
+        """Decide ``happening``, the conditions it asks for answered at once; the first
+        decision (the one about ``happening`` itself) is returned."""
+        decisions = []
+        for before, decided, decision in answered(
+            self.state, happening, now=self.now, jitter=jitter, run_input=self.input
+        ):
+            assert before is self.state
+            decisions.append(decision)
+            self.state = decision.state
+            if not decision.ignored:
+                self.log.append((decided, self.now, jitter))
+            if isinstance(decided, ConditionEvaluated) and not decision.ignored:
+                assert decided.step not in self.evaluated, f"{decided.step} evaluated twice"
+                self.evaluated[decided.step] = decided.value if decided.error is None else ERROR
+            if not isinstance(decided, ACTS):
+                self.history.append(decided)
+            for command in decision.commands:
+                if isinstance(command, Emit):
+                    self.record(command)
+                elif not isinstance(command, WaitForApproval | EvaluateCondition):
+                    self.outbox.append(command)
+        return decisions[0]
 
     def act(self, act: Any) -> None:
         try:
@@ -374,11 +572,23 @@ class SagaRuns(RuleBasedStateMachine):
             assert refused.message
 
     def record(self, event: Emit) -> None:
+        self.events.append(event)
         if event.step is None:
             return
         pivot = self.definition.step(event.step).pivot
+        by_condition = event.data.get("reason") == "condition"
         if event.event_type is EventType.STEP_SUCCEEDED:
             self.succeeded_ever.add(event.step)
+        elif event.event_type is EventType.STEP_STARTED:
+            self.started_ever.add(event.step)
+        elif event.event_type is EventType.STEP_SKIPPED and by_condition:
+            self.not_taken.add(event.step)
+        if event.step in self.not_taken:
+            # Never started, never compensated: nothing of it happens at all.
+            assert event.step not in self.started_ever | self.compensation_started_ever
+            assert not self.applied[self.key(event.step)]
+        if by_condition:
+            return  # a pivot on a branch not taken is no pivot passed
         if pivot and event.event_type in (EventType.STEP_SUCCEEDED, EventType.STEP_SKIPPED):
             assert not self.compensation_started_ever, "a pivot passed after compensation began"
             self.pivot_passed = True
@@ -436,9 +646,8 @@ class SagaRuns(RuleBasedStateMachine):
     def claim(self, step_id: str) -> None:
         """What the shell writes as a worker claims an attempt: its claim's time (an
         attempt's timeout counts from it)."""
-        step = dataclasses.replace(self.state.steps[step_id], claimed_at=self.now)
-        steps = MappingProxyType({**self.state.steps, step_id: step})
-        self.state = dataclasses.replace(self.state, steps=steps)
+        self.state = claimed(self.state, step_id, self.now)
+        self.log.append((step_id, self.now))
 
     def run_compensation(self, command: StartCompensation, outcome: str) -> None:
         step_id, attempt = command.step, command.attempt
@@ -608,13 +817,76 @@ class SagaRuns(RuleBasedStateMachine):
     def the_run_can_always_be_brought_to_an_end(self) -> None:
         # A rule that changed nothing leaves the very same state: no need to drive it again.
         if self.runs and self.state is not self.driven:
-            drive_to_the_end(self.state, self.now)
-            drive_to_the_end(self.state, self.now, doom_one=True)
+            drive_to_the_end(self.state, self.now, self.input)
+            drive_to_the_end(self.state, self.now, self.input, doom_one=True)
             self.driven = self.state
 
+    @invariant()
+    def conditions_decide_what_runs(self) -> None:
+        if not self.runs:
+            return
+        state, definition = self.state, self.definition
+        steps = state.steps
+        if not state.compensating and not state.terminal:
+            for step_id in definition.order:
+                after = definition.step(step_id).after
+                if after and all(steps[a].skipped_by_condition for a in after):
+                    assert steps[step_id].skipped_by_condition, f"{step_id} on a dead path"
+                if steps[step_id].status is StepStatus.PENDING:
+                    # Whatever is ready has begun (or was decided not to) by now.
+                    assert not all(steps[a].status in DONE for a in after), f"{step_id} idle"
+        for step_id, step in steps.items():
+            if step.status is StepStatus.FAILED and step.attempt == 0:
+                # Its condition failed to evaluate: for good, no retry brings it back.
+                assert not act_allowed(state, RetryStep(step_id, by="olga", reason="again"))
+        for step_id in self.not_taken:
+            assert not self.applied[self.key(step_id)] and not self.applied[self.key(step_id, True)]
+        # A pivot on a branch not taken does not keep an operator from compensating.
+        may_compensate = (
+            not (state.terminal or state.compensating or past_a_pivot(state))
+            and state.status is not RunStatus.PENDING
+        )
+        assert act_allowed(state, CompensateRun(by="olga", reason="c")) == may_compensate
+
+    def check_the_log(self) -> None:
+        """The event log says what each condition came to (or that it was on a dead path,
+        never evaluated), and the happenings recorded rebuild the run without evaluating
+        a condition again."""
+        found: dict[str, bool | str] = {}
+        dead: set[str] = set()
+        for emitted in self.events:
+            if emitted.step is None or emitted.event_type.is_act:
+                continue
+            if emitted.data.get("dead_path"):
+                dead.add(emitted.step)
+            elif emitted.data.get("reason") == "condition":
+                outcome = ERROR if emitted.event_type is EventType.STEP_FAILED else False
+                assert found.setdefault(emitted.step, outcome) == outcome, emitted
+            elif emitted.data.get("condition") is True:
+                assert found.setdefault(emitted.step, True) is True, emitted
+        assert found == self.evaluated
+        assert found == {s: CONDITIONS[self.definition.step(s).when](self.input) for s in found}  # type: ignore[index]
+        assert not dead & set(self.evaluated), "a step on a dead path was evaluated"
+        assert dead | {s for s, v in found.items() if v is False} == self.not_taken
+        state = initial_state(self.definition)
+        for entry in self.log:
+            if len(entry) == 2:
+                state = claimed(state, *entry)  # type: ignore[arg-type]
+                continue
+            happening, now, jitter = entry  # type: ignore[misc]
+            # As a history keeps it, and no EvaluateCondition asked on the way is answered.
+            recorded = happening_from_json(happening_json(happening))
+            state = decide(state, recorded, now=now, jitter=jitter).state
+        assert state == self.state, "the recorded happenings rebuild another run"
+
     def note_where_the_run_ended(self) -> None:
+        self.check_the_log()
         # Shown by --hypothesis-show-statistics: where the random runs ended up.
         event(f"a run ended {self.state.status}")
+        if self.not_taken or self.evaluated:
+            taken = sum(1 for v in self.evaluated.values() if v is True)
+            failed = sum(1 for v in self.evaluated.values() if v == ERROR)
+            event(f"conditions: {taken} taken, {len(self.not_taken)} not, {failed} failed")
         undone = sum(1 for key, n in self.applied.items() if n and key.endswith(":compensate"))
         if undone:
             event(f"a run undid {min(undone, 3)}{'+' if undone >= 3 else ''} steps")
