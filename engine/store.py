@@ -101,6 +101,7 @@ def step_state(row: StepRun | Iteration) -> StepState:
         changed_at=to_ts(row.updated_at),
         claimed_at=to_ts(row.claimed_at),
         skipped_by_condition=bool(core.get("skipped_by_condition")),
+        outcome_unknown=bool(core.get("outcome_unknown")),
         fan=None
         if loaded is None
         else iterations.fan_of(
@@ -196,6 +197,8 @@ def _write_step(row: StepRun | Iteration, state: StepState, before: StepState) -
     }
     if state.skipped_by_condition:
         row.core["skipped_by_condition"] = True
+    if state.outcome_unknown:
+        row.core["outcome_unknown"] = True
     if state.fan is not None:
         row.core["fan"] = iterations.fan_core(state.fan)
     row.latency_ms = state.latency_ms

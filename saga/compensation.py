@@ -45,7 +45,9 @@ def begin_compensation(d: Draft) -> None:
         step = d.steps[step_id]
         keep_waiting = d.kind(step_id).waits_through_compensation(d.sdef(step_id))
         if step.status is S.RETRYING or (step.status is S.WAITING and not keep_waiting):
-            d.fail(step_id, ABANDONED_COMPENSATING, abandoned=True)
+            # A retry given up on: its last attempt failed without an answer.
+            unsure = step.status is S.RETRYING
+            d.fail(step_id, ABANDONED_COMPENSATING, unsure=unsure, abandoned=True)
     for step_id in d.definition.maps:
         if d.steps[step_id].fan is None:
             continue
@@ -56,7 +58,7 @@ def begin_compensation(d: Draft) -> None:
 
 def owes_compensation(d: Draft, step_id: Key) -> bool:
     """Whether the step (or iteration) has a compensation it still owes; a map, while any
-    of its iterations does."""
+    of its iterations does; a step given up on unsure of what it began, as a succeeded one."""
     sdef = d.sdef(step_id)
     if not sdef.has_compensation:
         return False
@@ -65,7 +67,7 @@ def owes_compensation(d: Draft, step_id: Key) -> bool:
         if step.status not in _MAP_OWES or step.fan is None:
             return False
         return d.fan(step_id).count(S.SUCCEEDED, S.COMPENSATING, S.COMPENSATION_FAILED) > 0
-    return step.status in OWES_COMPENSATION
+    return step.status in OWES_COMPENSATION or (step.status is S.FAILED and step.outcome_unknown)
 
 
 def advance_compensation(d: Draft) -> None:
@@ -76,10 +78,11 @@ def advance_compensation(d: Draft) -> None:
         return
     for step_id in reversed(d.definition.order):
         step = d.steps[step_id]
-        # A map that failed owes the compensation of the iterations that succeeded.
+        # A map that failed owes the compensation of the iterations that succeeded, a step
+        # given up on unsure of what it began (a child run) that of whatever it began.
         turn = (
             (S.SUCCEEDED, S.WAITING, S.FAILED)
-            if d.sdef(step_id).fans_out
+            if d.sdef(step_id).fans_out or step.outcome_unknown
             else (S.SUCCEEDED, S.WAITING)
         )
         if not owes_compensation(d, step_id) or step.status not in turn:

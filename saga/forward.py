@@ -52,6 +52,7 @@ def start_attempt(d: Draft, step_id: Key, attempt: int, *, new_round: bool, **da
         error=None,
         deadline_at=begin.deadline_at,
         due_at=begin.due_at,
+        outcome_unknown=False,
     )
     d.emit(begin.event, step_id, begin.status, attempt, **begin.data, **data)
     if begin.command is not None:
@@ -161,7 +162,7 @@ def attempt_failed(d: Draft, step_id: Key, error: str, retryable: bool) -> None:
     if retryable and n >= sdef.retry.max_attempts:
         # Retryable in kind, but no attempt is left: say so, not only the last error.
         error = f"gave up after {n} attempt{'s' if n > 1 else ''}; the last: {error}"
-    d.fail(step_id, error, retryable=retryable, latency_ms=d.latency_ms(step))
+    d.fail(step_id, error, unsure=retryable, retryable=retryable, latency_ms=d.latency_ms(step))
     if not isinstance(step_id, tuple):
         after_failure(d)
 

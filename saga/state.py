@@ -43,6 +43,11 @@ class StepState:
     step before it not taken (dead-path elimination); it owes nothing and does
     not count as passed.
 
+    ``outcome_unknown``: the step failed for good on an attempt whose outcome is not
+    known (it timed out, its worker was lost, it failed in a way worth retrying), and
+    its kind undoes what such an attempt may have begun (a child saga step's child run,
+    which may have started): it owes its compensation as a succeeded step does.
+
     ``changed_at`` is when the step last changed, ``claimed_at`` when a worker
     claimed its attempt in flight (the shell claims; a new attempt starts
     unclaimed). With them :func:`saga.due.due_happenings` tells a message
@@ -63,6 +68,7 @@ class StepState:
     changed_at: float | None = None
     claimed_at: float | None = None
     skipped_by_condition: bool = False
+    outcome_unknown: bool = False
     fan: Fan | None = None
 
     def new_attempt_since(self, before: StepState) -> bool:

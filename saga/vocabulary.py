@@ -173,7 +173,8 @@ STEP_MOVES: Mapping[StepStatus, frozenset[StepStatus]] = MappingProxyType(
         # skipped: an operator skips a step's compensation, and the compensation goes on
         S.SUCCEEDED: frozenset({S.COMPENSATING, S.SKIPPED}),
         # waiting: an operator retries an approval or a delay that was given up on;
-        # compensating: a map that failed compensates the iterations that succeeded
+        # compensating: a map that failed compensates the iterations that succeeded, and a
+        # child saga step given up on without an answer compensates the child it may have begun
         S.FAILED: frozenset({S.RUNNING, S.WAITING, S.SKIPPED, S.COMPENSATING}),
         S.SKIPPED: frozenset(),
         # compensating: a compensation's retry keeps the step compensating, with a new attempt

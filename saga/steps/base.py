@@ -151,6 +151,11 @@ class StepKind:
     #: A child saga: its wait, and its compensation, last as long as another run takes;
     #: only the attempt that starts it has a deadline (``timeout_s``).
     waits_unbounded: ClassVar[bool] = False
+    #: A child saga: an attempt given up on without an answer (timed out, its worker lost,
+    #: a retryable failure) may have begun what outlives it (the child run); when the run
+    #: compensates, the step is compensated all the same (which finds nothing to undo when
+    #: nothing was begun).
+    undone_when_unsure: ClassVar[bool] = False
     #: Whether the simulation can fail it.
     can_fail: ClassVar[bool] = True
     #: Step fields of the kind's own beside the common ones (a map's ``items``): their JSON

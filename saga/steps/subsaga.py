@@ -49,6 +49,9 @@ class Subsaga(StepKind):
     # The child takes as long as it takes (it may wait for people): only starting it has
     # a deadline, so that a worker lost while starting it is noticed and tried again.
     waits_unbounded = True
+    # A worker lost while starting the child may have started it: given up on so, the step
+    # is still compensated with the run, lest its child outlive the parent's compensation.
+    undone_when_unsure = True
 
     def settings(
         self, action: Mapping[str, Any], *, timeout_s: float | None, retry: RetryPolicy
