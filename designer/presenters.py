@@ -23,7 +23,7 @@ KEY_ORDER = {
             "format", "description", "id", "name", "type", "after", "pivot",
             "method", "url", "group", "instructions", "seconds", "args", "headers", "body",
             "action", "compensation", "timeout_s", "on_timeout", "retry",
-            "input_schema", "defaults", "steps",
+            "input_schema", "search", "defaults", "steps",
         ]
     )
 }  # fmt: skip

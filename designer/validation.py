@@ -57,6 +57,10 @@ _PATTERN_MESSAGES = {
     ),
     SCHEMA["$defs"]["url"]["pattern"]: "must start with http:// or https:// (or a template)",
 }
+SEARCH_NAME_MESSAGE = (
+    "a search attribute's name starts with a lowercase letter and holds only lowercase "
+    "letters, digits and '_' (at most 32 characters)"
+)
 _TYPE_NAMES = {
     "object": "an object",
     "array": "an array",
@@ -330,6 +334,8 @@ def _describe(spec: dict[str, Any], error: ValidationError) -> list[Issue]:
             if name not in known
         ]
     if "propertyNames" in error.relative_schema_path:
+        if path == ("search",):
+            return [at((*path, instance), SEARCH_NAME_MESSAGE)]
         return [at(path, f"{instance!r} is not a valid header name")]
     if keyword == "not":  # `"not": {}` marks a field this step type does not take
         owner = _get(spec, path[:-1]) if path else None
@@ -372,6 +378,8 @@ def _wording(keyword: str, expected: Any, instance: Any, path: tuple[Any, ...]) 
         )
     if keyword == "maxItems":
         return f"must have at most {expected} items"
+    if keyword == "maxProperties":
+        return f"must have at most {expected} entries"
     if keyword == "uniqueItems":
         seen: set[str] = set()
         for item in instance:

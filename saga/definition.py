@@ -134,6 +134,9 @@ class Definition:
     deadline_s: float | None = None
     #: What the run's output is to be once it completes: a template (saga.templates).
     output: Any = field(default=None, compare=False)
+    #: Search attributes: a name, and the template over the input it is evaluated from
+    #: when the run starts (:mod:`saga.search`).
+    search: Mapping[str, str] = field(default_factory=dict, compare=False)
     order: tuple[str, ...] = field(init=False, compare=False)
     graph: Graph = field(init=False, repr=False, compare=False)
     _by_id: Mapping[str, StepDef] = field(init=False, repr=False, compare=False)

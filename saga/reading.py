@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from saga.definition import (
@@ -37,6 +38,7 @@ def definition_from_spec(spec: Mapping[str, Any]) -> Definition:
         steps=steps,
         deadline_s=None if deadline is None else float(deadline),
         output=spec.get("output"),
+        search=MappingProxyType(dict(spec.get("search") or {})),
     )
 
 

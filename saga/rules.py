@@ -18,6 +18,7 @@ from saga.expressions import references as expression_references
 from saga.graph import Graph
 from saga.issues import Catalog, Issue, did_you_mean
 from saga.schema import SCHEMA
+from saga.search import search_issues
 from saga.steps import KINDS
 from saga.templates import (
     ITERATION_ROOTS,
@@ -164,6 +165,9 @@ def graph_issues(spec: Mapping[str, Any], catalog: Catalog) -> tuple[list[Issue]
                     "if a later step fails, its effect stays",
                 )
             )
+    found, doubts = search_issues(spec.get("search"), spec.get("input_schema"))
+    errors.extend(found)
+    warnings.extend(doubts)
     if "output" in spec:
         everything = frozenset(graph.preds)
         errors.extend(

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from saga.search import MAX_ATTRIBUTES, NAME_PATTERN
 from saga.steps import KINDS
 from saga.steps.base import kind_rule
 
@@ -127,6 +128,15 @@ def _schema() -> dict[str, Any]:
                 "$ref": "#/$defs/duration",
             },
             "steps": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/step"}},
+            "search": {
+                "description": "Search attributes: values a run is found by (GET "
+                "/api/runs/?attr.<name>=), each a template over the input ({{ input.x }}) "
+                "evaluated when the run starts.",
+                "type": "object",
+                "maxProperties": MAX_ATTRIBUTES,
+                "propertyNames": {"pattern": NAME_PATTERN},
+                "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 2000},
+            },
             "output": {
                 "description": "The run's output once it completes: any JSON, with templates "
                 "({{ input.x }}, {{ steps.<id>.output.y }}, {{ run.id }})."
