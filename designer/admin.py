@@ -51,9 +51,21 @@ class ReviewAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "actor", "action", "workflow", "version"]
-    list_filter = ["action"]
-    readonly_fields = ["actor", "action", "workflow", "version", "changes", "comment", "created_at"]
+    list_display = ["created_at", "actor_name", "act", "workflow", "version", "run"]
+    list_filter = ["act"]
+    readonly_fields = [
+        "actor",
+        "actor_name",
+        "act",
+        "workflow",
+        "version",
+        "run",
+        "bulk",
+        "changes",
+        "detail",
+        "reason",
+        "created_at",
+    ]
 
     def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
         return False

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from designer import apis, canvas
+from designer import apis, audit_apis, canvas
 
 urlpatterns = [
     path("workflows/", apis.WorkflowListApi.as_view(), name="workflow-list"),
@@ -41,6 +41,8 @@ urlpatterns = [
         apis.VersionGraphApi.as_view(),
         name="version-graph",
     ),
+    path("audit/", audit_apis.AuditListApi.as_view(), name="audit"),
+    path("audit/csv/", audit_apis.AuditCsvApi.as_view(), name="audit-csv"),
     path("validate/", apis.ValidateApi.as_view(), name="validate"),
     path("activities/", apis.ActivityListApi.as_view(), name="activity-list"),
     path("groups/", canvas.GroupListApi.as_view(), name="group-list"),

@@ -135,25 +135,44 @@ class Review(models.Model):
 
 
 class AuditEntry(models.Model):
-    """One change, by whom, when, and its fields old -> new. Append-only."""
+    """One act, by whom, when, on what, and why. Append-only: written only through
+    :func:`designer.audit.record`, in the transaction of the act it records.
+
+    ``act`` is a name of :mod:`designer.audit`'s vocabulary. ``run`` and ``bulk`` are
+    ids, not foreign keys: the engine's runs live a floor above, and are archived and
+    deleted while their audit entries stay. ``actor_name`` keeps who acted should the
+    user be deleted; ``changes`` holds fields as ``{field: [old, new]}``, ``detail``
+    what else the act says (the step, a review's decision).
+    """
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
-    action = models.CharField(max_length=64)
+    actor_name = models.CharField(max_length=150, blank=True)
+    act = models.CharField(max_length=64)
     workflow = models.ForeignKey(
         Workflow, null=True, on_delete=models.CASCADE, related_name="audit_entries"
     )
     version = models.ForeignKey(
         Version, null=True, on_delete=models.CASCADE, related_name="audit_entries"
     )
+    run = models.UUIDField(null=True, blank=True)
+    bulk = models.UUIDField(null=True, blank=True)
     changes = models.JSONField(default=dict, blank=True)
-    comment = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    detail = models.JSONField(default=dict, blank=True)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "audit entries"
+        # The audit log's order (newest first) alone and under each of its filters.
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="audit_at"),
+            models.Index(fields=["workflow", "created_at", "id"], name="audit_workflow_at"),
+            models.Index(fields=["actor_name", "created_at", "id"], name="audit_actor_at"),
+            models.Index(fields=["act", "created_at", "id"], name="audit_act_at"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.action} by {self.actor_id}"
+        return f"{self.act} by {self.actor_name or 'the system'}"

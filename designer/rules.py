@@ -40,7 +40,7 @@ def version_contributors(version: Version) -> set[int]:
     """Ids of the users who wrote the version: its author and everyone who changed it."""
     ids = set(
         AuditEntry.objects.filter(
-            version=version, action__in=("version.create", "version.update")
+            version=version, act__in=("version.create", "version.update")
         ).values_list("actor_id", flat=True)
     )
     if version.author_id:

@@ -52,13 +52,16 @@ AUDIT_LIMIT = 50
 
 
 def audit_rows(workflow: Workflow) -> list[dict[str, Any]]:
+    """The workflow's own history for its page: the entries of no run (the acts on its runs
+    are in the audit log, which the page links to)."""
     entries = (
-        AuditEntry.objects.filter(workflow=workflow)
-        .select_related("actor", "version")
+        AuditEntry.objects.filter(workflow=workflow, run=None)
+        .select_related("version")
         .order_by("-created_at", "-id")[:AUDIT_LIMIT]
     )
     return [
-        {"entry": entry, "changes": list(change_lines(entry.changes or {}))} for entry in entries
+        {"entry": entry, "changes": [*change_lines(entry.changes), *change_lines(entry.detail)]}
+        for entry in entries
     ]
 
 

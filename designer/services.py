@@ -1,7 +1,7 @@
 """Everything that writes definitions: workflows, versions, reviews, permissions.
 
-Each service locks what it changes, checks, changes, writes the audit entry,
-all in one transaction.
+Each service locks what it changes, checks, changes, writes the audit entry
+(designer/audit.py), all in one transaction.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from guardian.shortcuts import assign_perm, get_groups_with_perms, get_users_wit
 from common.errors import Conflict, InvalidInput, NotAllowed
 from common.people import User
 from designer.access import can_manage_permissions
+from designer.audit import record
 from designer.models import (
     VERSION_MOVES,
     WORKFLOW_PERMS,
-    AuditEntry,
     Review,
     ReviewDecision,
     Version,
@@ -35,25 +35,6 @@ from designer.validation import ValidationResult, validate_spec
 
 MAX_COMMENT = 10_000
 MAX_NOTE = 5_000
-
-
-def audit(
-    *,
-    actor: User | None,
-    action: str,
-    workflow: Workflow | None = None,
-    version: Version | None = None,
-    changes: Mapping[str, Any] | None = None,
-    comment: str = "",
-) -> AuditEntry:
-    return AuditEntry.objects.create(
-        actor=actor,
-        action=action,
-        workflow=workflow,
-        version=version,
-        changes=dict(changes or {}),
-        comment=comment,
-    )
 
 
 def spec_validate(spec: object, *, workflow: str | None = None) -> ValidationResult:
@@ -124,9 +105,9 @@ def workflow_create(
     )
     for perm in WORKFLOW_PERMS:
         assign_perm(f"designer.{perm}", by, workflow)
-    audit(
-        actor=by,
-        action="workflow.create",
+    record(
+        by=by,
+        act="workflow.create",
         workflow=workflow,
         changes={
             "slug": [None, slug],
@@ -217,9 +198,9 @@ def workflow_permissions_set(
             assign_perm(f"designer.{perm}", found_groups[name], workflow)
     after = workflow_permissions(workflow)
     if after != before:
-        audit(
-            actor=by,
-            action="workflow.permissions",
+        record(
+            by=by,
+            act="workflow.permissions",
             workflow=workflow,
             changes={"permissions": [before, after]},
         )
@@ -253,9 +234,9 @@ def version_create(
         note=note,
         author=by,
     )
-    audit(
-        actor=by,
-        action="version.create",
+    record(
+        by=by,
+        act="version.create",
         workflow=workflow,
         version=version,
         changes={"number": [None, version.number], "content_hash": [None, version.content_hash]},
@@ -297,9 +278,9 @@ def version_update(
         version.note = note
     if changes:
         version.save()
-        audit(
-            actor=by,
-            action="version.update",
+        record(
+            by=by,
+            act="version.update",
             workflow=version.workflow,
             version=version,
             changes=changes,
@@ -307,7 +288,8 @@ def version_update(
     return version, result
 
 
-def _move(version: Version, target: str, *, by: User, comment: str = "") -> None:
+def _move(version: Version, target: str) -> dict[str, list[str]]:
+    """Move ``version`` to ``target``; the change, for the audit entry of the act that moved it."""
     old = version.status
     _check_move(version, target)
     version.status = target
@@ -324,14 +306,7 @@ def _move(version: Version, target: str, *, by: User, comment: str = "") -> None
     if target == VersionStatus.IN_REVIEW:
         version.review_round += 1
     version.save()
-    audit(
-        actor=by,
-        action=f"version.{target}",
-        workflow=version.workflow,
-        version=version,
-        changes={"status": [old, target]},
-        comment=comment,
-    )
+    return {"status": [old, target]}
 
 
 @transaction.atomic
@@ -340,7 +315,8 @@ def version_submit(*, version: Version, by: User) -> Version:
     version = _locked(version)
     _refuse(by, version, "submit")
     spec_check(version.spec, workflow=version.workflow.slug)
-    _move(version, VersionStatus.IN_REVIEW, by=by)
+    changes = _move(version, VersionStatus.IN_REVIEW)
+    record(by=by, act="version.submit", workflow=version.workflow, version=version, changes=changes)
     return version
 
 
@@ -381,17 +357,20 @@ def version_review(*, version: Version, by: User, decision: str, comment: str = 
         decision=decision,
         comment=comment,
     )
-    audit(
-        actor=by,
-        action=f"review.{decision}",
+    changes: dict[str, list[str]] = {}
+    if decision == ReviewDecision.REQUEST_CHANGES:
+        changes = _move(version, VersionStatus.DRAFT)
+    elif approvals_count(version) >= version.workflow.required_approvals:
+        changes = _move(version, VersionStatus.APPROVED)
+    record(
+        by=by,
+        act="version.review",
         workflow=version.workflow,
         version=version,
-        comment=comment,
+        reason=comment,
+        changes=changes,
+        detail={"decision": decision},
     )
-    if decision == ReviewDecision.REQUEST_CHANGES:
-        _move(version, VersionStatus.DRAFT, by=by, comment=comment)
-    elif approvals_count(version) >= version.workflow.required_approvals:
-        _move(version, VersionStatus.APPROVED, by=by)
     return review
 
 
@@ -404,13 +383,23 @@ def version_publish(*, version: Version, by: User) -> Version:
     version = _locked(version)
     _refuse(by, version, "publish")
     spec_check(version.spec, workflow=version.workflow.slug)
+    retired = []
     for current in Version.objects.select_for_update().filter(
         workflow_id=version.workflow_id, status=VersionStatus.PUBLISHED
     ):
-        _move(current, VersionStatus.RETIRED, by=by)
+        _move(current, VersionStatus.RETIRED)
+        retired.append(current.number)
     try:
         with transaction.atomic():
-            _move(version, VersionStatus.PUBLISHED, by=by)
+            changes = _move(version, VersionStatus.PUBLISHED)
     except IntegrityError:  # pragma: no cover - the lock above makes this unreachable
         raise Conflict("Another version was published at the same time; try again.") from None
+    record(
+        by=by,
+        act="version.publish",
+        workflow=version.workflow,
+        version=version,
+        changes=changes,
+        detail={"retired": retired} if retired else None,
+    )
     return version

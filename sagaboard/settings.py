@@ -255,6 +255,7 @@ SPECTACULAR_SETTINGS = {
         "RunStatusEnum": "engine.models.RUN_STATUS_CHOICES",
         "StepStatusEnum": "engine.models.STEP_STATUS_CHOICES",
         "CallbackStatusEnum": "engine.serializers.CALLBACK_STATUSES",
+        "AuditActEnum": "designer.audit.AUDIT_ACTS",
     },
 }
 

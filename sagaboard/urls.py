@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from demo.views import LedgerApi
 from designer.api_urls import urlpatterns as designer_api
+from designer.audit_views import audit_log
 from engine.api_urls import urlpatterns as engine_api
 from engine.metrics import metrics_view
 from sagaboard.auth import TokenApi
@@ -41,6 +42,7 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("healthz", healthz, name="healthz"),
     path("workflows/", include(("designer.urls", "designer"), namespace="designer")),
+    path("audit/", audit_log, name="audit"),
     path("api/", include((api_patterns, "api"), namespace="api")),
     path("demo/", include(("demo.urls", "demo"), namespace="demo")),
     path("", include(("engine.urls", "engine"), namespace="engine")),

@@ -137,18 +137,21 @@ def test_full_lifecycle(owner, reviewer, workflow, spec):
     statuses = dict(Version.objects.values_list("number", "status"))
     assert statuses == {1: "retired", 2: "published"}
 
-    actions = list(AuditEntry.objects.order_by("id").values_list("action", flat=True))
-    assert actions[:6] == [
+    acts = list(AuditEntry.objects.order_by("id").values_list("act", flat=True))
+    assert acts[:6] == [
         "workflow.create",
         "version.create",
         "version.update",
-        "version.in_review",
-        "review.approve",
-        "version.approved",
+        "version.submit",
+        "version.review",
+        "version.publish",
     ]
-    published = AuditEntry.objects.get(action="version.published", version__number=1)
+    published = AuditEntry.objects.get(act="version.publish", version__number=1)
     assert published.changes == {"status": ["approved", "published"]}
-    assert published.actor == owner
+    assert published.actor == owner and published.actor_name == owner.username
+    # Publishing v2 retired v1: one entry says both.
+    second = AuditEntry.objects.get(act="version.publish", version__number=2)
+    assert second.detail == {"retired": [1]}
 
 
 @pytest.mark.parametrize(

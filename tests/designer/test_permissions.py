@@ -158,7 +158,7 @@ def test_permissions_put_replaces_and_is_audited(spec):
     body = client.get("/api/workflows/orders/permissions/").json()
     assert body["users"]["rita"] == ["review_workflow"]
     assert body["groups"] == {"managers": ["run_workflow", "view_workflow"]}
-    assert workflow.audit_entries.filter(action="workflow.permissions").count() == 1
+    assert workflow.audit_entries.filter(act="workflow.permissions").count() == 1
 
     # Replacing drops rita.
     client.put(
