@@ -3,8 +3,9 @@ import { defineConfig } from "vite";
 
 // One build, fixed names, so Django templates load each page's entry with {% static %}:
 // static/build/designer.js (the designer page and the review page's visual diff),
-// board.js, run.js and overview.js (the live pages, src/live/). What entries share
-// (React, React Flow) goes to chunk-*.js files that the entries import themselves.
+// board.js, run.js and overview.js (the live pages, src/live/), and audit.js (the audit
+// log, src/audit/). What entries share (React, React Flow) goes to chunk-*.js files that
+// the entries import themselves.
 // All CSS the bundles import (React Flow's, uPlot's) is one file, designer.css.
 export default defineConfig({
   plugins: [react()],
@@ -23,6 +24,7 @@ export default defineConfig({
         board: "src/live/board/main.tsx",
         run: "src/live/run/main.tsx",
         overview: "src/live/overview/main.tsx",
+        audit: "src/audit/main.tsx",
       },
       output: {
         entryFileNames: "[name].js",

@@ -1,5 +1,7 @@
 // The board's filters are a plain GET form, rendered by the server; with script,
 // a choice applies at once, and the custom time fields show only when chosen.
+import { dropEmptyFields } from "../../common/forms";
+
 export function autoSubmit(form: HTMLElement | null): void {
   if (!(form instanceof HTMLFormElement)) return;
   const period = form.elements.namedItem("period");
@@ -16,10 +18,5 @@ export function autoSubmit(form: HTMLElement | null): void {
     if (target instanceof HTMLSelectElement && target.name === "period" && target.value === "custom") return;
     form.requestSubmit();
   });
-  // Empty fields stay out of the address.
-  form.addEventListener("formdata", (event) => {
-    for (const [key, value] of [...event.formData.entries()]) {
-      if (value === "") event.formData.delete(key);
-    }
-  });
+  dropEmptyFields(form);
 }
