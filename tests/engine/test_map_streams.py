@@ -12,16 +12,21 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from engine import consumers, eventlog, services
+from engine import consumers, eventlog, hub, services
 from engine.groups import PROGRESS_TYPE
 from engine.models import Event, Run, StepRun
 from tests.engine.test_consumers import (  # noqa: F401 (redis_layer: a fixture)
+    advance,
     asynchronous,
     chain,
     db,
+    events_until,
+    frames,
     opened,
     redis_layer,
+    seqs,
     socket,
+    start,
 )
 from tests.factories import UserFactory, grant, make_published, make_workflow
 
@@ -207,3 +212,50 @@ def test_the_sweep_reads_what_a_stream_lacks_without_the_iterations_and_covers_t
     assert [
         e["seq"] for e in eventlog.events_after(str(run.pk), "orders", 0, 100, iterations=False)
     ] == [1, 2, 6, 8]
+
+
+def log_iterations(run_id: str, first: int, last: int) -> None:
+    """Iteration events logged whose publish was lost, as a worker's commit can be."""
+    at = timezone.now()
+    Event.objects.bulk_create(
+        Event(
+            run_id=run_id, seq=seq, type="step.succeeded", step_id="s1", at=at, data={"index": seq}
+        )
+        for seq in range(first, last + 1)
+    )
+    Run.objects.filter(pk=run_id).update(last_seq=last, updated_at=at)
+
+
+@asynchronous
+async def test_the_sweep_sends_no_iteration_event_and_moves_each_socket_past_them(monkeypatch):
+    monkeypatch.setattr(hub._Hub, "SWEEP_EVERY", 0.2)
+    monkeypatch.setattr(hub._Hub, "SWEEP_SETTLE", 0.0)
+    viewer = await db(UserFactory)(username="vera")
+    orders = await db(make_workflow)("orders")
+    await db(make_published)(orders, chain())
+    await db(grant)(viewer, orders, "view_workflow")
+    fills: list[tuple[Any, ...]] = []
+    real_fill = consumers.StreamConsumer._fill
+
+    async def fill(self, *args: Any, **kwargs: Any) -> list[dict]:
+        fills.append(args)
+        return await real_fill(self, *args, **kwargs)
+
+    monkeypatch.setattr(consumers.StreamConsumer, "_fill", fill)
+    run_id = await db(start)(orders)  # seq 1, 2
+    board = await opened(await socket("/ws/board/", viewer))
+    assert (await frames(board, lambda seen: bool(seen)))[0]["type"] == "snapshot"
+    page = await opened(await socket(f"/ws/runs/{run_id}/?after=2", viewer))
+    await db(log_iterations)(run_id, 3, 40)
+    # The page's cursor moves past them; the board hears nothing of them.
+    moved = await frames(page, lambda seen: bool(seen), timeout=5)
+    assert moved == [{"type": PROGRESS_TYPE, "run": run_id, "seq": 40, "maps": {}}]
+    assert await board.receive_nothing(0.6)
+    # The next events follow on both, with no gap to fill: the sweep covered it.
+    last = await db(advance)(run_id)
+    assert seqs(await events_until(page, run_id, last), run_id) == [41, 42]
+    assert seqs(await events_until(board, run_id, last), run_id) == [41, 42]
+    assert fills == []
+    assert await page.receive_nothing(0.6)  # and the sweep does not come back to them
+    await board.disconnect()
+    await page.disconnect()
