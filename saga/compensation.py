@@ -3,9 +3,11 @@ step that owes it, in reverse order of the graph, each retried with its own poli
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from saga.commands import ScheduleCompensationRetry, StartCompensation
 from saga.draft import ABANDONED_COMPENSATING, Draft, split
-from saga.state import Key
+from saga.state import Key, StepState
 from saga.vocabulary import OWES_COMPENSATION, EventType, RunStatus, StepStatus
 
 __all__ = [
@@ -56,6 +58,20 @@ def begin_compensation(d: Draft) -> None:
                 d.fail((step_id, index), ABANDONED_COMPENSATING, abandoned=True)
 
 
+def owed(iteration: StepState) -> bool:
+    """An iteration of a map to be compensated: one that succeeded, or one given up on
+    unsure of what it began (a child run its lost worker may have started)."""
+    return iteration.status is S.SUCCEEDED or (
+        iteration.status is S.FAILED and iteration.outcome_unknown
+    )
+
+
+def any_unsure(iterations: Mapping[int, StepState]) -> bool:
+    """Whether an iteration was given up on unsure of what it began and is yet to be
+    compensated (the shell loads every failed iteration of a map that compensates)."""
+    return any(it.status is S.FAILED and it.outcome_unknown for it in iterations.values())
+
+
 def owes_compensation(d: Draft, step_id: Key) -> bool:
     """Whether the step (or iteration) has a compensation it still owes; a map, while any
     of its iterations does; a step given up on unsure of what it began, as a succeeded one."""
@@ -66,7 +82,9 @@ def owes_compensation(d: Draft, step_id: Key) -> bool:
     if sdef.fans_out and not isinstance(step_id, tuple):
         if step.status not in _MAP_OWES or step.fan is None:
             return False
-        return d.fan(step_id).count(S.SUCCEEDED, S.COMPENSATING, S.COMPENSATION_FAILED) > 0
+        fan = d.fan(step_id)
+        owing = fan.count(S.SUCCEEDED, S.COMPENSATING, S.COMPENSATION_FAILED)
+        return owing > 0 or any_unsure(fan.iterations)
     return step.status in OWES_COMPENSATION or (step.status is S.FAILED and step.outcome_unknown)
 
 

@@ -220,9 +220,9 @@ class Draft:
         )
 
     def fail(self, step_id: Key, error: str, *, unsure: bool = False, **data: Any) -> None:
-        """The step failed for good; ``unsure``: without knowing what its last attempt began,
-        for a kind that undoes it all the same (see ``StepState.outcome_unknown``; a map's
-        iterations are compensated by the rules of :mod:`saga.fan`, which do not ask)."""
+        """The step (or iteration) failed for good; ``unsure``: without knowing what its
+        last attempt began, for a kind that undoes it all the same (see
+        ``StepState.outcome_unknown``)."""
         step = self.move(
             step_id,
             StepStatus.FAILED,
@@ -230,9 +230,7 @@ class Draft:
             deadline_at=None,
             due_at=None,
             finished_at=self.now,
-            outcome_unknown=unsure
-            and not isinstance(step_id, tuple)
-            and self.kind(step_id).undone_when_unsure,
+            outcome_unknown=unsure and self.kind(step_id).undone_when_unsure,
         )
         self.emit(EventType.STEP_FAILED, step_id, StepStatus.FAILED, step.attempt, error, **data)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from saga.compensation import start_compensation
+from saga.compensation import any_unsure, owed, start_compensation
 from saga.draft import ABANDONED_CANCELLED, ABANDONED_COMPENSATING, Draft, FanWork
 from saga.forward import after_failure, start_attempt
 from saga.happenings import (
@@ -133,7 +133,7 @@ def _backward(d: Draft, step_id: str) -> None:
                 d, (step_id, index), iteration.compensation_attempt + 1, new_round=True
             )
             busy += 1
-    if busy or fan.count(S.SUCCEEDED):
+    if busy or fan.count(S.SUCCEEDED) or any_unsure(fan.iterations):
         return
     if fan.count(S.COMPENSATION_FAILED):
         first = _first(fan, S.COMPENSATION_FAILED)
@@ -166,7 +166,5 @@ def _first(fan: FanWork, status: StepStatus) -> int:
 def _next_to_compensate(fan: FanWork, room: int) -> list[int]:
     if room <= 0:
         return []
-    ready = sorted(
-        (i for i, it in fan.iterations.items() if it.status is S.SUCCEEDED), reverse=True
-    )
+    ready = sorted((i for i, it in fan.iterations.items() if owed(it)), reverse=True)
     return ready[:room]

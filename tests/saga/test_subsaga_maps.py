@@ -5,6 +5,7 @@ map asks each succeeded iteration's child, highest index first."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from saga import (
@@ -19,6 +20,7 @@ from saga import (
     StartStep,
     StepFailed,
     StepSucceeded,
+    StepTimedOut,
     StepWaiting,
     decide,
     definition_from_spec,
@@ -48,8 +50,8 @@ SPEC: dict[str, Any] = {
 
 
 class Run:
-    def __init__(self, items: int) -> None:
-        self.state: RunState = initial_state(definition_from_spec(SPEC))
+    def __init__(self, items: int, spec: dict[str, Any] = SPEC) -> None:
+        self.state: RunState = initial_state(definition_from_spec(spec))
         self.now = T0
         self.apply(RunStarted())
         self.last = self.apply(ItemsEvaluated("pays", items))
@@ -138,3 +140,36 @@ def test_the_simulation_runs_a_child_saga_map() -> None:
     assert happy.state.status == "completed"
     failing = simulate(definition, "pays", input={"lines": [1, 2, 3]})
     assert failing.state.status == "compensated"
+
+
+def test_an_iteration_given_up_on_after_its_worker_was_lost_has_its_child_undone() -> None:
+    # Iteration 1's worker may have started its child before it was lost: the attempt
+    # times out, and with no attempt left the iteration fails unsure of what it began.
+    # Its child is asked to undo itself with the others', highest index first.
+    once = copy.deepcopy(SPEC)
+    once["steps"][0]["do"]["retry"] = {"max_attempts": 1}
+    run = Run(3, once)
+    run.complete(0, {"charge": "c-0"})
+    run.apply(StepTimedOut("pays", 1, 1))
+    assert run.iteration(1).status == "failed" and run.iteration(1).outcome_unknown
+    decision = run.complete(2, {"charge": "c-2"})
+    assert run.state.status == "compensating"
+    assert [c.index for c in decision.commands if isinstance(c, StartCompensation)] == [2, 1]
+    decision = run.apply(CompensationSucceeded("pays", 1, 2))
+    assert [c.index for c in decision.commands if isinstance(c, StartCompensation)] == [0]
+    run.apply(CompensationSucceeded("pays", 1, 1))  # found no child, or undid it
+    assert run.iteration(1).status == "compensated"
+    assert run.state.steps["pays"].status == "compensating"
+    run.apply(CompensationSucceeded("pays", 1, 0))
+    assert run.state.steps["pays"].status == "compensated"
+    assert run.state.status == "compensated"
+
+
+def test_an_iteration_whose_child_was_compensated_owes_nothing_more() -> None:
+    run = Run(2)
+    run.complete(0, {"charge": "c-0"})
+    run.apply(StepWaiting("pays", 1, 1))
+    error = "the child run was compensated"
+    decision = run.apply(CallbackCompleted("pays", 1, False, error=error, retryable=False, index=1))
+    assert not run.iteration(1).outcome_unknown
+    assert [c.index for c in decision.commands if isinstance(c, StartCompensation)] == [0]
