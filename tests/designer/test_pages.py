@@ -375,7 +375,7 @@ def test_full_cycle_through_pages(client: Client, alice: User, bob: User) -> Non
     assert status_of(workflow, 2) == VersionStatus.PUBLISHED
     detail = text(author.get(wf()))
     assert "badge-retired" in detail and "badge-published" in detail
-    assert "version.published" in detail
+    assert "version.publish" in detail and "retired" in detail
 
 
 def test_author_sees_four_eyes_message_instead_of_the_form(
