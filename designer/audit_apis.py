@@ -4,8 +4,11 @@ and ``GET /api/audit/csv/`` (every entry the same filters match, as CSV, streame
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -19,7 +22,7 @@ from rest_framework.views import APIView
 
 from common.api import page_of
 from designer.audit import AUDIT_ACTS
-from designer.audit_log import AUDIT_ORDERING, audit_entries, audit_filters, csv_lines
+from designer.audit_log import AUDIT_ORDERING, audit_entries, audit_filters, csv_chunks
 from designer.models import AuditEntry
 
 
@@ -125,6 +128,15 @@ class AuditListApi(APIView):
         return Response(audit_page(request))
 
 
+async def _one_at_a_time(chunks: Iterator[str]) -> AsyncIterator[str]:
+    """``chunks`` for an ASGI server, read one at a time in the request's thread (where its
+    database connection is): given a plain iterator, Django's ASGI handler would read it
+    whole before sending any of it."""
+    following = sync_to_async(lambda: next(chunks, None), thread_sensitive=True)
+    while (chunk := await following()) is not None:
+        yield chunk
+
+
 class CsvRenderer(BaseRenderer):
     """Lets a client ask for ``Accept: text/csv``; the view streams the CSV itself, so this
     only renders a refusal (a 400's ``{detail, errors}``), as JSON text."""
@@ -154,7 +166,10 @@ class AuditCsvApi(APIView):
         (columns: at, actor, act, workflow, run, bulk, version, step, index, reason,
         changes, detail), streamed."""
         entries = audit_entries(request.user, audit_filters(request.query_params))
-        response = StreamingHttpResponse(csv_lines(entries), content_type="text/csv")
+        chunks = csv_chunks(entries)
+        asgi = isinstance(request._request, ASGIRequest)
+        content = _one_at_a_time(chunks) if asgi else chunks
+        response = StreamingHttpResponse(content, content_type="text/csv")
         name = f"sagaboard-audit-{timezone.now():%Y%m%d-%H%M%S}.csv"
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response

@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from django.db.models import QuerySet
@@ -29,7 +30,7 @@ __all__ = [
     "AuditFilters",
     "audit_entries",
     "audit_filters",
-    "csv_lines",
+    "csv_chunks",
 ]
 
 #: Newest first; the id makes the order total, so a cursor never skips or repeats one.
@@ -133,10 +134,12 @@ class _Line:
         return line
 
 
-def csv_lines(entries: QuerySet[AuditEntry]) -> Iterator[str]:
-    """``entries`` as CSV, a header then a line each, read from the database a chunk at a
-    time: an export of the whole log never holds it in memory."""
+def csv_chunks(entries: QuerySet[AuditEntry]) -> Iterator[str]:
+    """``entries`` as CSV, a header then a line each, in pieces of up to ``CSV_CHUNK`` lines
+    read from the database as they are asked for: an export of the whole log never holds
+    it in memory."""
     writer = csv.writer(_Line())
     yield writer.writerow(CSV_COLUMNS)
-    for entry in entries.iterator(chunk_size=CSV_CHUNK):
-        yield writer.writerow(_row(entry))
+    rows = entries.iterator(chunk_size=CSV_CHUNK)
+    while chunk := [writer.writerow(_row(entry)) for entry in islice(rows, CSV_CHUNK)]:
+        yield "".join(chunk)

@@ -8,16 +8,19 @@ import copy
 import csv
 import io
 import json
+import warnings
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.test import Client
+from asgiref.sync import async_to_sync
+from django.test import AsyncClient, Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from designer import services
 from designer.audit import AUDIT_ACTS, record
+from designer.audit_log import CSV_CHUNK
 from designer.models import AuditEntry
 from tests.conftest import SPEC
 from tests.factories import GroupFactory, UserFactory, grant, make_workflow
@@ -271,3 +274,25 @@ def test_the_workflow_page_links_to_its_log_and_keeps_its_own_history(alice, ord
     page = client.get("/workflows/orders/").content.decode()
     assert 'href="/audit/?workflow=orders"' in page
     assert "workflow.create" in page and "act.skip" not in page
+
+
+def test_an_asgi_server_is_sent_the_csv_a_chunk_at_a_time(alice, orders):
+    """Under ASGI (production), the export is an async iterator: given a plain one, Django
+    would read every entry into memory before sending the first byte."""
+    AuditEntry.objects.bulk_create(
+        AuditEntry(act="act.cancel", actor_name="alice", workflow=orders, reason=f"r{n}")
+        for n in range(CSV_CHUNK * 2 + 1)
+    )
+    client = AsyncClient()
+    async_to_sync(client.aforce_login)(alice)
+
+    async def export() -> tuple[Any, list[bytes]]:
+        response = await client.get("/api/audit/csv/")
+        return response, [chunk async for chunk in response.streaming_content]
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="StreamingHttpResponse must consume")
+        response, chunks = async_to_sync(export)()
+    assert response.status_code == 200 and response.is_async
+    assert len(chunks) == 4  # the header, then the entries a chunk at a time
+    assert len(b"".join(chunks).decode().splitlines()) == CSV_CHUNK * 2 + 2
