@@ -22,6 +22,10 @@ class WorkflowCreateSerializer(serializers.Serializer):
 
 class WorkflowSerializer(serializers.ModelSerializer):
     published_version = serializers.SerializerMethodField()
+    search_attributes = serializers.SerializerMethodField(
+        help_text="the names of the search attributes its published version declares, "
+        "sorted (the run list's attr.<name>= filters)"
+    )
     perms = serializers.SerializerMethodField()
     acts = serializers.SerializerMethodField()
 
@@ -33,6 +37,7 @@ class WorkflowSerializer(serializers.ModelSerializer):
             "description",
             "required_approvals",
             "published_version",
+            "search_attributes",
             "created_at",
             "updated_at",
             "perms",
@@ -42,6 +47,12 @@ class WorkflowSerializer(serializers.ModelSerializer):
     def get_published_version(self, obj: Workflow) -> int | None:
         published = obj.published_version
         return published.number if published else None
+
+    def get_search_attributes(self, obj: Workflow) -> list[str]:
+        published = obj.published_version
+        search = published.spec.get("search") if published else None
+        # Sorted: the spec is stored as jsonb, which keeps no order of keys.
+        return sorted(search) if isinstance(search, dict) else []
 
     def get_perms(self, obj: Workflow) -> list[str]:
         return user_perms(self.context["request"].user, obj)

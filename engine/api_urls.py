@@ -1,7 +1,7 @@
 from django.urls import path
 
 import saga
-from engine import apis
+from engine import apis, view_apis
 
 #: An act's route: ``runs/{id}/<act>/`` (``run-<act>``), or on a step
 #: ``runs/{id}/steps/{step}/<act>/`` (``step-<act>``), one per act of saga.ACTS; and the
@@ -39,4 +39,6 @@ urlpatterns = [
     ),
     *act_patterns,
     path("callbacks/<str:token>/", apis.CallbackApi.as_view(), name="callback"),
+    path("views/", view_apis.SavedViewListApi.as_view(), name="view-list"),
+    path("views/<int:view_id>/", view_apis.SavedViewDetailApi.as_view(), name="view-detail"),
 ]

@@ -125,11 +125,29 @@ class RunListApi(APIView):
                 description="created: newest first (default); stuck: only the runs stuck "
                 "now, the longest stuck first",
             ),
+            OpenApiParameter(
+                "q",
+                OpenApiTypes.STR,
+                description="a run id or a prefix of one (4 hex digits or more), an "
+                "idempotency key, a search attribute's value or a prefix of one (3 characters "
+                "or more), or words of a step's error",
+            ),
+            OpenApiParameter(
+                "step",
+                OpenApiTypes.STR,
+                description="runs with this step failed, retrying or compensation_failed now",
+            ),
+            OpenApiParameter(
+                "error", OpenApiTypes.STR, description="words of a step's error, every one"
+            ),
             OpenApiParameter("page_size", OpenApiTypes.INT),
             OpenApiParameter("cursor", OpenApiTypes.STR, description="from a page's next link"),
         ],
         responses=page_of(RunListItemSerializer, counted=False),
         operation_id="runs_list",
+        description="Runs the user may see, newest first (or the stuck ones, longest stuck "
+        "first). Besides the parameters below, `attr.<name>=<value>` keeps the runs whose "
+        "search attribute `<name>` is exactly `<value>`; several are ANDed.",
     )
     def get(self, request: Request) -> Response:
         filters = run_filters(request.query_params)

@@ -67,6 +67,9 @@ class Run(models.Model):
     )
     parent_step = models.CharField(max_length=64, blank=True)
     parent_index = models.PositiveIntegerField(null=True, blank=True)
+    # Its search attributes, {name: value} as its start evaluated them, for display; the
+    # rows of SearchAttribute are what filters look them up by.
+    search = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -99,6 +102,13 @@ class Run(models.Model):
                 condition=models.Q(parent_run__isnull=False),
                 name="run_parent",
             ),
+            # q= finds a run by its idempotency key in any workflow; the unique constraint
+            # above leads with the workflow, so it cannot.
+            models.Index(
+                fields=["idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="run_idempotency_key",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -107,6 +117,14 @@ class Run(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in vocabulary.TERMINAL
+
+
+#: The step statuses ``step=`` finds a run by: where it fails now, or is held up.
+STEP_FAILING = (
+    vocabulary.StepStatus.FAILED,
+    vocabulary.StepStatus.RETRYING,
+    vocabulary.StepStatus.COMPENSATION_FAILED,
+)
 
 
 class StepRun(models.Model):
@@ -163,6 +181,13 @@ class StepRun(models.Model):
                 fields=["status", "deadline_at"],
                 condition=models.Q(deadline_at__isnull=False),
                 name="steprun_deadline",
+            ),
+            # step=: the runs failing at a step now. (error= and q= read the words of the
+            # error through a GIN index that migration 0012 makes on PostgreSQL.)
+            models.Index(
+                fields=["step_id", "run"],
+                condition=models.Q(status__in=STEP_FAILING),
+                name="steprun_failing",
             ),
             # Child saga steps waiting for their child, or compensating it: where the
             # reconciler starts when it looks for a child's end whose message was lost.
@@ -288,3 +313,57 @@ class ReconcilerTally(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.count}"
+
+
+class SearchAttribute(models.Model):
+    """One search attribute of a run, as its start evaluated it: what ``attr.<name>=`` and
+    ``q=`` look runs up by. Written with the run, in its insert transaction; never changed."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # No index of its own: a workflow with runs is never deleted (Run.workflow protects it).
+    workflow = models.ForeignKey(
+        Workflow, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    name = models.CharField(max_length=32)
+    value = models.CharField(max_length=200)
+
+    class Meta:
+        constraints = [
+            # Also what deleting a run (CASCADE) finds its rows by.
+            models.UniqueConstraint(fields=["run", "name"], name="search_attribute_unique"),
+        ]
+        indexes = [
+            # An exact value and a prefix of one (LIKE 'abc%': the pattern operator class
+            # compares by bytes, whatever the database's collation), with the run and its
+            # workflow beside it so the lookup reads no table row.
+            models.Index(
+                fields=["value", "name"],
+                opclasses=["varchar_pattern_ops", "varchar_ops"],
+                include=["workflow", "run"],
+                name="search_attribute_value",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id} {self.name}={self.value}"
+
+
+class SavedView(models.Model):
+    """A run list's filter saved under a name: private to its owner, or shared with everyone
+    who may see every workflow it names (everyone signed in, when it names none)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=100)
+    # The run list's query parameters, {name: value}, as GET /api/runs/ takes them.
+    filter = models.JSONField(default=dict, blank=True)
+    shared = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="saved_view_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

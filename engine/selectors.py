@@ -20,6 +20,7 @@ from common.people import Visitor
 from designer.access import visible_workflows, workflow_access
 from designer.models import Workflow
 from engine.models import Event, Iteration, Run, StepRun
+from engine.search import Finding, finding_filters, run_id_range, runs_found
 from saga.vocabulary import FAILED_FOR_GOOD, EventType, RunStatus, StepStatus
 
 
@@ -52,6 +53,8 @@ class RunFilters:
     order: str = "created"
     #: False: leave out child runs (those a child saga step started).
     children: bool = True
+    #: attr.<name>=, q=, step=, error= (engine/search.py).
+    finding: Finding = Finding()
 
 
 def _bad(field: str, message: str) -> InvalidInput:
@@ -87,8 +90,9 @@ def _moment(field: str, value: str | None) -> datetime | None:
 
 def run_filters(params: Mapping[str, str]) -> RunFilters:
     """Parse ``workflow``, ``status`` (each comma-separated), ``since``, ``until`` (ISO 8601,
-    on the creation time: since inclusive, until exclusive), ``order`` and ``children``
-    (``false`` leaves child runs out); 400 on nonsense."""
+    on the creation time: since inclusive, until exclusive), ``order``, ``children``
+    (``false`` leaves child runs out), and the search filters (``attr.<name>``, ``q``,
+    ``step``, ``error``: :func:`engine.search.finding_filters`); 400 on nonsense."""
     statuses = _split(params.get("status"))
     unknown = [s for s in statuses if s not in RUN_STATUSES]
     if unknown:
@@ -103,7 +107,13 @@ def run_filters(params: Mapping[str, str]) -> RunFilters:
     if children not in ("true", "false"):
         raise _bad("children", "true or false")
     return RunFilters(
-        _split(params.get("workflow")), statuses, since, until, order, children == "true"
+        _split(params.get("workflow")),
+        statuses,
+        since,
+        until,
+        order,
+        children == "true",
+        finding_filters(params),
     )
 
 
@@ -130,6 +140,8 @@ def runs_filtered(user: Visitor, filters: RunFilters) -> QuerySet[Run]:
         # "IS NOT NULL" too made the planner guess 40 rows where there were 2,000, and
         # sort them all instead of reading run_stuck in order (bench/board.py).
         runs = runs.filter(status=RunStatus.STUCK)
+    if filters.finding != Finding():
+        runs = runs_found(runs, filters.finding)
     return with_stuck_step(runs)
 
 
@@ -173,24 +185,15 @@ def run_access(user: Visitor, run_id: Any, perm: str = "view_workflow") -> Run:
     return run
 
 
-#: The fewest hex digits of a run id taken for the whole of it (the board shows eight).
-RUN_PREFIX_MIN = 4
-_HEX = frozenset("0123456789abcdef")
-
-
 def run_by_prefix(user: Visitor, prefix: str) -> uuid.UUID | None:
     """The id of the one run ``user`` may see whose id starts with ``prefix`` (as written,
     with or without its dashes); None when no visible run or more than one does. Runs the
     user may not see are never counted, so the answer says nothing of them."""
-    digits = prefix.strip().lower().replace("-", "")
-    if not RUN_PREFIX_MIN <= len(digits) <= 32 or not set(digits) <= _HEX:
+    span = run_id_range(prefix)
+    if span is None:
         return None
-    # A range of the primary key (its index), not a text match on every id: ids order
-    # as their hex digits do, in PostgreSQL's uuid and in SQLite's char(32) alike.
-    low, high = uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
-    found = list(
-        visible_runs(user).filter(pk__gte=low, pk__lte=high).values_list("pk", flat=True)[:2]
-    )
+    # A range of the primary key (its index), not a text match on every id.
+    found = list(visible_runs(user).filter(pk__range=span).values_list("pk", flat=True)[:2])
     return found[0] if len(found) == 1 else None
 
 

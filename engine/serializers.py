@@ -124,6 +124,11 @@ class RunSummarySerializer(serializers.ModelSerializer):
     workflow = serializers.CharField(source="workflow.slug")
     version = serializers.IntegerField(source="version.number")
     started_by = serializers.CharField(source="started_by.get_username", default=None)
+    search = serializers.DictField(
+        child=serializers.CharField(),
+        help_text="the run's search attributes, {name: value}, as its start evaluated them "
+        "(one whose value was missing or empty is left out)",
+    )
 
     class Meta:
         model = Run
@@ -140,6 +145,7 @@ class RunSummarySerializer(serializers.ModelSerializer):
             "finished_at",
             "stuck_since",
             "last_seq",
+            "search",
         ]
 
     def get_fields(self) -> dict[str, Any]:

@@ -32,10 +32,12 @@ from engine.answers import decide_answered
 from engine.claims import spend_callback_token, step_for_token
 from engine.eventlog import stream_messages
 from engine.models import Run, StepRun
+from engine.search import run_search, search_store
 from engine.store import (
     Writes,
     append_events,
     definition_for,
+    definition_for_version,
     insert_steps,
     lock_run,
     new_rows,
@@ -289,6 +291,7 @@ def run_start(
     if version is None:
         raise Conflict(f"Workflow {workflow.slug} has no published version to run.")
     _check_input(version.spec, input)
+    attributes = run_search(definition_for_version(version.pk).search, input)
     try:
         with transaction.atomic():
             run_id = uuid.uuid4()
@@ -303,7 +306,9 @@ def run_start(
                 parent_run_id=parent[0] if parent else None,
                 parent_step=parent[1] if parent else "",
                 parent_index=parent_index if parent else None,
+                search=attributes,
             )
+            search_store(run)
             definition = definition_for(run)
             created = new_rows(run, definition, version.spec["steps"])
             insert_steps(created)

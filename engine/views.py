@@ -35,6 +35,7 @@ from designer.views import page, render_workflow
 from engine import services, stats
 from engine.apis import RunPagination, run_body, run_list_page
 from engine.eventlog import run_events
+from engine.search import ATTR, FINDING_PARAMS, finding_query
 from engine.selectors import RunFilters, run_access, run_by_prefix, run_filters
 from saga.vocabulary import OPEN, RunStatus
 
@@ -72,8 +73,9 @@ def _board_query(request: HttpRequest) -> dict[str, str]:
     """The board's query string as the API's filters: a period stands for its ``since``."""
     query = {
         key: request.GET.get(key, "")
-        for key in ("workflow", "status", "since", "until", "children")
+        for key in ("workflow", "status", "since", "until", "children", *FINDING_PARAMS)
     }
+    query.update({key: request.GET.get(key, "") for key in request.GET if key.startswith(ATTR)})
     hours = {value: h for value, _, h in BOARD_PERIODS}.get(request.GET.get("period", ""))
     if hours is not None:
         query["since"] = (timezone.now() - timedelta(hours=hours)).isoformat()
@@ -99,7 +101,10 @@ def board(request: HttpRequest) -> HttpResponse:
         filters = RunFilters()
     workflows = list(visible_workflows(request.user).order_by("name").values("slug", "name"))
     stuck = RunFilters(
-        workflows=filters.workflows, order=RunStatus.STUCK, children=filters.children
+        workflows=filters.workflows,
+        order=RunStatus.STUCK,
+        children=filters.children,
+        finding=filters.finding,
     )
     config = {
         "api": reverse("api:run-list"),
@@ -113,6 +118,7 @@ def board(request: HttpRequest) -> HttpResponse:
             "since": filters.since.isoformat() if filters.since else "",
             "until": filters.until.isoformat() if filters.until else "",
             "children": "" if filters.children else "false",
+            **finding_query(filters.finding),
         },
         "page_size": RunPagination.page_size,
         "runs": _page(request, filters, RunPagination.page_size),
@@ -127,7 +133,10 @@ def board(request: HttpRequest) -> HttpResponse:
         "chosen": {
             key: request.GET.get(key, "")
             for key in ("workflow", "status", "period", "since", "until", "children")
-        },
+        }
+        | {key: query[key] for key in FINDING_PARAMS},
+        # Kept as they came (a saved view's link): the form sends them again.
+        "chosen_attrs": [(key, value) for key, value in query.items() if key.startswith(ATTR)],
     }
     return render(request, "engine/board.html", context, status=400 if problem else 200)
 

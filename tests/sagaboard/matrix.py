@@ -139,6 +139,10 @@ START_RUN = on_workflow("run_workflow")
 OPERATE_RUN = on_workflow("operate_workflow")
 DECIDE_APPROVAL = on_workflow("view_workflow", allowed=lambda p: p in IN_GATE_GROUP)
 MANAGE_PERMISSIONS = on_workflow("view_workflow", allowed=lambda p: p in {"owner", "staff"})
+#: A saved view shared by "orders"' owner, naming "orders": seen by whoever sees "orders",
+#: deleted by its owner and staff only.
+SEE_VIEW = READ
+DELETE_VIEW = on_workflow("view_workflow", allowed=lambda p: p in {"owner", "staff"})
 SIGNED_IN = answers(OK, anonymous=LOGIN)
 ANYONE = answers(OK)
 #: Creating workflows needs staff or the global designer.add_workflow, which no role holds.
@@ -198,6 +202,7 @@ MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
     "engine:run": {"get": READ},
     "engine:run-prefix": {"get": READ},  # a redirect to the run it names
     "engine:workflow-overview": {"get": READ},
+    "audit": {"get": SIGNED_IN},  # the audit log: entries of visible workflows only
     # Demo
     "demo:traffic": {"get": CONTROL_TRAFFIC, "post": CONTROL_TRAFFIC},
     # The demo participants stand for outside services: they know no Sagaboard user.
@@ -230,6 +235,9 @@ MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
     "api:run-start": {"post": START_RUN},
     "api:workflow-stats": {"get": READ},
     "api:run-list": {"get": SIGNED_IN},  # lists only runs of visible workflows
+    # API: the audit log lists only entries of visible workflows (staff: all)
+    "api:audit": {"get": SIGNED_IN},
+    "api:audit-csv": {"get": SIGNED_IN},
     "api:run-detail": {"get": READ},
     "api:run-events": {"get": READ},
     "api:run-compensate": {"post": OPERATE_RUN},
@@ -242,6 +250,9 @@ MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
     "api:step-approve": {"post": DECIDE_APPROVAL},
     "api:step-reject": {"post": DECIDE_APPROVAL},
     "api:callback": {"post": CALLBACK_UNKNOWN_TOKEN},
+    # API: saved views
+    "api:view-list": {"get": SIGNED_IN, "post": SIGNED_IN},  # lists only what each user sees
+    "api:view-detail": {"get": SEE_VIEW, "delete": DELETE_VIEW},
     # WebSockets
     "ws:ws/board/": {"websocket": WATCH_ALL},  # carries only the runs of visible workflows
     "ws:ws/workflows/<str:slug>/": {"websocket": WATCH},

@@ -33,7 +33,7 @@ import saga
 from designer import services as designer_services
 from designer.models import Workflow
 from engine import services as engine_services
-from engine.models import Run
+from engine.models import Run, SavedView
 from sagaboard.asgi import application
 from tests.engine.test_consumers import ORIGIN
 from tests.factories import GroupFactory, UserFactory, grant, make_published, make_workflow
@@ -123,6 +123,7 @@ API_BODIES: dict[str, dict[str, Any]] = {
     "api:step-approve": COMMENT,
     "api:step-reject": COMMENT,
     "api:callback": {"status": "succeeded"},
+    "api:view-list": {"name": "Made by the matrix", "filter": {"workflow": "orders"}},
 }
 #: Form bodies of page writes.
 FORM_BODIES: dict[str, dict[str, Any]] = {
@@ -196,6 +197,9 @@ def build_world() -> dict[str, Any]:
     engine_services.run_apply(mapped.pk, saga.StepFailed("pack", 1, "down", False, index=0))
     engine_services.run_apply(mapped.pk, saga.StepSucceeded("pack", 1, {}, index=1))
     assert Run.objects.get(pk=mapped.pk).status == "stuck"
+    view = SavedView.objects.create(
+        owner=users["owner"], name="Stuck orders", filter={"workflow": "orders"}, shared=True
+    )
 
     return {
         "users": {p: u.pk for p, u in users.items()},
@@ -217,6 +221,7 @@ def build_world() -> dict[str, Any]:
             "group_id": managers.pk,
             "content_type_id": ContentType.objects.get_for_model(Workflow).pk,
             "url": "no-such-page/",
+            "view_id": view.pk,
         },
         # Acts that need a run in another state than waiting at its gate.
         "overrides": {
