@@ -22,6 +22,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/audit/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The audit log, newest first: every act on a run, bulk act, review, publication and
+         *     permission change on the workflows you may see (staff: all).
+         */
+        get: operations["audit_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/audit/csv/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The audit log's entries that the filters match, all of them, newest first, as CSV
+         *     (columns: at, actor, act, workflow, run, bulk, version, step, index, reason,
+         *     changes, detail), streamed.
+         */
+        get: operations["audit_csv"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/token/": {
         parameters: {
             query?: never;
@@ -132,6 +173,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Runs the user may see, newest first (or the stuck ones, longest stuck first). Besides the parameters below, `attr.<name>=<value>` keeps the runs whose search attribute `<name>` is exactly `<value>`; several are ANDed. */
         get: operations["runs_list"];
         put?: never;
         post?: never;
@@ -362,6 +404,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/views/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The user's own views and the shared ones they may see, by name. */
+        get: operations["views_list"];
+        put?: never;
+        /**
+         * @description Save a run list's filter as a view; shared, it is seen by everyone who may see
+         *     every workflow it names.
+         */
+        post: operations["views_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/views/{view_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["views_retrieve"];
+        put?: never;
+        post?: never;
+        /** @description Delete a view: its owner or staff only. */
+        delete: operations["views_destroy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/workflows/": {
         parameters: {
             query?: never;
@@ -566,6 +646,55 @@ export interface components {
             name: string;
             description: string;
         };
+        /**
+         * @description * `act.retry` - act.retry
+         *     * `act.skip` - act.skip
+         *     * `act.compensate` - act.compensate
+         *     * `act.cancel` - act.cancel
+         *     * `act.approve` - act.approve
+         *     * `act.reject` - act.reject
+         *     * `bulk.create` - bulk.create
+         *     * `bulk.approve` - bulk.approve
+         *     * `bulk.cancel` - bulk.cancel
+         *     * `version.submit` - version.submit
+         *     * `version.review` - version.review
+         *     * `version.publish` - version.publish
+         *     * `version.canary_started` - version.canary_started
+         *     * `version.promoted` - version.promoted
+         *     * `version.rolled_back` - version.rolled_back
+         *     * `workflow.permissions` - workflow.permissions
+         *     * `alert.fired` - alert.fired
+         *     * `alert.resolved` - alert.resolved
+         * @enum {string}
+         */
+        AuditActEnum: "act.retry" | "act.skip" | "act.compensate" | "act.cancel" | "act.approve" | "act.reject" | "bulk.create" | "bulk.approve" | "bulk.cancel" | "version.submit" | "version.review" | "version.publish" | "version.canary_started" | "version.promoted" | "version.rolled_back" | "workflow.permissions" | "alert.fired" | "alert.resolved";
+        /**
+         * @description One act: when, who (null: Sagaboard itself), what, on which workflow (and run, bulk
+         *     act, version), and why. ``detail`` holds what else it says: ``step`` and ``index`` of
+         *     an act on a step or a map's iteration, a review's ``decision``, the versions a
+         *     publication ``retired``; ``changes`` the fields it changed, ``{field: [old, new]}``.
+         */
+        AuditEntry: {
+            readonly id: number;
+            /** Format: date-time */
+            at: string;
+            readonly actor: string | null;
+            act: components["schemas"]["AuditActEnum"];
+            readonly workflow: string | null;
+            readonly workflow_name: string | null;
+            /** Format: uuid */
+            run: string | null;
+            /** Format: uuid */
+            bulk: string | null;
+            readonly version: number | null;
+            reason: string;
+            changes: {
+                [key: string]: unknown;
+            };
+            detail: {
+                [key: string]: unknown;
+            };
+        };
         AuthToken: {
             readonly token: string;
         };
@@ -739,6 +868,13 @@ export interface components {
         };
         /** @enum {unknown} */
         NullEnum: null;
+        PaginatedAuditEntryList: {
+            /** Format: uri */
+            next: string | null;
+            /** Format: uri */
+            previous: string | null;
+            results: components["schemas"]["AuditEntry"][];
+        };
         PaginatedRunListItemList: {
             /** Format: uri */
             next: string | null;
@@ -834,6 +970,10 @@ export interface components {
             /** Format: date-time */
             stuck_since?: string | null;
             last_seq?: number;
+            /** @description the run's search attributes, {name: value}, as its start evaluated them (one whose value was missing or empty is left out) */
+            search: {
+                [key: string]: string;
+            };
             input?: unknown;
             output?: unknown;
             output_error?: string;
@@ -866,6 +1006,10 @@ export interface components {
             /** Format: date-time */
             stuck_since?: string | null;
             last_seq?: number;
+            /** @description the run's search attributes, {name: value}, as its start evaluated them (one whose value was missing or empty is left out) */
+            search: {
+                [key: string]: string;
+            };
             workflow_name: string;
             readonly stuck_step: string | null;
             readonly stuck_error: string | null;
@@ -917,6 +1061,28 @@ export interface components {
              *     * `condition` - condition
              */
             skip: (components["schemas"]["SkipEnum"] | components["schemas"]["NullEnum"]) | null;
+        };
+        SavedView: {
+            readonly id: number;
+            name: string;
+            owner: string;
+            filter: {
+                [key: string]: string;
+            };
+            shared?: boolean;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** @description what the user may do to it now: delete */
+            readonly acts: string[];
+        };
+        SavedViewWriteRequest: {
+            name: string;
+            /** @description the run list's query parameters, {name: value} (workflow, status, since, until, order, children, q, step, error, attr.<name>), each a string */
+            filter: {
+                [key: string]: unknown;
+            };
+            /** @default false */
+            shared: boolean;
         };
         Scenarios: {
             scenarios: components["schemas"]["Simulation"][];
@@ -1105,6 +1271,8 @@ export interface components {
             description?: string;
             required_approvals?: number;
             readonly published_version: number | null;
+            /** @description the names of the search attributes its published version declares, sorted (the run list's attr.<name>= filters) */
+            readonly search_attributes: string[];
             /** Format: date-time */
             readonly created_at: string;
             /** Format: date-time */
@@ -1151,6 +1319,161 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Activity"][];
+                };
+            };
+            /** @description Not signed in (no session, or a missing or wrong token). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Visible, but not yours to do. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not visible to you. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database could not be reached while answering; try again after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    audit_list: {
+        parameters: {
+            query?: {
+                /** @description acts, comma-separated, each one of: act.retry, act.skip, act.compensate, act.cancel, act.approve, act.reject, bulk.create, bulk.approve, bulk.cancel, version.submit, version.review, version.publish, version.canary_started, version.promoted, version.rolled_back, workflow.permissions, alert.fired, alert.resolved */
+                act?: string;
+                /** @description usernames, comma-separated */
+                actor?: string;
+                /** @description from a page's next link */
+                cursor?: string;
+                page_size?: number;
+                /** @description at or after */
+                since?: string;
+                /** @description before */
+                until?: string;
+                /** @description slugs, comma-separated */
+                workflow?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedAuditEntryList"];
+                };
+            };
+            /** @description Bad input; nothing was stored. `errors` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in (no session, or a missing or wrong token). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Visible, but not yours to do. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not visible to you. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database could not be reached while answering; try again after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    audit_csv: {
+        parameters: {
+            query?: {
+                /** @description acts, comma-separated, each one of: act.retry, act.skip, act.compensate, act.cancel, act.approve, act.reject, bulk.create, bulk.approve, bulk.cancel, version.submit, version.review, version.publish, version.canary_started, version.promoted, version.rolled_back, workflow.permissions, alert.fired, alert.resolved */
+                act?: string;
+                /** @description usernames, comma-separated */
+                actor?: string;
+                format?: "csv" | "json";
+                /** @description at or after */
+                since?: string;
+                /** @description before */
+                until?: string;
+                /** @description slugs, comma-separated */
+                workflow?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A header line, then an entry a line. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            /** @description Bad input; nothing was stored. `errors` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not signed in (no session, or a missing or wrong token). */
@@ -1684,13 +2007,19 @@ export interface operations {
                 children?: boolean;
                 /** @description from a page's next link */
                 cursor?: string;
+                /** @description words of a step's error, every one */
+                error?: string;
                 /** @description created: newest first (default); stuck: only the runs stuck now, the longest stuck first */
                 order?: "created" | "stuck";
                 page_size?: number;
+                /** @description a run id or a prefix of one (4 hex digits or more), an idempotency key, a search attribute's value or a prefix of one (3 characters or more), or words of a step's error */
+                q?: string;
                 /** @description created at or after */
                 since?: string;
                 /** @description statuses, comma-separated */
                 status?: string;
+                /** @description runs with this step failed, retrying or compensation_failed now */
+                step?: string;
                 /** @description created before */
                 until?: string;
                 /** @description slugs, comma-separated */
@@ -2802,6 +3131,298 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ValidateOut"];
                 };
+            };
+            /** @description Bad input; nothing was stored. `errors` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in (no session, or a missing or wrong token). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Visible, but not yours to do. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not visible to you. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The object's current state does not allow this; `detail` says why. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not JSON, a form or multipart data that can be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database could not be reached while answering; try again after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    views_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SavedView"][];
+                };
+            };
+            /** @description Not signed in (no session, or a missing or wrong token). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Visible, but not yours to do. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not visible to you. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database could not be reached while answering; try again after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    views_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SavedViewWriteRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["SavedViewWriteRequest"];
+                "multipart/form-data": components["schemas"]["SavedViewWriteRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SavedView"];
+                };
+            };
+            /** @description Bad input; nothing was stored. `errors` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in (no session, or a missing or wrong token). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Visible, but not yours to do. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not visible to you. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The object's current state does not allow this; `detail` says why. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not JSON, a form or multipart data that can be read. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database could not be reached while answering; try again after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    views_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                view_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SavedView"];
+                };
+            };
+            /** @description Bad input; nothing was stored. `errors` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in (no session, or a missing or wrong token). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Visible, but not yours to do. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object, or not visible to you. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database could not be reached while answering; try again after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    views_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                view_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Bad input; nothing was stored. `errors` says where. */
             400: {
