@@ -72,6 +72,7 @@ ORDER_SAGA: dict[str, Any] = {
         "required": ["order_id", "amount", "lines"],
         "properties": {
             "order_id": {"type": "string", "examples": ["order-1001"]},
+            "customer": {"type": "string", "examples": ["ada@example.com"]},
             "amount": {"type": "number", "minimum": 0, "examples": [12500]},
             "lines": {
                 "type": "array",
@@ -89,6 +90,8 @@ ORDER_SAGA: dict[str, Any] = {
             },
         },
     },
+    # What an operator finds an order's run by (GET /api/runs/?attr.order_id=, ?q=).
+    "search": {"order_id": "{{ input.order_id }}", "customer": "{{ input.customer }}"},
     "defaults": {"timeout_s": 30, "retry": RETRY},
     "steps": [
         {
@@ -167,6 +170,8 @@ PAYMENT_SAGA: dict[str, Any] = {
             "run_input": {"type": "object", "description": "the order's input, as it was"},
         },
     },
+    # The order a payment is for: its child runs are found by it as the order's run is.
+    "search": {"order_id": "{{ input.order_id }}"},
     "defaults": {"timeout_s": 30, "retry": RETRY},
     "output": {"charge": "{{ steps.charge.output.id }}"},
     "steps": [

@@ -68,6 +68,8 @@ ORDER = "order-fulfilment"
 #: The share of generated orders over the amount a manager approves.
 BIG_ORDER_SHARE = 0.3
 SKUS = ("lamp-3", "desk-1", "chair-7", "shelf-2", "rug-5")
+#: Who orders (their address is the order's customer search attribute).
+CUSTOMERS = ("ada", "grace", "alan", "edsger", "barbara", "ken", "margaret", "donald")
 #: The workflows whose runs wait for a member of this group (or an admin) to decide.
 APPROVED_BY = {"order-fulfilment": "managers"}
 
@@ -200,6 +202,7 @@ def plan_input(slug: str, fail_rate: float, rng: random.Random) -> dict[str, Any
             {"sku": rng.choice(SKUS), "quantity": rng.randint(1, 3)}
             for _ in range(rng.randint(1, 4))
         ]
+        planned["customer"] = f"{rng.choice(CUSTOMERS)}@example.com"
     else:
         planned["amount"] = round(rng.uniform(5, 500), 2)
     return planned

@@ -310,3 +310,15 @@ def test_generated_orders_have_lines_and_some_wait_for_a_manager():
     for p in rejected:
         if "manager_ok" in p["faults"]:
             assert p["amount"] > 10_000  # a rejection needs a gate that runs
+
+
+def test_an_orders_run_and_its_payment_are_found_by_its_order_id(demo):
+    orders = Workflow.objects.get(slug=traffic.ORDER)
+    planned = {**traffic.plan_input(traffic.ORDER, 0.0, random.Random(7)), "amount": 100}
+    run, _ = run_start(workflow=orders, by=None, input=planned)
+
+    assert run.search == {"order_id": planned["order_id"], "customer": planned["customer"]}
+    assert planned["customer"].endswith("@example.com")
+    drive(run)
+    child = Run.objects.get(parent_run=run)
+    assert child.search == {"order_id": planned["order_id"]}
