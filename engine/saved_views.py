@@ -17,6 +17,7 @@ from django.http import Http404
 
 from common.errors import InvalidInput, NotAllowed
 from common.people import User, Visitor
+from common.queries import bad_param
 from designer.access import visible_workflows
 from engine.models import SavedView
 from engine.search import ATTR, FINDING_PARAMS
@@ -35,12 +36,6 @@ __all__ = [
 FILTER_PARAMS = ("workflow", "status", "since", "until", "order", "children", *FINDING_PARAMS)
 
 
-def _bad(field: str, message: str) -> InvalidInput:
-    return InvalidInput(
-        f"{field}: {message}.", [{"step": None, "field": field, "message": message}]
-    )
-
-
 def _clean_filter(raw: Mapping[str, Any]) -> dict[str, str]:
     """The filter as query parameters, checked as the run list checks them (400 naming
     ``filter.<parameter>``); blank ones are left out."""
@@ -48,9 +43,11 @@ def _clean_filter(raw: Mapping[str, Any]) -> dict[str, str]:
     for key, value in raw.items():
         field = f"filter.{key}"
         if key not in FILTER_PARAMS and not key.startswith(ATTR):
-            raise _bad(field, f"not a filter of the run list; one of {', '.join(FILTER_PARAMS)}")
+            raise bad_param(
+                field, f"not a filter of the run list; one of {', '.join(FILTER_PARAMS)}"
+            )
         if not isinstance(value, str):
-            raise _bad(field, "a string, as in the run list's query")
+            raise bad_param(field, "a string, as in the run list's query")
         if value.strip():
             kept[key] = value
     try:
@@ -66,13 +63,13 @@ def view_create(*, by: User, name: str, filter: Mapping[str, Any], shared: bool)
     """Save ``filter`` (the run list's query parameters) as the view ``name`` of ``by``."""
     name = name.strip()
     if not name:
-        raise _bad("name", "a view needs a name")
+        raise bad_param("name", "a view needs a name")
     kept = _clean_filter(filter)
     try:
         with transaction.atomic():
             return SavedView.objects.create(owner=by, name=name, filter=kept, shared=shared)
     except IntegrityError:
-        raise _bad("name", f"you have a view called {name!r} already") from None
+        raise bad_param("name", f"you have a view called {name!r} already") from None
 
 
 def view_delete(*, view: SavedView, by: Visitor) -> None:

@@ -5,18 +5,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import Case, OuterRef, QuerySet, Subquery, When
 from django.db.models.functions import Left
 from django.http import Http404
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 
-from common.errors import InvalidInput, NotAllowed
+from common.errors import NotAllowed
 from common.people import Visitor
+from common.queries import bad_param, moment, split_values
 from designer.access import visible_workflows, workflow_access
 from designer.models import Workflow
 from engine.models import Event, Iteration, Run, StepRun
@@ -57,57 +56,26 @@ class RunFilters:
     finding: Finding = Finding()
 
 
-def _bad(field: str, message: str) -> InvalidInput:
-    return InvalidInput(
-        f"{field}: {message}.", [{"step": None, "field": field, "message": message}]
-    )
-
-
-def _split(value: str | None) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(item.strip() for item in (value or "").split(",") if item.strip()))
-
-
-def _moment(field: str, value: str | None) -> datetime | None:
-    """An ISO 8601 date or date-time; naive ones are taken in the server's time zone."""
-    if not value:
-        return None
-    try:
-        moment = parse_datetime(value)
-        if moment is None and (day := parse_date(value)) is not None:
-            moment = datetime(day.year, day.month, day.day)
-    except ValueError:
-        moment = None
-    if moment is None:
-        raise _bad(field, "not an ISO 8601 date or date-time")
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment)
-    try:
-        # In UTC: PostgreSQL takes no offset beyond 15:59, which ISO 8601 text may give.
-        return moment.astimezone(UTC)
-    except OverflowError:
-        raise _bad(field, "out of the range of dates") from None
-
-
 def run_filters(params: Mapping[str, str]) -> RunFilters:
     """Parse ``workflow``, ``status`` (each comma-separated), ``since``, ``until`` (ISO 8601,
     on the creation time: since inclusive, until exclusive), ``order``, ``children``
     (``false`` leaves child runs out), and the search filters (``attr.<name>``, ``q``,
     ``step``, ``error``: :func:`engine.search.finding_filters`); 400 on nonsense."""
-    statuses = _split(params.get("status"))
+    statuses = split_values(params.get("status"))
     unknown = [s for s in statuses if s not in RUN_STATUSES]
     if unknown:
-        raise _bad("status", f"unknown status {unknown[0]!r}; one of {', '.join(RunStatus)}")
+        raise bad_param("status", f"unknown status {unknown[0]!r}; one of {', '.join(RunStatus)}")
     order = params.get("order") or "created"
     if order not in RUN_ORDERINGS:
-        raise _bad("order", f"one of {', '.join(RUN_ORDERINGS)}")
-    since, until = _moment("since", params.get("since")), _moment("until", params.get("until"))
+        raise bad_param("order", f"one of {', '.join(RUN_ORDERINGS)}")
+    since, until = moment("since", params.get("since")), moment("until", params.get("until"))
     if since and until and since >= until:
-        raise _bad("until", "must be later than since")
+        raise bad_param("until", "must be later than since")
     children = (params.get("children") or "true").lower()
     if children not in ("true", "false"):
-        raise _bad("children", "true or false")
+        raise bad_param("children", "true or false")
     return RunFilters(
-        _split(params.get("workflow")),
+        split_values(params.get("workflow")),
         statuses,
         since,
         until,
