@@ -369,12 +369,24 @@ class Watcher(threading.Thread):
                 self.on_frame(json.loads(text), connection)
 
 
-def frame_events(frame: dict[str, Any]) -> list[dict[str, Any]]:
-    if frame["type"] == "event":
+def frame_items(frame: dict[str, Any]) -> list[dict[str, Any]]:
+    """The events and progress summaries a frame holds, in order."""
+    if frame["type"] in ("event", "progress"):
         return [frame]
     if frame["type"] == "batch":
         return list(frame["events"])
     return []
+
+
+def frame_events(frame: dict[str, Any]) -> list[dict[str, Any]]:
+    return [item for item in frame_items(frame) if item.get("type") != "progress"]
+
+
+def is_iteration_row(row: tuple[Any, ...]) -> bool:
+    """A logged event of one of a map's iterations (``(seq, type, step, status, attempt,
+    error, data)``): the streams summarise these rather than send them; acts on one
+    iteration are sent as any act is."""
+    return not row[1].startswith("act.") and "index" in json.loads(row[6] or "{}")
 
 
 class RunWatcher(Watcher):
@@ -384,15 +396,23 @@ class RunWatcher(Watcher):
         super().__init__(base, cookie, rng)
         self.run_id = run_id
         self.events: list[dict[str, Any]] = []
+        #: The last seq seen, of an event or of the progress that summarised iterations.
+        self.cursor = 0
+        self.progress_behind: list[str] = []
 
     def path(self) -> str:
-        last = self.events[-1]["seq"] if self.events else 0
-        return f"/ws/runs/{self.run_id}/?after={last}"
+        return f"/ws/runs/{self.run_id}/?after={self.cursor}"
 
     def on_frame(self, frame: dict[str, Any], connection: int) -> None:
         if frame["type"] == "error":
             self.errors.append(f"error frame: {frame}")
-        self.events.extend(frame_events(frame))
+        for item in frame_items(frame):
+            if item.get("type") == "progress":
+                if item["seq"] < self.cursor:
+                    self.progress_behind.append(f"progress to {item['seq']} after {self.cursor}")
+            else:
+                self.events.append(item)
+            self.cursor = max(self.cursor, item["seq"])
 
 
 class BoardWatcher(Watcher):
@@ -700,12 +720,19 @@ class ChaosRun:
         last = dict(self.db.rows("SELECT id::text, last_seq FROM engine_run"))
         self.final_seq = last
 
+        # The board is sent no iteration events: it has caught up at each run's last other.
+        last_other = dict(
+            self.db.rows(
+                "SELECT run_id::text, max(seq) FROM engine_event "
+                "WHERE type LIKE 'act.%%' OR NOT data ? 'index' GROUP BY run_id"
+            )
+        )
+
         def caught_up() -> bool:
             for watcher in self.run_watchers:
-                have = watcher.events[-1]["seq"] if watcher.events else 0
-                if have < last.get(watcher.run_id, 0):
+                if watcher.cursor < last.get(watcher.run_id, 0):
                     return False
-            return board_coverage(self.board.log, last)[1] == 0
+            return board_coverage(self.board.log, last_other)[1] == 0
 
         try:
             poll(caught_up, timeout=30, every=0.5, what="the WebSocket clients catching up")
@@ -1019,13 +1046,18 @@ class ChaosRun:
         for watcher in self.run_watchers:
             logged = events[watcher.run_id]
             seen = [(e["seq"], e["event"], e["step"] or "", e["status"]) for e in watcher.events]
-            want = [(r[0], r[1], r[2], r[3]) for r in logged]
+            # Every event but a map's iterations' (summarised as progress), once, in order.
+            want = [(r[0], r[1], r[2], r[3]) for r in logged if not is_iteration_row(r)]
             checked += len(seen)
             if seen != want:
-                seqs = [s[0] for s in seen]
-                bad(f"run client {watcher.run_id}: saw seqs {seqs}, the log has 1..{len(want)}"
-                    if [s[0] for s in seen] != [w[0] for w in want]
+                seqs, logged_seqs = [s[0] for s in seen], [w[0] for w in want]
+                bad(f"run client {watcher.run_id}: saw seqs {seqs}, the log has {logged_seqs}"
+                    if seqs != logged_seqs
                     else f"run client {watcher.run_id}: events differ from the log")  # fmt: skip
+            if watcher.cursor < len(logged):
+                bad(f"run client {watcher.run_id}: reached seq {watcher.cursor} of {len(logged)}")
+            for problem in watcher.progress_behind:
+                bad(f"run client {watcher.run_id}: {problem}")
             for error in watcher.errors:
                 bad(f"run client {watcher.run_id}: {error}")
         if self.args.logs:
@@ -1083,6 +1115,9 @@ def board_coverage(
         run, seq = event["run"], event["seq"]
         received += 1
         want = nxt.get(run, None if truncated_seen else 1)
+        if want is not None and events is not None and run in events:
+            # The board is sent no iteration events: its seqs jump over them.
+            want = _past_iterations(events[run], want)
         if want is not None and seq != want:
             kind = "twice" if seq < want else "after a gap"
             problems.append(
@@ -1102,8 +1137,17 @@ def board_coverage(
     for run, last in last_seq.items():
         want = nxt.get(run, 1)
         if want is not None:
+            if events is not None and run in events:
+                want = _past_iterations(events[run], want)
             missing += max(0, last - (want - 1))
     return received, missing, problems[:50]
+
+
+def _past_iterations(log: list[tuple[Any, ...]], seq: int) -> int:
+    """The first seq from ``seq`` on that is not an iteration's event."""
+    while 0 < seq <= len(log) and is_iteration_row(log[seq - 1]):
+        seq += 1
+    return seq
 
 
 def summary(run: ChaosRun, counts: dict[str, Any], elapsed: float) -> str:
