@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.db.models import BooleanField, Q, QuerySet
+from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from common.errors import InvalidInput
@@ -145,29 +145,36 @@ def runs_found(runs: QuerySet[Run], finding: Finding) -> QuerySet[Run]:
     if finding.error:
         runs = _among(runs, _error_runs(finding.error))
     if finding.q:
-        runs = runs.filter(pk__in=_q_runs(finding.q))
+        runs = _named_by(runs, finding.q)
     return runs
 
 
 def _among(runs: QuerySet[Run], matches: QuerySet[Any]) -> QuerySet[Run]:
-    """``runs`` whose id is one of ``matches`` (run ids read from an index of step rows).
+    """``runs`` whose id is one of ``matches`` (a query of run ids, from an index)."""
+    found = _few(matches)
+    return runs.filter(pk__in=matches if found is None else found)
 
-    A few thousand matches are read first, then their runs, then sorted: the LIMIT keeps
-    PostgreSQL from pulling the subquery up into a join that walks the newest runs one by
-    one, probing each, which is quick when most runs match and a walk through nearly all
-    of them when few do (a viewer of 2 workflows of 20, bench/search.py). Past
-    :data:`FEW_MATCHES` the walk wins, and the planner chooses."""
+
+def _few(matches: QuerySet[Any]) -> QuerySet[Any] | None:
+    """``matches`` (a query of run ids) as a subquery read on its own, when they are fewer
+    than :data:`FEW_MATCHES`; else None.
+
+    Read on their own, they are then looked up by the primary key and sorted. Otherwise
+    PostgreSQL pulls them up into a join that walks the newest runs one by one, probing
+    each, which is quick when most runs match and a walk through nearly all of them when
+    few do (a viewer of 2 workflows of 20, bench/search.py). Past the bound, the walk
+    wins."""
     if matches[:FEW_MATCHES].count() < FEW_MATCHES:
-        return runs.filter(pk__in=matches[:FEW_MATCHES])
-    return runs.filter(pk__in=matches)
+        return matches[:FEW_MATCHES]  # the LIMIT keeps it a subquery of its own
+    return None
 
 
 def _attribute_runs(**lookup: str) -> QuerySet[Any]:
     return SearchAttribute.objects.filter(**lookup).values("run_id").order_by()
 
 
-def _error_runs(words: str) -> QuerySet[Any]:
-    """The runs with a step whose error holds every one of ``words``."""
+def _error_steps(words: str) -> QuerySet[StepRun]:
+    """The step rows whose error holds every one of ``words``."""
     steps = StepRun.objects.exclude(error="").order_by()
     if connection.vendor == "postgresql":
         # The expression and predicate of the index steprun_error_words (migration 0012),
@@ -177,28 +184,44 @@ def _error_runs(words: str) -> QuerySet[Any]:
             [words],
             output_field=BooleanField(),
         )
-        return steps.filter(match).values("run_id")
+        return steps.filter(match)
     condition = Q()
     for word in re.findall(r"\w+", words):
         condition &= Q(error__icontains=word)
-    return steps.filter(condition).values("run_id")
+    return steps.filter(condition)
 
 
-def _q_runs(q: str) -> QuerySet[Any]:
-    """The runs ``q`` names, whichever way: a run id or a prefix of one, an idempotency key,
-    a search attribute's value or a prefix of one, or words of an error. One subquery, a
-    UNION of index lookups: its few rows are then joined to the runs by their key."""
-    found = _attribute_runs(value=q)
-    if len(q) >= VALUE_PREFIX_MIN:
-        # The exact value is a prefix of itself.
-        found = _attribute_runs(value__startswith=q)
-    found = found.union(
-        Run.objects.filter(idempotency_key=q).values("id").order_by(), _error_runs(q), all=True
-    )
+def _error_runs(words: str) -> QuerySet[Any]:
+    return _error_steps(words).values("run_id")
+
+
+def _named_by(runs: QuerySet[Run], q: str) -> QuerySet[Run]:
+    """``runs`` that ``q`` names, whichever way: a run id or a prefix of one, an idempotency
+    key, a search attribute's value or a prefix of one, or words of an error.
+
+    Few matches (the usual: an order id, a key): one UNION of index lookups reads them,
+    then their runs are read by their key and sorted. Many (a short prefix most values
+    share): the newest runs are walked and each is tested, which soon fills a page."""
+    value = {"value__startswith": q} if len(q) >= VALUE_PREFIX_MIN else {"value": q}
     span = run_id_range(q)
+    lookups = [
+        _attribute_runs(**value),
+        Run.objects.filter(idempotency_key=q).values("id").order_by(),
+        _error_runs(q),
+    ]
     if span is not None:
-        found = found.union(Run.objects.filter(pk__range=span).values("id").order_by(), all=True)
-    return found
+        lookups.append(Run.objects.filter(pk__range=span).values("id").order_by())
+    found = _few(lookups[0].union(*lookups[1:], all=True))
+    if found is not None:
+        return runs.filter(pk__in=found)
+    named = (
+        Q(idempotency_key=q)
+        | Q(Exists(SearchAttribute.objects.filter(run=OuterRef("pk"), **value)))
+        | Q(Exists(_error_steps(q).filter(run=OuterRef("pk"))))
+    )
+    if span is not None:
+        named |= Q(pk__range=span)
+    return runs.filter(named)
 
 
 def run_id_range(prefix: str) -> tuple[uuid.UUID, uuid.UUID] | None:

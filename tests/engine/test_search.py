@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 import saga
-from engine import services
+from engine import search, services
 from engine.models import Run, SearchAttribute
 from tests.factories import UserFactory, grant, make_published, make_workflow
 from tests.sagas import client_for
@@ -61,6 +61,15 @@ def secret(boss):
 @pytest.fixture
 def viewer(orders):
     return grant(UserFactory(username="viewer"), orders, "view_workflow")
+
+
+@pytest.fixture(params=["few", "many"])
+def matches(request, monkeypatch):
+    """Both ways a filter on steps or q= is run: the matches read first (few), or the newest
+    runs walked and each tested (many, here past a bound of 1)."""
+    if request.param == "many":
+        monkeypatch.setattr(search, "FEW_MATCHES", 1)
+    return request.param
 
 
 def begin(workflow, key: str | None = None, **input: Any) -> Run:
@@ -161,7 +170,7 @@ def test_attr_finds_the_exact_value_and_several_are_anded(orders, boss):
     assert found(client, **{"attr.nothing": "A-100"}) == []
 
 
-def test_q_finds_a_run_by_its_id_or_a_prefix_of_it(orders, boss):
+def test_q_finds_a_run_by_its_id_or_a_prefix_of_it(orders, boss, matches):
     run = begin(orders, order_id="A-1")
     begin(orders, order_id="A-2")
     client = client_for(boss)
@@ -171,7 +180,7 @@ def test_q_finds_a_run_by_its_id_or_a_prefix_of_it(orders, boss):
     assert found(client, q=str(run.pk)[:13].upper()) == [str(run.pk)]
 
 
-def test_q_finds_a_run_by_its_idempotency_key_exactly(orders, boss):
+def test_q_finds_a_run_by_its_idempotency_key_exactly(orders, boss, matches):
     run = begin(orders, key="checkout-7781", order_id="A-1")
     begin(orders, key="checkout-77810", order_id="A-2")
     client = client_for(boss)
@@ -179,7 +188,7 @@ def test_q_finds_a_run_by_its_idempotency_key_exactly(orders, boss):
     assert found(client, q="checkout-7781") == [str(run.pk)]
 
 
-def test_q_finds_a_value_or_a_prefix_of_three_characters_or_more(orders, boss):
+def test_q_finds_a_value_or_a_prefix_of_three_characters_or_more(orders, boss, matches):
     short = begin(orders, order_id="Z9")
     a1 = begin(orders, order_id="ORD-551", email="carol@example.com")
     a2 = begin(orders, order_id="ORD-552")
@@ -192,7 +201,7 @@ def test_q_finds_a_value_or_a_prefix_of_three_characters_or_more(orders, boss):
     assert found(client, q="ord-55") == []  # values are matched as they are written
 
 
-def test_q_and_error_find_runs_by_the_words_of_their_error(orders, boss):
+def test_q_and_error_find_runs_by_the_words_of_their_error(orders, boss, matches):
     declined = begin(orders, order_id="A-1")
     fail_at_charge(declined, "card declined by the issuing bank (code 51)")
     timed_out = begin(orders, order_id="A-2")
@@ -208,7 +217,7 @@ def test_q_and_error_find_runs_by_the_words_of_their_error(orders, boss):
     assert found(client, error="51") == [str(declined.pk)]
 
 
-def test_step_finds_runs_failing_or_retrying_at_that_step_now(orders, boss):
+def test_step_finds_runs_failing_or_retrying_at_that_step_now(orders, boss, matches):
     stuck = begin(orders, order_id="A-1")
     fail_at_charge(stuck, "down")
     retrying = begin(orders, order_id="A-2")
@@ -263,7 +272,7 @@ def test_nonsense_is_a_400_naming_the_field(boss, query, field):
 # --- what may not be seen stays unseen
 
 
-def test_runs_the_user_may_not_see_are_found_by_no_filter(orders, secret, viewer):
+def test_runs_the_user_may_not_see_are_found_by_no_filter(orders, secret, viewer, matches):
     mine = begin(orders, key="k-1", order_id="S-1", email="eve@example.com")
     fail_at_charge(mine, "vault sealed")
     hidden = begin(secret, key="k-1", order_id="S-1", email="eve@example.com")
