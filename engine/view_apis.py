@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -29,13 +31,18 @@ class SavedViewSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.get_username")
     filter = serializers.DictField(child=serializers.CharField())
     acts = serializers.SerializerMethodField(help_text="what the user may do to it now: delete")
+    board_url = serializers.SerializerMethodField(help_text="the board showing its runs")
 
     class Meta:
         model = SavedView
-        fields = ["id", "name", "owner", "filter", "shared", "created_at", "acts"]
+        fields = ["id", "name", "owner", "filter", "shared", "created_at", "acts", "board_url"]
 
     def get_acts(self, view: SavedView) -> list[str]:
         return view_acts(self.context["request"].user, view)
+
+    def get_board_url(self, view: SavedView) -> str:
+        query = urlencode(sorted((view.filter or {}).items()))
+        return reverse("engine:board") + (f"?{query}" if query else "")
 
 
 def _body(request: Request, view: SavedView) -> dict[str, Any]:

@@ -4,6 +4,7 @@ every workflow it names; only its owner (or staff) deletes it."""
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 
 from engine.models import SavedView
 from tests.factories import UserFactory, grant, make_workflow
@@ -63,6 +64,19 @@ def test_a_view_is_saved_with_its_filter_and_read_back(ann):
     assert made["acts"] == ["delete"]
     assert client_for(ann).get(f"/api/views/{made['id']}/").json() == made
     assert names(ann) == ["Stuck at charge"]
+
+
+def test_a_views_board_url_opens_the_board_with_its_filter(ann):
+    filter = {"workflow": "orders", "status": "stuck", "attr.customer": "x@y", "q": "ORD-1"}
+    made = save(ann, "Stuck orders", filter)
+    client = Client()
+    client.force_login(ann)
+
+    response = client.get(made["board_url"])
+
+    assert response.status_code == 200
+    query = response.context["config"]["query"]
+    assert {key: query[key] for key in filter} == filter
 
 
 @pytest.mark.parametrize(

@@ -1074,6 +1074,8 @@ export interface components {
             readonly created_at: string;
             /** @description what the user may do to it now: delete */
             readonly acts: string[];
+            /** @description the board showing its runs */
+            readonly board_url: string;
         };
         SavedViewWriteRequest: {
             name: string;
