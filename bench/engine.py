@@ -66,10 +66,7 @@ def bench_workflow():
         for i in range(STEPS)
     ]
     spec = {"format": "sagaboard/v1", "description": "benchmark", "steps": steps}
-    version, _ = services.version_create(workflow=workflow, by=author, spec=spec)
-    services.version_submit(version=version, by=author)
-    services.version_review(version=version, by=reviewer, decision="approve")
-    services.version_publish(version=version, by=author)
+    common.publish(workflow, spec, author=author, reviewer=reviewer)
     workflow.refresh_from_db()
     return workflow
 

@@ -75,10 +75,7 @@ def prepare() -> tuple[Any, Any]:
         if workflow is None:
             workflow = services.workflow_create(by=author, slug=slug, name=f"Search {i}")
         if workflow.published_version is None:
-            version, _ = services.version_create(workflow=workflow, by=author, spec=spec)
-            services.version_submit(version=version, by=author)
-            services.version_review(version=version, by=reviewer, decision="approve")
-            services.version_publish(version=version, by=author)
+            common.publish(workflow, spec, author=author, reviewer=reviewer)
         if i < 2:
             assign_perm("designer.view_workflow", viewer, workflow)
     return staff, viewer

@@ -105,10 +105,7 @@ def prepare() -> str:
                 for i in range(STEPS)
             ],
         }
-        version, _ = services.version_create(workflow=workflow, by=author, spec=spec)
-        services.version_submit(version=version, by=author)
-        services.version_review(version=version, by=reviewer, decision="approve")
-        services.version_publish(version=version, by=author)
+        common.publish(workflow, spec, author=author, reviewer=reviewer)
     client = Client()
     client.force_login(watcher)
     return f"sessionid={client.cookies['sessionid'].value}"
