@@ -35,8 +35,10 @@ from designer.views import page, render_workflow
 from engine import services, stats
 from engine.apis import RunPagination, run_body, run_list_page
 from engine.eventlog import run_events
+from engine.saved_views import views_visible
 from engine.search import ATTR, FINDING_PARAMS, finding_query
 from engine.selectors import RunFilters, run_access, run_by_prefix, run_filters
+from engine.view_apis import SavedViewSerializer
 from saga.vocabulary import OPEN, RunStatus
 
 #: Events handed to the run page with its first paint; the socket replays the rest.
@@ -47,6 +49,8 @@ STUCK_ON_TOP = 20
 BOARD_PERIODS = [("1h", "Last hour", 1), ("24h", "Last 24 hours", 24), ("7d", "Last 7 days", 168)]
 #: The board's "active" filter: every run not ended, in the order of the statuses.
 ACTIVE_STATUSES = [str(s) for s in RunStatus if s in OPEN]
+#: The filters the board's form has a field for, which says their errors.
+BOARD_FIELDS = {"q", "workflow", "status", "since", "until", "step", "error"}
 # Links the island fills in with a run's id or a workflow's slug.
 RUN_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
 SLUG_PLACEHOLDER = "__slug__"
@@ -85,27 +89,67 @@ def _board_query(request: HttpRequest) -> dict[str, str]:
     return query
 
 
+def _search_attributes(user: Any, slugs: list[str]) -> list[str] | None:
+    """The search attributes of the one workflow ``slugs`` names, as its published version
+    declares them (sorted, as the workflow API gives them); None unless exactly one."""
+    if len(slugs) != 1:
+        return None
+    workflow = visible_workflows(user).filter(slug=slugs[0]).first()
+    published = workflow.published_version if workflow else None
+    search = published.spec.get("search") if published else None
+    return sorted(search) if isinstance(search, dict) else []
+
+
+def _attr_fields(
+    attributes: list[str] | None, query: dict[str, str], errors: dict[str, str]
+) -> list[dict[str, str]]:
+    """An input for each search attribute of the chosen workflow, and for each ``attr.``
+    filter the address holds besides (a link's), so that every filter applied is seen."""
+    names = list(attributes or [])
+    names += [
+        key[len(ATTR) :] for key in query if key.startswith(ATTR) and key[len(ATTR) :] not in names
+    ]
+    return [
+        {
+            "key": f"{ATTR}{name}",
+            "name": name,
+            "id": f"f-attr-{index}",
+            "value": query.get(f"{ATTR}{name}", ""),
+            "error": errors.get(f"{ATTR}{name}", ""),
+        }
+        for index, name in enumerate(names)
+    ]
+
+
 @login_required
 @require_GET
 @ensure_csrf_cookie
 def board(request: HttpRequest) -> HttpResponse:
     """Active and recent runs of every workflow the user may see; stuck runs on top.
 
-    The filters are a plain GET form; the island keeps the list live and pages on."""
+    The filters are a plain GET form, each error shown by its field; the island keeps the
+    list live and pages on, and lists the saved views and saves the filters as one."""
     problem = None
+    errors: dict[str, str] = {}
     query = _board_query(request)
     try:
         filters = run_filters(query)
     except InvalidInput as exc:
         problem = exc.detail
+        errors = {str(e["field"]): str(e["message"]) for e in exc.errors if e.get("field")}
         filters = RunFilters()
     workflows = list(visible_workflows(request.user).order_by("name").values("slug", "name"))
+    chosen_workflows = [s for s in query["workflow"].split(",") if s.strip()]
+    attributes = _search_attributes(request.user, chosen_workflows)
     stuck = RunFilters(
         workflows=filters.workflows,
         order=RunStatus.STUCK,
         children=filters.children,
         finding=filters.finding,
     )
+    views = SavedViewSerializer(
+        views_visible(request.user), many=True, context={"request": request}
+    ).data
     config = {
         "api": reverse("api:run-list"),
         "ws": "/ws/board/",
@@ -120,13 +164,22 @@ def board(request: HttpRequest) -> HttpResponse:
             "children": "" if filters.children else "false",
             **finding_query(filters.finding),
         },
+        # The one chosen workflow's search attributes, a column each; null: a column of all.
+        "attributes": attributes,
         "page_size": RunPagination.page_size,
         "runs": _page(request, filters, RunPagination.page_size),
         "stuck": _page(request, stuck, STUCK_ON_TOP),
+        "views": list(views),
+        # A period is saved as the time it stands for now: the view says so.
+        "period": dict((value, label) for value, label, _ in BOARD_PERIODS).get(
+            request.GET.get("period", ""), ""
+        ),
+        "problem": bool(problem),
     }
     context = {
         "config": config,
         "problem": problem,
+        "errors": errors,
         "workflows": workflows,
         "statuses": ["active", *RunStatus],
         "periods": BOARD_PERIODS,
@@ -135,8 +188,11 @@ def board(request: HttpRequest) -> HttpResponse:
             for key in ("workflow", "status", "period", "since", "until", "children")
         }
         | {key: query[key] for key in FINDING_PARAMS},
-        # Kept as they came (a saved view's link): the form sends them again.
-        "chosen_attrs": [(key, value) for key, value in query.items() if key.startswith(ATTR)],
+        "attr_fields": _attr_fields(attributes, query, errors),
+        # Said by its field when the form has one for it (board.html), else in the alert.
+        "problem_by_field": bool(errors)
+        and all(f in BOARD_FIELDS or f.startswith(ATTR) for f in errors),
+        "any_chosen": any(query.values()) or bool(request.GET.get("period")),
     }
     return render(request, "engine/board.html", context, status=400 if problem else 200)
 

@@ -176,7 +176,12 @@ def test_board_filters_by_workflow_status_and_time(orders, secret, boss):
 def test_board_says_what_is_wrong_with_a_filter(boss, orders):
     response = page(boss, "/runs/?since=yesterday")
     assert response.status_code == 400
-    assert "since: not an ISO 8601 date or date-time" in response.content.decode()
+    html = response.content.decode()
+    assert "The filters were not applied" in html
+    # By its field, which shows (the range is chosen) and points to it.
+    assert 'aria-describedby="f-since-error"' in html
+    assert re.search(r'id="f-since-error"[^>]*>not an ISO 8601 date or date-time<', html)
+    assert re.search(r'<option value="custom" selected>', html)
 
 
 # ----------------------------------------------------------------------------- a run

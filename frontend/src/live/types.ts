@@ -177,13 +177,26 @@ export interface BoardConfig {
   ws: string;
   run_url: string;
   overview_url: string;
-  query: { workflow: string; status: string; since: string; until: string; children: string };
+  /** The filters as parsed, as the run list's parameters (``attr.<name>``, ``q``, ``step``
+   * and ``error`` only when given): what the API is asked, and what a saved view keeps. */
+  query: { workflow: string; status: string; since: string; until: string; children: string } & Record<string, string>;
+  /** The one chosen workflow's search attributes (a column each); null: not one workflow. */
+  attributes: string[] | null;
   /** How many runs a page of the board holds. */
   page_size: number;
   /** The first pages of the runs and of the stuck runs; ``next``: the cursor of the next page. */
   runs: { results: RunRow[]; next: string | null };
   stuck: { results: RunRow[]; next: string | null };
+  /** The saved views the user sees, by name. */
+  views: SavedView[];
+  /** The label of the period chosen ("Last 24 hours"), which a view keeps as its time now. */
+  period: string;
+  /** The filters were refused: what the board shows is not them, and is not saved. */
+  problem: boolean;
 }
+
+/** A saved view (GET /api/views/). */
+export type SavedView = Schemas["SavedView"];
 
 export interface OverviewConfig {
   api: string;

@@ -11,13 +11,14 @@
 // (re)connecting, while the first page still has room, and for the stuck runs when one
 // gets stuck or is no longer, each at most once a second.
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { client, messageOf, ok } from "../../common/client";
+import { client, ok } from "../../common/client";
 import { ago, useNow } from "../../common/time";
 import { TERMINAL } from "../../generated/vocabulary";
 import { isRunStatus, type RunStatus } from "../../types";
 import { ConnectionBadge, ConnectionBanner, shortId, Slot, useThrottled } from "../common";
 import { useLiveSocket } from "../socket";
 import type { BoardConfig, RunEvent, RunPage, RunRow, RunsQuery, SnapshotRun } from "../types";
+import { problemOf } from "./filters";
 import { HeldRuns } from "./held";
 import { runUrl, RunsTable } from "./RunsTable";
 
@@ -144,7 +145,7 @@ export function Board({ config }: { config: BoardConfig }) {
         setProblem(null);
         setFocusHeading((n) => n + 1);
       })
-      .catch((err: unknown) => setProblem(messageOf(err)))
+      .catch((err: unknown) => setProblem(problemOf(err)))
       .finally(() => {
         if (gen === generation.current) setLoading(false);
       });
@@ -176,7 +177,7 @@ export function Board({ config }: { config: BoardConfig }) {
         setPage((p) => ({ ...p, rows: read.results, next: cursorOf(read.next) }));
         setProblem(null);
       })
-      .catch((err: unknown) => setProblem(messageOf(err)));
+      .catch((err: unknown) => setProblem(problemOf(err)));
   }, REFRESH_MS);
 
   /** After a (re)connect, on a full first page: count the runs started above it meanwhile. */
@@ -191,7 +192,7 @@ export function Board({ config }: { config: BoardConfig }) {
         if (read.next) held.current!.more = true;
         if (held.current!.count) showCount();
       })
-      .catch((err: unknown) => setProblem(messageOf(err)));
+      .catch((err: unknown) => setProblem(problemOf(err)));
   };
 
   /** The page's runs read again, for their statuses only: it keeps its runs. */
@@ -203,13 +204,13 @@ export function Board({ config }: { config: BoardConfig }) {
         const latest = new Map(read.results.map((r): [string, Change] => [r.id, { status: r.status, at: r.updated_at, seq: r.last_seq }]));
         setPage((p) => ({ ...p, rows: applied(p.rows, latest) }));
       })
-      .catch((err: unknown) => setProblem(messageOf(err)));
+      .catch((err: unknown) => setProblem(problemOf(err)));
   }, REFRESH_MS);
 
   const refreshStuck = useThrottled(() => {
     readRuns({ order: "stuck", status: "", since: "", until: "", page_size: 20 })
       .then((read) => setStuck({ rows: read.results, next: cursorOf(read.next) }))
-      .catch((err: unknown) => setProblem(messageOf(err)));
+      .catch((err: unknown) => setProblem(problemOf(err)));
   }, REFRESH_MS);
 
   const matches = (status: RunStatus | null) => !statuses.size || (status !== null && statuses.has(status));

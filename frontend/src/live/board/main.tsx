@@ -5,12 +5,14 @@ import { readConfig } from "../../common/config";
 import type { BoardConfig } from "../types";
 import { Board } from "./Board";
 import { autoSubmit } from "./filters";
+import { SavedViews } from "./SavedViews";
 
 const root = document.getElementById("board-root");
 if (root) {
   const config = readConfig<BoardConfig>(root);
   createRoot(root).render(
     <StrictMode>
+      <SavedViews config={config} />
       <Board config={config} />
     </StrictMode>,
   );
