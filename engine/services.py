@@ -25,6 +25,7 @@ from django.utils import timezone
 import saga
 from common.errors import Conflict, InvalidInput
 from common.people import User
+from designer.audit import record
 from designer.models import Workflow
 from engine import dispatch, iterations, tracing
 from engine.acts import decider_refusal
@@ -361,7 +362,8 @@ def run_act(
 
     The kernel refuses what the run's state does not allow (409, saying why); for
     the acts people decide, only the step's deciders may (engine/acts.py). Whether
-    the user holds the operator role is checked on the way in, with the run.
+    the user holds the operator role is checked on the way in, with the run. The act
+    and its entry in the audit log (designer/audit.py) commit together.
     """
     found = saga.ACTS[act]
     if found.on_step and step is None:
@@ -377,13 +379,25 @@ def run_act(
             raise Http404(f"{act} does not act on an iteration.")
         happening = dataclasses.replace(happening, index=index)  # type: ignore[arg-type]
     try:
-        run_apply(run.pk, happening)
+        with transaction.atomic():
+            decision = run_apply(run.pk, happening)
+            if not decision.ignored:
+                _audit(run, found, by=by, reason=said, step=step, index=index)
     except ActNotAllowed as exc:
         raise Conflict(str(exc)[:1].upper() + str(exc)[1:] + ".") from None
     except saga.UnknownStep as exc:
         raise Http404(str(exc)) from None
     run.refresh_from_db()
     return run
+
+
+def _audit(
+    run: Run, act: saga.RunAct, *, by: User, reason: str, step: str | None, index: int | None
+) -> None:
+    """The act's entry in the audit log, in the act's transaction."""
+    where = {"step": step, "index": index}
+    detail = {key: value for key, value in where.items() if value is not None}
+    record(act=act.event, by=by, workflow=run.workflow_id, run=run.pk, reason=reason, detail=detail)
 
 
 def run_step_retry(*, run: Run, step: str, by: User, reason: str) -> Run:
