@@ -138,8 +138,8 @@ async def _one_at_a_time(chunks: Iterator[str]) -> AsyncIterator[str]:
 
 
 class CsvRenderer(BaseRenderer):
-    """Lets a client ask for ``Accept: text/csv``; the view streams the CSV itself, so this
-    only renders a refusal (a 400's ``{detail, errors}``), as JSON text."""
+    """Lets a client ask for ``Accept: text/csv`` (or ``?format=csv``); the view streams
+    the CSV itself, and a refusal is JSON whatever was asked (see AuditCsvApi)."""
 
     media_type = "text/csv"
     format = "csv"
@@ -173,3 +173,10 @@ class AuditCsvApi(APIView):
         name = f"sagaboard-audit-{timezone.now():%Y%m%d-%H%M%S}.csv"
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
+
+    def handle_exception(self, exc: Exception) -> Response:
+        # A refusal (a 400's {detail, errors}) is JSON, as the schema says, even when the
+        # client asked for CSV.
+        self.request.accepted_renderer = JSONRenderer()  # type: ignore[attr-defined]
+        self.request.accepted_media_type = JSONRenderer.media_type  # type: ignore[attr-defined]
+        return super().handle_exception(exc)

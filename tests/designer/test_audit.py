@@ -181,6 +181,18 @@ def test_bad_filters_are_400_naming_the_field(alice, orders, query, field):
         assert [e["field"] for e in body["errors"]] == [field] and body["detail"]
 
 
+def test_a_refused_csv_export_is_json_even_when_csv_was_asked_for(alice, orders):
+    query = {"since": "2026-01-02", "until": "2026-01-01"}
+    client = client_for(alice)
+    for asked in ({"format": "csv"}, {"HTTP_ACCEPT": "text/csv"}):
+        extra = {k: v for k, v in asked.items() if k.startswith("HTTP_")}
+        params = query | {k: v for k, v in asked.items() if not k.startswith("HTTP_")}
+        response = client.get("/api/audit/csv/", params, **extra)
+        assert response.status_code == 400
+        assert response["Content-Type"].startswith("application/json")
+        assert [e["field"] for e in response.json()["errors"]] == ["until"]
+
+
 def test_pages_follow_by_cursor_newest_first(alice, orders):
     for n in range(5):
         record(act="act.cancel", by=alice, workflow=orders, reason=f"r{n}")
