@@ -254,3 +254,25 @@ def test_the_board_with_its_filters_and_views_passes_axe_and_fits(
     found += [v for v in axe(page) if v["impact"] in FAILING]
     context.close()
     assert found == [], found
+
+
+def test_the_run_page_says_what_finds_the_run_and_links_to_those_runs(
+    live: Live, worker: Worker, page_errors: PageErrors
+) -> None:
+    olga, runs = world()
+    live.sign_in(olga)
+    page = live.page
+    live.open(f"/runs/{runs['orders:ORD-200']}/")
+    found = page.get_by_test_id("run-search")
+    expect(found).to_contain_text("Found by")
+    expect(found.locator("dt")).to_have_text(["customer", "order_id"])
+    expect(found.locator("dd")).to_have_text(["bob@example.com", "ORD-200"])
+    # Each value is the board of the runs of this workflow that share it.
+    found.get_by_role("link", name="ORD-200").click()
+    page.wait_for_url(re.compile(r"/runs/\?"))
+    assert query_of(page) == {"workflow": ["orders"], "attr.order_id": ["ORD-200"]}
+    assert shown(page) == [runs["orders:ORD-200"]]
+    # A run whose workflow declares no search attributes has no such tile.
+    live.open(f"/runs/{runs['trips:TRIP-1']}/")
+    expect(page.get_by_test_id("run-steps")).to_be_visible()
+    expect(page.get_by_test_id("run-search")).to_have_count(0)

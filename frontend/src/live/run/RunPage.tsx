@@ -31,6 +31,7 @@ import {
 } from "./model";
 import { RunGraph } from "./RunGraph";
 import { Timeline } from "./Timeline";
+import { SearchTile } from "./SearchTile";
 
 const ACT_LABELS: Record<StepAct | RunAct, string> = {
   retry: "Retry",
@@ -150,6 +151,7 @@ export function RunPage({ config }: { config: RunPageConfig }) {
             <span className="stat-value">{duration(ended - started)}</span>
           </div>
         )}
+        <SearchTile workflow={run.workflow} search={run.search} />
         <div className="stat stat-wide" data-testid="run-steps">
           <span className="stat-label">Steps</span>
           <span className="stat-value">
