@@ -20,6 +20,7 @@ from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from common.errors import InvalidInput
+from common.queries import bad_param
 from engine.models import STEP_FAILING, Run, SearchAttribute, StepRun
 from saga.rules import STEP_ID
 from saga.search import MAX_VALUE_CHARS, NAME, SearchValueTooLong, search_values
@@ -49,12 +50,6 @@ VALUE_PREFIX_MIN = 3
 #: The fewest hex digits of a run id taken for the start of one (the board shows eight).
 RUN_PREFIX_MIN = 4
 _HEX = re.compile(r"[0-9a-f]+")
-
-
-def _bad(field: str, message: str) -> InvalidInput:
-    return InvalidInput(
-        f"{field}: {message}.", [{"step": None, "field": field, "message": message}]
-    )
 
 
 # --- at start
@@ -106,18 +101,18 @@ def finding_filters(params: Mapping[str, str]) -> Finding:
             continue
         name, value = key[len(ATTR) :], params.get(key) or ""
         if not NAME.fullmatch(name):
-            raise _bad(key, "no search attribute can be called so")
+            raise bad_param(key, "no search attribute can be called so")
         if len(value) > MAX_VALUE_CHARS:
-            raise _bad(key, f"at most {MAX_VALUE_CHARS} characters")
+            raise bad_param(key, f"at most {MAX_VALUE_CHARS} characters")
         if value:
             attrs.append((name, value))
     q = _text(params, "q")
     step = (params.get("step") or "").strip()
     if step and not STEP_ID.fullmatch(step):
-        raise _bad("step", "not a step id")
+        raise bad_param("step", "not a step id")
     error = _text(params, "error")
     if error and not re.search(r"\w", error):
-        raise _bad("error", "give words of the error")
+        raise bad_param("error", "give words of the error")
     return Finding(tuple(sorted(attrs)), q, step, error)
 
 
@@ -131,7 +126,7 @@ def finding_query(finding: Finding) -> dict[str, str]:
 def _text(params: Mapping[str, str], field: str) -> str:
     text = (params.get(field) or "").strip()
     if len(text) > MAX_QUERY_CHARS:
-        raise _bad(field, f"at most {MAX_QUERY_CHARS} characters")
+        raise bad_param(field, f"at most {MAX_QUERY_CHARS} characters")
     return text
 
 
