@@ -12,6 +12,7 @@ import pytest
 
 import saga
 from demo.models import LedgerEntry
+from engine import dispatch
 from engine.models import Event, Iteration, Run, StepRun
 from engine.services import run_apply_all
 from tests.sagas import TERMINAL, publish, start, task, wait_for
@@ -38,9 +39,11 @@ def each_line(concurrency: int) -> dict[str, Any]:
     return spec
 
 
-def test_outcomes_applied_together_are_each_decided_in_turn(operator) -> None:
-    # No worker: the iterations wait for one, and their outcomes are handed in here,
-    # two at a time, each decided on what the one before it left.
+def test_outcomes_applied_together_are_each_decided_in_turn(operator, monkeypatch) -> None:
+    # Nothing is sent to a worker (one may be running for other tests): the iterations
+    # wait, and their outcomes are handed in here, two at a time, each decided on what
+    # the one before it left.
+    monkeypatch.setattr(dispatch, "dispatch", lambda run_id, commands: None)
     _, client = publish(each_line(concurrency=2), operator)
     run_id = start(client, input={"order_id": "o-1", "lines": ["a", "b", "c"]})["id"]
     succeeded = [saga.StepSucceeded("reserve_lines", 1, {"n": i}, i) for i in range(3)]
