@@ -2,7 +2,7 @@
 // timeline, the event log and the run's data below. Events from /ws/runs/<id>/
 // move the statuses on at once; a read of the run from the API, at most a few
 // times a second, brings outputs, attempts and the acts allowed now.
-import { Fragment, useRef, useState, type ReactNode } from "react";
+import { Fragment, useRef, useState } from "react";
 import { client, messageOf, ok } from "../../common/client";
 import { duration, latency, Time, useNow } from "../../common/time";
 import { statusWord } from "../../common/words";
@@ -10,7 +10,7 @@ import { TERMINAL } from "../../generated/vocabulary";
 import type { StepStatus } from "../../types";
 import { Clamped, ConnectionBadge, ConnectionBanner, JsonBlock, shortId, Slot, StatusBadge, useThrottled } from "../common";
 import { useLiveSocket } from "../socket";
-import type { RunAct, RunBody, RunPageConfig, StepAct, StepRow } from "../types";
+import type { RunPageConfig } from "../types";
 import { ActDialog, GateNote, RunInput, type ActRequest, type ActTarget } from "./ActDialog";
 import { EventLog } from "./EventLog";
 import { IterationList, MapBar, progressWords } from "./Iterations";
@@ -23,24 +23,14 @@ import {
   gateOf,
   hold,
   notTaken,
-  orList,
   stepTally,
   stepWord,
-  stuckActs,
   type Held,
 } from "./model";
 import { RunGraph } from "./RunGraph";
-import { Timeline } from "./Timeline";
+import { ActButton, StepActs, StepGate, StuckActs, StuckTile } from "./RunParts";
 import { SearchTile } from "./SearchTile";
-
-const ACT_LABELS: Record<StepAct | RunAct, string> = {
-  retry: "Retry",
-  skip: "Skip",
-  approve: "Approve",
-  reject: "Reject",
-  compensate: "Compensate",
-  cancel: "Cancel run",
-};
+import { Timeline } from "./Timeline";
 
 /** The least time between two reads of an open list of iterations while its map moves. */
 const LIST_MS = 1000;
@@ -389,96 +379,6 @@ export function RunPage({ config }: { config: RunPageConfig }) {
         onDone={(body) => setHeld((h) => applyBody(h, body))}
         onClose={() => setAsked(null)}
       />
-    </div>
-  );
-}
-
-/** A button for one act; it opens the dialog that asks the reason. */
-function ActButton({ target, className, ask }: { target: ActTarget; className: string; ask: (target: ActTarget) => void }) {
-  return (
-    <button type="button" className={className} data-act={target.act} data-step={target.step ?? undefined} onClick={() => ask(target)}>
-      {ACT_LABELS[target.act]}…
-    </button>
-  );
-}
-
-/** A step's acts, under its name in the steps table: the first column, so that they
- * stay on screen however wide the error beside them, or however narrow the screen. */
-function StepActs({ step, acts, ask }: { step: StepRow; acts: StepAct[]; ask: (target: ActTarget) => void }) {
-  // An approval's decision is asked for above, beside its instructions.
-  const shown = acts.filter((act) => !(step.status === "waiting" && (act === "approve" || act === "reject")));
-  if (!shown.length) return null;
-  return (
-    <span className="act-buttons step-acts">
-      {shown.map((act) => (
-        <ActButton
-          key={act}
-          target={{ act, step: step.id }}
-          className={`btn btn-small${act === "retry" || act === "approve" ? " btn-primary" : ""}`}
-          ask={ask}
-        />
-      ))}
-    </span>
-  );
-}
-
-/** What the user may do about a stuck run, in words: only the acts the server offers now,
- * which are the buttons on the page, so the two never disagree. */
-function StuckActs({ run, step, compensation }: { run: RunBody; step: string | null; compensation: boolean }) {
-  const acts = stuckActs(run, step);
-  if (!acts.step.length && !acts.run.length) {
-    return <span data-stuck-acts="">An operator of this workflow must act on it; you may not.</span>;
-  }
-  const parts: ReactNode[] = [];
-  if (acts.step.length) {
-    parts.push(
-      <span key="step">
-        {orList(acts.step)} {compensation ? "the compensation of step" : "step"} <code>{step}</code>
-      </span>,
-    );
-  }
-  if (acts.run.length) parts.push(<span key="run">{orList(acts.run)} the run</span>);
-  return (
-    <span data-stuck-acts={[...acts.step, ...acts.run].join(" ")}>
-      You may {parts[0]}
-      {parts[1] ? <>, or {parts[1]}</> : null}.
-    </span>
-  );
-}
-
-/** A stuck run's tile in the page head: since when, for how long, and where it is
- * stuck (a step, a step's compensation, or nowhere: no progress before its deadline). */
-function StuckTile({ run, step, now }: { run: RunBody; step: StepRow | undefined; now: number }) {
-  const since = run.stuck_since;
-  return (
-    <div className="stat stat-wide stat-stuck" data-testid="run-stuck">
-      <span className="stat-label">Stuck since</span>
-      <span className="stat-value">
-        <Time iso={since} />
-      </span>
-      <span className="small">
-        {since ? `for ${duration(now - Date.parse(since))}, ` : ""}
-        {step ? (
-          <>
-            {step.status === "failed" ? "at step" : "at the compensation of step"}{" "}
-            <strong>{step.name || step.id}</strong>
-            {step.name && step.name !== step.id ? <> <code>{step.id}</code></> : null}
-          </>
-        ) : (
-          "no progress before its deadline"
-        )}
-      </span>
-    </div>
-  );
-}
-
-/** An approval step's group and instructions, in its row of the steps table. */
-function StepGate({ gate }: { gate: { group: string; instructions: string } | null }) {
-  if (!gate) return null;
-  return (
-    <div className="step-gate small">
-      <span className="muted">group</span> <strong>{gate.group || "—"}</strong>
-      {gate.instructions && <Clamped className="gate-instructions" text={gate.instructions} />}
     </div>
   );
 }
