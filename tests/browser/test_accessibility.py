@@ -95,6 +95,8 @@ def pages(world: World) -> list[Target]:
             click='.gate-alert button[data-act="approve"]',
             shown="dialog.act-dialog",
         ),
+        # Drawn once its first page of entries (the world's reviews and publications) is.
+        Target("audit log", "/audit/", 'table[data-testid="audit"] tbody tr'),
         Target("workflow list", "/workflows/", "table.table"),
         Target("workflow page", "/workflows/orders/", ".page-head"),
         Target("overview", "/workflows/orders/overview/", ".page-head", live=True),
